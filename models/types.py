@@ -1,0 +1,66 @@
+"""Plain in-process result types shared by the model modules.
+
+Model modules take OpenCV-style images (BGR, uint8, HxWx3) and return these;
+the pydantic messages in `vigil.schemas` are built from them at the API edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detection:
+    """One detected object in image pixel coordinates.
+
+    `box` is float32 [x1, y1, x2, y2]. `label` is "face" or a COCO class name
+    ("person", "bicycle", "car", "motorcycle", "bus", "truck"). `keypoints` is
+    float32 (6, 2) for faces: right eye, left eye, nose tip, mouth, right ear,
+    left ear (the subject's right/left); None otherwise.
+    """
+
+    box: np.ndarray
+    score: float
+    label: str
+    keypoints: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def width(self) -> float:
+        return float(self.box[2] - self.box[0])
+
+    @property
+    def height(self) -> float:
+        return float(self.box[3] - self.box[1])
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU between (N,4) and (M,4) boxes in x1,y1,x2,y2 form."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    order = list(np.argsort(-np.asarray(scores)))
+    keep: list[int] = []
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    while order:
+        best = order.pop(0)
+        keep.append(int(best))
+        if not order:
+            break
+        overlaps = iou_matrix(boxes[best : best + 1], boxes[order])[0]
+        order = [idx for idx, ov in zip(order, overlaps, strict=True) if ov <= iou_threshold]
+    return keep
