@@ -42,7 +42,8 @@ def spec(name: str) -> ModelSpec:
         return manifest()[name]
     except KeyError:
         known = ", ".join(sorted(manifest()))
-        raise VigilError(ErrorCode.MODEL_MISSING, f"unknown model {name!r}; known: {known}") from None
+        message = f"unknown model {name!r}; known: {known}"
+        raise VigilError(ErrorCode.MODEL_MISSING, message) from None
 
 
 def file_sha256(path: Path) -> str:

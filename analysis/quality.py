@@ -1,0 +1,92 @@
+"""Quality of one target's view, for filters and best-shot choice.
+
+    score = detector^0.5 * size * sharpness^0.5 * pose * edge
+
+Each part is in [0, 1]:
+- detector: the detector's confidence;
+- size: short box side / SATURATING_SIDE[type], capped at 1 (a 24-px face is poor, 80 px is plenty);
+- sharpness: variance of the Laplacian of the grey crop resized to 64 px on its short
+  side, squashed by v / (v + SHARPNESS_HALF) so a blurred crop is ~0.2 and a crisp one ~0.9;
+- pose (faces only): cos(yaw) * cos(pitch), clipped, so a profile view scores near 0;
+- edge: 0 when the box touches the frame edge (the object is cut), else 1. Frigate's rule
+  "never take a box cut by the frame edge" becomes a zero score.
+Detector confidence and sharpness are square-rooted: they are noisy and should steer,
+not dominate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from vigil.schemas.target import Quality, QualityParts, TargetType
+
+SATURATING_SIDE = {TargetType.FACE: 80.0, TargetType.PERSON: 120.0, TargetType.VEHICLE: 120.0}
+SHARPNESS_HALF = 60.0
+EDGE_MARGIN = 2.0
+
+
+def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Crop a box from an image, clipped to the frame (may be empty)."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = (round(float(v)) for v in box)
+    return image[max(0, y1) : min(height, y2), max(0, x1) : min(width, x2)]
+
+
+def sharpness(region: np.ndarray) -> float:
+    if region.size == 0 or min(region.shape[:2]) < 3:
+        return 0.0
+    grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+    scale = 64.0 / min(grey.shape[:2])
+    grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    variance = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+    return variance / (variance + SHARPNESS_HALF)
+
+
+def edge_clear(box: np.ndarray, frame_width: int, frame_height: int) -> float:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cut = (
+        x1 <= EDGE_MARGIN
+        or y1 <= EDGE_MARGIN
+        or x2 >= frame_width - EDGE_MARGIN
+        or y2 >= frame_height - EDGE_MARGIN
+    )
+    return 0.0 if cut else 1.0
+
+
+def pose_score(yaw: float | None, pitch: float | None) -> float:
+    if yaw is None or pitch is None:
+        return 1.0
+    return max(
+        0.0, math.cos(math.radians(min(abs(yaw), 90))) * math.cos(math.radians(min(abs(pitch), 90)))
+    )
+
+
+def assess(
+    image: np.ndarray,
+    box: np.ndarray,
+    target_type: TargetType,
+    detector_score: float,
+    yaw: float | None = None,
+    pitch: float | None = None,
+) -> Quality:
+    """Quality of `box` in `image` with every part, rounded for stable output."""
+    height, width = image.shape[:2]
+    short_side = min(float(box[2] - box[0]), float(box[3] - box[1]))
+    parts = QualityParts(
+        detector=round(min(1.0, max(0.0, detector_score)), 4),
+        size=round(min(1.0, max(0.0, short_side / SATURATING_SIDE[target_type])), 4),
+        sharpness=round(sharpness(crop(image, box)), 4),
+        pose=round(pose_score(yaw, pitch), 4),
+        edge=edge_clear(box, width, height),
+    )
+    score = (
+        math.sqrt(parts.detector)
+        * parts.size
+        * math.sqrt(parts.sharpness)
+        * parts.pose
+        * parts.edge
+    )
+    return Quality(score=round(score, 4), parts=parts)

@@ -1,0 +1,90 @@
+"""A target is one face, person or vehicle found in a picture or frame."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from vigil.schemas.base import VigilModel
+from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box, Point
+
+
+class TargetType(StrEnum):
+    FACE = "face"
+    PERSON = "person"
+    VEHICLE = "vehicle"
+
+
+class QualityParts(VigilModel):
+    """Each part in [0, 1], 1 best. See `vigil.analysis.quality` for how each is computed."""
+
+    detector: float = Field(ge=0, le=1, description="detector confidence")
+    size: float = Field(ge=0, le=1, description="short box side against the size that saturates")
+    sharpness: float = Field(ge=0, le=1, description="variance of Laplacian, squashed")
+    pose: float = Field(ge=0, le=1, description="faces: frontalness from yaw/pitch; else 1")
+    edge: float = Field(ge=0, le=1, description="1 when the box is clear of the frame edge, else 0")
+
+
+class Quality(VigilModel):
+    score: float = Field(ge=0, le=1, description="overall quality used by filters and best-shot")
+    parts: QualityParts
+
+
+class ColourAttribute(VigilModel):
+    name: str = Field(description="palette colour name, see README 'Colour palette'")
+    fraction: float = Field(ge=0, le=1, description="share of the region's votes")
+
+
+class Pose(VigilModel):
+    yaw: float = Field(description="degrees; positive = subject turned to their left")
+    pitch: float = Field(description="degrees; positive = looking up")
+    roll: float = Field(description="degrees; positive = head tilted clockwise in the image")
+
+
+class FaceAttributes(VigilModel):
+    age: float | None = Field(default=None, description="estimated age in years")
+    gender: str | None = Field(default=None, description="'male' or 'female'")
+    gender_confidence: float | None = Field(default=None, ge=0, le=1)
+    pose: Pose | None = None
+    presence: float | None = Field(default=None, ge=0, le=1, description="face-mesh face score")
+
+
+class PersonAttributes(VigilModel):
+    upper_colour: ColourAttribute | None = None
+    lower_colour: ColourAttribute | None = None
+
+
+class Plate(VigilModel):
+    text: str
+    confidence: float = Field(ge=0, le=1)
+    box: Box | None = Field(default=None, description="plate box in frame pixels")
+
+
+class VehicleAttributes(VigilModel):
+    vehicle_type: str | None = Field(default=None, description="car, bus, truck, motorcycle, ...")
+    colour: ColourAttribute | None = None
+    plate: Plate | None = None
+
+
+class Target(VigilModel):
+    """One face, person or vehicle with its box, quality and optional attributes and feature."""
+
+    id: int = Field(ge=0, description="index of this target within its image or frame")
+    type: TargetType
+    label: str = Field(description="detector class: face, person, car, bus, truck, ...")
+    box: Box
+    score: float = Field(ge=0, le=1, description="detector confidence")
+    quality: Quality
+    keypoints: list[Point] | None = Field(
+        default=None, description="faces: right eye, left eye, nose, mouth, right ear, left ear"
+    )
+    parent_id: int | None = Field(
+        default=None, description="faces: id of the person target this face belongs to"
+    )
+    face: FaceAttributes | None = None
+    person: PersonAttributes | None = None
+    vehicle: VehicleAttributes | None = None
+    feature: Feature | None = None
+    crop_jpeg: str | None = Field(default=None, description="base64 JPEG of the box, if asked")

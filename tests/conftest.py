@@ -1,0 +1,128 @@
+"""Shared fixtures: paths to the real test media and real services started per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+IMAGES = FIXTURES / "images"
+VIDEOS = FIXTURES / "video"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def images() -> Path:
+    assert IMAGES.is_dir(), f"test media missing: {IMAGES} (../shared must sit beside the repo)"
+    return IMAGES
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private Redis server for this test session (nothing shared with other runs)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (.ci/run installs it)"
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A real `vigil worker` process on the session's Redis; yields the env to reach it."""
+    env = dict(
+        os.environ,
+        VIGIL_CELERY_BROKER=f"{redis_url}/0",
+        VIGIL_CELERY_BACKEND=f"{redis_url}/1",
+        VIGIL_CELERY_EAGER="false",
+    )
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vigil.cli.main",
+                "worker",
+                "--pool",
+                "prefork",
+                "-c",
+                "1",
+                "--loglevel",
+                "INFO",
+            ],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield {"env": env, "process": process, "log": log}
+    finally:
+        stop(process, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def vtest_first_frame() -> bytes:
+    """First frame of the CCTV sample, as PNG bytes (lossless)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(VIDEOS / "vtest.avi"))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok, "could not read vtest.avi"
+    return cv2.imencode(".png", frame)[1].tobytes()

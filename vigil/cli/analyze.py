@@ -1,0 +1,116 @@
+"""`vigil analyze`: the Image API from the shell, as a table, JSON or annotated pictures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from vigil.cli.options import enum_list, fraction, non_negative_int
+from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, Attribute, ImageResult
+from vigil.schemas.target import TargetType
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "analyze",
+        help="find faces, persons and vehicles in pictures",
+        description="Analyze JPEG/PNG/BMP/WebP pictures: every face, person and vehicle with"
+        " quality, attributes and (optionally) face features. Exit status 0 when every"
+        " picture was analyzed, 1 when any failed (its error is reported, the others go on).",
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="picture files")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
+    parser.add_argument(
+        "--types",
+        type=enum_list(TargetType),
+        default=frozenset(TargetType),
+        help="target types, comma-separated: face,person,vehicle (default all)",
+    )
+    parser.add_argument(
+        "--attributes",
+        type=enum_list(Attribute, allow_none=True),
+        default=frozenset(Attribute),
+        help="attributes to compute: " + ",".join(a.value for a in Attribute) + ", all or none",
+    )
+    parser.add_argument("--features", action="store_true", help="include face feature vectors")
+    parser.add_argument("--crops", action="store_true", help="include base64 JPEG crops")
+    parser.add_argument(
+        "--min-size",
+        type=non_negative_int,
+        default=0,
+        help="drop targets whose short side is smaller, pixels",
+    )
+    parser.add_argument(
+        "--min-quality", type=fraction, default=0.0, help="drop targets of lower quality (0-1)"
+    )
+    parser.add_argument(
+        "--annotate",
+        type=Path,
+        metavar="OUT",
+        help="write the picture with boxes drawn: a file for one picture, a folder for several",
+    )
+    parser.set_defaults(run=run)
+
+
+def annotated_path(out: Path, source: Path, many: bool) -> Path:
+    if not many:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{source.stem}.annotated.jpg"
+
+
+def write_annotation(result: ImageResult, source: Path, out: Path, many: bool) -> None:
+    from vigil.analysis.annotate import annotate
+    from vigil.analysis.image_decoder import load_image
+
+    target = annotated_path(out, source, many)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), annotate(load_image(source), result.targets))
+
+
+def print_table(response: AnalyzeResponse) -> None:
+    from vigil.analysis.annotate import describe
+
+    for result in response.results:
+        if result.error:
+            print(f"{result.source}: ERROR {result.error.code.value}: {result.error.message}")
+            continue
+        size = f"{result.size.width}x{result.size.height}" if result.size else "?"
+        print(
+            f"{result.source} ({size}, {result.elapsed_ms:.0f} ms): {len(result.targets)} targets"
+        )
+        for target in result.targets:
+            box = ",".join(f"{v:.0f}" for v in target.box.as_list())
+            print(f"  {describe(target)}  box=[{box}]")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vigil.api import analyze_image, default_analyzer
+
+    options = AnalyzeOptions(
+        types=args.types,
+        attributes=args.attributes,
+        features=args.features,
+        crops=args.crops,
+        min_size=args.min_size,
+        min_quality=args.min_quality,
+    )
+    analyzer = default_analyzer()
+    many = len(args.images) > 1
+    progress = tqdm(args.images, disable=not many or args.json, unit="img", file=sys.stderr)
+    results = []
+    for source in progress:
+        result = analyze_image(source, options, analyzer=analyzer)
+        if args.annotate and result.ok:
+            write_annotation(result, source, args.annotate, many)
+        results.append(result)
+    response = AnalyzeResponse(results=results, model_versions=analyzer.model_versions())
+    if args.json:
+        print(response.model_dump_json(indent=2, exclude_none=True))
+    else:
+        print_table(response)
+    return 0 if all(result.ok for result in results) else 1

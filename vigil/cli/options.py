@@ -1,0 +1,47 @@
+"""Parsing helpers shared by CLI commands: comma lists into validated enums."""
+
+from __future__ import annotations
+
+import argparse
+from enum import StrEnum
+
+
+def enum_list(enum: type[StrEnum], allow_none: bool = False):
+    """argparse `type=` for 'a,b,c' (or 'all'; 'none' where allowed) naming enum members."""
+    choices = ", ".join(member.value for member in enum)
+
+    def parse(text: str) -> frozenset:
+        words = {word.strip().lower() for word in text.split(",") if word.strip()}
+        if words == {"all"}:
+            return frozenset(enum)
+        if allow_none and words == {"none"}:
+            return frozenset()
+        unknown = sorted(words - {member.value for member in enum})
+        if unknown or not words:
+            raise argparse.ArgumentTypeError(
+                f"unknown value(s) {', '.join(unknown) or '(empty)'}; choose from: {choices}, all"
+                + (", none" if allow_none else "")
+            )
+        return frozenset(enum(word) for word in words)
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 1]")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
