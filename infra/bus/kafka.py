@@ -1,0 +1,173 @@
+"""Kafka transport through kafka-python; any Kafka-protocol broker (Kafka, Redpanda, tansu).
+
+Producers wait for all in-sync replicas (acks=all) and retry; consumers never
+auto-commit: the caller commits after processing, so a crash replays rather
+than loses. Security settings (SASL/TLS) are passed through untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from vigil.infra.bus.base import MessageTooLarge, Record
+from vigil.infra.bus.base import TopicPartition as Position
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        security: Mapping[str, Any] | None = None,
+        max_message_bytes: int = 1_000_000,
+        session_timeout_ms: int = 10_000,
+        max_poll_interval_ms: int = 300_000,
+        heartbeat_interval_ms: int = 3_000,
+        client_id: str = "vigil",
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.security = dict(security or {})
+        self.max_message_bytes = max_message_bytes
+        self.group_settings = {
+            "session_timeout_ms": session_timeout_ms,
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+        }
+        self.client_id = client_id
+
+    def common(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id, **self.security}
+
+    def producer(self) -> KafkaBusProducer:
+        return KafkaBusProducer(
+            KafkaProducer(
+                acks="all",
+                retries=10,
+                linger_ms=2,
+                max_request_size=self.max_message_bytes + 65_536,
+                **self.common(),
+            ),
+            self.max_message_bytes,
+        )
+
+    def consumer(self, topics: Iterable[str], group: str) -> KafkaBusConsumer:
+        consumer = KafkaConsumer(
+            *topics,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=max(52_428_800, 2 * self.max_message_bytes),
+            max_partition_fetch_bytes=max(1_048_576, self.max_message_bytes + 65_536),
+            **self.group_settings,
+            **self.common(),
+        )
+        return KafkaBusConsumer(consumer)
+
+    def ensure_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
+        """Create missing topics with their final partition count (some brokers cannot grow it)."""
+        admin = KafkaAdminClient(**self.common())
+        try:
+            existing = set(admin.list_topics())
+            missing = [
+                NewTopic(name=t, num_partitions=partitions, replication_factor=1)
+                for t in topics
+                if t not in existing
+            ]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    admin.create_topics(missing)
+        finally:
+            admin.close()
+
+    def committed(self, topic: str, group: str) -> dict[int, int]:
+        reader = KafkaConsumer(group_id=group, enable_auto_commit=False, **self.common())
+        try:
+            partitions = reader.partitions_for_topic(topic) or set()
+            return {p: reader.committed(TopicPartition(topic, p)) or 0 for p in partitions}
+        finally:
+            reader.close()
+
+
+class KafkaBusProducer:
+    def __init__(self, producer: KafkaProducer, max_message_bytes: int) -> None:
+        self.producer = producer
+        self.max_message_bytes = max_message_bytes
+        self._positions: dict[Position, int] = {}
+
+    def _acknowledged(self, metadata) -> None:
+        position = (metadata.topic, metadata.partition)
+        self._positions[position] = max(self._positions.get(position, 0), metadata.offset + 1)
+
+    def positions(self) -> dict[Position, int]:
+        return dict(self._positions)
+
+    def send(self, topic, value, key=None, headers=None) -> None:
+        size = len(value) + sum(len(v) for v in (headers or {}).values())
+        if size > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"{topic}: message of {size:,} bytes exceeds the {self.max_message_bytes:,} limit"
+            )
+        try:
+            future = self.producer.send(
+                topic,
+                value=value,
+                key=key.encode() if key is not None else None,
+                headers=list((headers or {}).items()),
+            )
+        except MessageSizeTooLargeError as exc:
+            raise MessageTooLarge(f"{topic}: {exc}") from exc
+        future.add_callback(self._acknowledged)
+
+    def flush(self, timeout: float | None = None) -> None:
+        try:
+            self.producer.flush(timeout)
+        except KafkaTimeoutError as exc:
+            raise TimeoutError(f"Kafka did not acknowledge messages within {timeout}s") from exc
+
+    def close(self) -> None:
+        self.producer.close(timeout=5)
+
+
+class KafkaBusConsumer:
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self.consumer = consumer
+
+    def poll(self, timeout: float = 1.0, max_records: int = 100) -> list[Record]:
+        batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        records = []
+        for batch in batches.values():
+            for message in batch:
+                records.append(
+                    Record(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key.decode() if message.key is not None else None,
+                        value=message.value or b"",
+                        headers=dict(message.headers or []),
+                        timestamp_ms=message.timestamp,
+                    )
+                )
+        return records
+
+    def commit(self, offsets: Mapping[Position, int]) -> None:
+        if offsets:
+            self.consumer.commit(
+                {
+                    TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                    for (topic, partition), offset in offsets.items()
+                }
+            )
+
+    def close(self) -> None:
+        self.consumer.close()

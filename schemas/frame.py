@@ -1,0 +1,28 @@
+"""Frames on `vigil.frames`: JPEG bytes as the Kafka value, this envelope in a header.
+
+Frames that need no detection (a static scene between key frames) travel as
+light ticks without pixels, so the tracker still sees time pass.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from vigil.schemas.base import VigilMessage
+from vigil.schemas.geometry import Box, FrameSize
+
+
+class FrameMeta(VigilMessage):
+    camera_id: str = Field(min_length=1, max_length=128)
+    frame_index: int = Field(ge=0, description="index of the decoded frame in the source")
+    sequence: int = Field(ge=0, description="index among frames published for this camera")
+    source_time: float = Field(ge=0, description="seconds since the stream start (PTS)")
+    captured_at: datetime = Field(description="UTC wall clock when decoded")
+    size: FrameSize
+    motion: list[Box] = Field(default_factory=list, description="moving regions, frame pixels")
+    motion_fraction: float = Field(default=0.0, ge=0, le=1, description="share of pixels moving")
+    keyframe: bool = Field(default=False, description="periodic full detection requested")
+    has_image: bool = Field(default=True, description="false for a tick without pixels")
+    dropped_before: int = Field(default=0, ge=0, description="frames dropped since the last one")
