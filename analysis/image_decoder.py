@@ -68,8 +68,8 @@ def sniff(data: bytes) -> tuple[str, int, int]:
             raise VigilError(ErrorCode.CORRUPT_IMAGE, f"image header is corrupt: {exc}") from None
     if fmt not in SUPPORTED_FORMATS:
         raise VigilError(
-            ErrorCode.UNSUPPORTED_FORMAT, f"{fmt or 'unknown'} images are not supported;"
-            " send JPEG, PNG, BMP or WebP"
+            ErrorCode.UNSUPPORTED_FORMAT,
+            f"{fmt or 'unknown'} images are not supported; send JPEG, PNG, BMP or WebP",
         )
     return fmt, width, height
 

@@ -26,6 +26,8 @@ from vigil.schemas.target import Quality, QualityParts, TargetType
 SATURATING_SIDE = {TargetType.FACE: 80.0, TargetType.PERSON: 120.0, TargetType.VEHICLE: 120.0}
 SHARPNESS_HALF = 60.0
 EDGE_MARGIN = 2.0
+FRONTAL_NOSE_DROP = 0.6
+YAW_GAIN = 0.5
 
 
 def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -90,3 +92,25 @@ def assess(
         * parts.edge
     )
     return Quality(score=round(score, 4), parts=parts)
+
+
+def pose_from_keypoints(keypoints: np.ndarray) -> tuple[float, float]:
+    """Rough (yaw, pitch) in degrees from BlazeFace's eyes and nose, at no model cost.
+
+    Used to rank views of a track on every frame; the face mesh gives the real pose
+    once, on the best shot. Yaw: the nose's offset from the eye midpoint over half the
+    eye distance (arcsine); pitch: the nose's drop below the eye line against the
+    frontal ratio (about 0.6 of the eye distance). YAW_GAIN (0.5) matches the mesh's yaw
+    on the portrait fixtures. Signs follow `vigil.models.face_mesh`.
+    """
+    points = np.asarray(keypoints, dtype=np.float64)
+    right_eye, left_eye, nose = points[0], points[1], points[2]
+    eye_mid = (right_eye + left_eye) / 2
+    eye_distance = float(np.linalg.norm(left_eye - right_eye))
+    if eye_distance < 1e-6:
+        return 90.0, 0.0
+    yaw_ratio = YAW_GAIN * (nose[0] - eye_mid[0]) / (eye_distance / 2)
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, yaw_ratio))))
+    drop = (nose[1] - eye_mid[1]) / eye_distance
+    pitch = max(-90.0, min(90.0, float(FRONTAL_NOSE_DROP - drop) * 90.0))
+    return yaw, pitch

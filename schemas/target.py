@@ -40,7 +40,9 @@ class ColourAttribute(VigilModel):
 class Pose(VigilModel):
     yaw: float = Field(description="degrees; positive = subject turned to their left")
     pitch: float = Field(description="degrees; positive = looking up")
-    roll: float = Field(description="degrees; positive = head tilted clockwise in the image")
+    roll: float = Field(
+        description="degrees; positive = eye line turned counter-clockwise in the image"
+    )
 
 
 class FaceAttributes(VigilModel):

@@ -1,0 +1,175 @@
+"""Attributes and features for detections already found: the expensive, per-best-shot part.
+
+The Image API runs it on every target of a picture; the video pipeline runs it
+only on each track's best shot (a crop), never on every frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from functools import cached_property
+
+import numpy as np
+
+from vigil.analysis import quality
+from vigil.models.age_gender import AgeGender, AgeGenderEstimator
+from vigil.models.colours import person_colours, vehicle_colour, vehicle_type
+from vigil.models.face_embedder import FaceEmbedder
+from vigil.models.face_mesh import FaceMesh, FacePose
+from vigil.models.plate_reader import PlateReader
+from vigil.models.runtime import model_version
+from vigil.models.types import Detection
+from vigil.schemas.analyze import Attribute
+from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box, Point
+from vigil.schemas.target import (
+    ColourAttribute,
+    FaceAttributes,
+    PersonAttributes,
+    Plate,
+    Pose,
+    Quality,
+    TargetType,
+    VehicleAttributes,
+)
+
+MODEL_NAMES = (
+    "blazeface_full_192",
+    "face_mesh_468",
+    "face_resnet128",
+    "age_v1",
+    "gender_v1",
+    "nanodet",
+)
+
+
+def colour(vote) -> ColourAttribute:
+    return ColourAttribute(name=vote.name, fraction=round(float(vote.fraction), 4))
+
+
+def keypoint_list(detection: Detection) -> list[Point]:
+    return [Point(x=round(float(x), 2), y=round(float(y), 2)) for x, y in detection.keypoints]
+
+
+def model_versions() -> dict[str, str]:
+    return {name: model_version(name) for name in MODEL_NAMES}
+
+
+class Describer:
+    """Computes Target fields (quality, attributes, feature) for detections of one type."""
+
+    @cached_property
+    def mesh(self) -> FaceMesh:
+        return FaceMesh()
+
+    @cached_property
+    def embedder(self) -> FaceEmbedder:
+        return FaceEmbedder()
+
+    @cached_property
+    def age_gender(self) -> AgeGenderEstimator:
+        return AgeGenderEstimator()
+
+    @cached_property
+    def plates(self) -> PlateReader:
+        return PlateReader()
+
+    def faces(
+        self,
+        image: np.ndarray,
+        faces: Sequence[Detection],
+        attributes: Collection[Attribute],
+        features: bool,
+    ) -> list[dict]:
+        """Per face: quality (with mesh pose), keypoints, face attributes, feature."""
+        if not faces:
+            return []
+        poses = self.mesh.estimate(image, faces)
+        ages: Sequence[AgeGender | None] = (
+            self.age_gender.estimate(image, faces)
+            if {Attribute.AGE, Attribute.GENDER} & set(attributes)
+            else [None] * len(faces)
+        )
+        vectors = self.embedder.embed(image, faces) if features else None
+        result = []
+        for index, (face, pose, age) in enumerate(zip(faces, poses, ages, strict=True)):
+            fields = {
+                "quality": quality.assess(
+                    image, face.box, TargetType.FACE, face.score, yaw=pose.yaw, pitch=pose.pitch
+                ),
+                "keypoints": keypoint_list(face),
+                "face": face_attributes(pose, age, attributes),
+            }
+            if vectors is not None:
+                fields["feature"] = Feature.from_vector(vectors[index], self.embedder.model_version)
+            result.append(fields)
+        return result
+
+    def persons(
+        self, image: np.ndarray, persons: Sequence[Detection], attributes: Collection[Attribute]
+    ) -> list[dict]:
+        result = []
+        for person in persons:
+            fields: dict = {"quality": assess(image, person, TargetType.PERSON)}
+            if Attribute.CLOTHING in attributes:
+                votes = person_colours(image, person.box)
+                fields["person"] = PersonAttributes(
+                    upper_colour=colour(votes["upper"]), lower_colour=colour(votes["lower"])
+                )
+            result.append(fields)
+        return result
+
+    def vehicles(
+        self, image: np.ndarray, vehicles: Sequence[Detection], attributes: Collection[Attribute]
+    ) -> list[dict]:
+        result = []
+        for vehicle in vehicles:
+            fields: dict = {"quality": assess(image, vehicle, TargetType.VEHICLE)}
+            details = VehicleAttributes()
+            if Attribute.VEHICLE_TYPE in attributes:
+                details.vehicle_type = vehicle_type(vehicle.label)
+            if Attribute.VEHICLE_COLOUR in attributes:
+                details.colour = colour(vehicle_colour(image, vehicle.box))
+            if Attribute.PLATE in attributes:
+                details.plate = self.read_plate(image, vehicle.box)
+            if details != VehicleAttributes():
+                fields["vehicle"] = details
+            result.append(fields)
+        return result
+
+    def read_plate(self, image: np.ndarray, box: np.ndarray) -> Plate | None:
+        region = quality.crop(image, box)
+        if region.size == 0:
+            return None
+        reading = self.plates.read(region)
+        if reading is None:
+            return None
+        plate_box = None
+        if reading.box is not None:
+            offset = np.maximum(np.asarray(box[:2], dtype=np.float32), 0)
+            plate_box = Box.from_xyxy(np.asarray(reading.box, np.float32) + np.tile(offset, 2))
+        return Plate(
+            text=reading.text, confidence=round(float(reading.confidence), 4), box=plate_box
+        )
+
+
+def assess(image: np.ndarray, detection: Detection, target_type: TargetType) -> Quality:
+    return quality.assess(image, detection.box, target_type, detection.score)
+
+
+def face_attributes(
+    pose: FacePose, age: AgeGender | None, attributes: Collection[Attribute]
+) -> FaceAttributes:
+    result = FaceAttributes(presence=round(float(pose.presence), 4))
+    if Attribute.POSE in attributes:
+        result.pose = Pose(
+            yaw=round(float(pose.yaw), 2),
+            pitch=round(float(pose.pitch), 2),
+            roll=round(float(pose.roll), 2),
+        )
+    if age is not None and Attribute.AGE in attributes:
+        result.age = round(float(age.age), 1)
+    if age is not None and Attribute.GENDER in attributes:
+        result.gender = age.gender
+        result.gender_confidence = round(float(age.gender_confidence), 4)
+    return result

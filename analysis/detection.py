@@ -1,0 +1,93 @@
+"""Which detectors run for a request, and how faces are searched inside person boxes.
+
+Shared by the Image API (one picture) and the video pipeline's detect step (one
+frame): both ask for a set of target types and get detections grouped by type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from vigil.models.face_detector import FaceDetector
+from vigil.models.object_detector import ObjectDetector
+from vigil.models.types import Detection
+from vigil.schemas.target import TargetType
+
+VEHICLE_LABELS = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
+DEFAULT_MIN_FACE = 24
+PERSON_HEAD_FRACTION = 0.45
+
+
+@dataclass
+class Detections:
+    """Detections of one image, by target type."""
+
+    faces: list[Detection] = field(default_factory=list)
+    persons: list[Detection] = field(default_factory=list)
+    vehicles: list[Detection] = field(default_factory=list)
+
+    def of(self, target_type: TargetType) -> list[Detection]:
+        return {
+            TargetType.FACE: self.faces,
+            TargetType.PERSON: self.persons,
+            TargetType.VEHICLE: self.vehicles,
+        }[target_type]
+
+
+def head_region(person_box: np.ndarray) -> np.ndarray:
+    """Upper part of a person box, where a face would be; searched for small faces."""
+    x1, y1, x2, y2 = (float(v) for v in person_box)
+    return np.array([x1, y1, x2, y1 + (y2 - y1) * PERSON_HEAD_FRACTION], dtype=np.float32)
+
+
+def owning_person(face: Detection, persons: list[Detection]) -> int | None:
+    """Index of the person whose head region holds the face centre (tightest box wins)."""
+    cx = float(face.box[0] + face.box[2]) / 2
+    cy = float(face.box[1] + face.box[3]) / 2
+    best, best_area = None, float("inf")
+    for index, person in enumerate(persons):
+        x1, y1, x2, y2 = (float(v) for v in head_region(person.box))
+        area = person.width * person.height
+        if x1 <= cx <= x2 and y1 <= cy <= y2 and area < best_area:
+            best, best_area = index, area
+    return best
+
+
+class Detectors:
+    """Lazily loaded detectors; only the models a request needs are run.
+
+    `object_border` pads the frame before NanoDet: close-up pictures need it (an
+    object filling the frame scores low), CCTV frames do not.
+    """
+
+    def __init__(self, object_border: float = 0.0) -> None:
+        self.object_border = object_border
+        self._face_detectors: dict[int, FaceDetector] = {}
+
+    @cached_property
+    def objects(self) -> ObjectDetector:
+        return ObjectDetector(border=self.object_border)
+
+    def faces(self, min_face: int) -> FaceDetector:
+        """Face detector tuned to the smallest face asked for (fewer tiles for larger faces)."""
+        min_face = max(DEFAULT_MIN_FACE, min_face)
+        if min_face not in self._face_detectors:
+            self._face_detectors[min_face] = FaceDetector(min_face=min_face)
+        return self._face_detectors[min_face]
+
+    def detect(
+        self, image: np.ndarray, types: Collection[TargetType], min_face: int = 0
+    ) -> Detections:
+        found = Detections()
+        if TargetType.PERSON in types or TargetType.VEHICLE in types:
+            objects = self.objects.detect(image)
+            found.persons = [d for d in objects if d.label == "person"]
+            found.vehicles = [d for d in objects if d.label in VEHICLE_LABELS]
+        if TargetType.FACE in types:
+            regions = [head_region(p.box) for p in found.persons]
+            found.faces = self.faces(min_face).detect(image, regions=regions or None)
+        return found

@@ -1,0 +1,118 @@
+"""The video pipeline's two model steps: detect on a frame, describe a best shot.
+
+`detect_frame` runs on every sampled frame and stays cheap: detectors plus a
+quality score (no mesh, no embedding), and a small crop of every detection so
+the tracker can keep a track's best view without keeping frames. `describe_shot`
+runs the expensive models once per published best shot, on that crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import cache
+
+import numpy as np
+
+from vigil.analysis import quality
+from vigil.analysis.description import Describer
+from vigil.analysis.detection import Detectors
+from vigil.analysis.image_analyzer import encode_crop
+from vigil.models.types import Detection
+from vigil.schemas.analyze import Attribute
+from vigil.schemas.target import TargetType
+
+# Context kept around a detection in its crop: faces need room for alignment and the
+# mesh (1.5x the box); bodies and vehicles only a little.
+CROP_MARGIN = {TargetType.FACE: 0.6, TargetType.PERSON: 0.1, TargetType.VEHICLE: 0.1}
+CROP_JPEG_QUALITY = 90
+
+
+@cache
+def detectors() -> Detectors:
+    return Detectors(object_border=0.0)
+
+
+@cache
+def describer() -> Describer:
+    return Describer()
+
+
+def expanded(box: np.ndarray, margin: float, width: int, height: int) -> np.ndarray:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+    return np.array(
+        [max(0, x1 - dx), max(0, y1 - dy), min(width, x2 + dx), min(height, y2 + dy)],
+        dtype=np.float32,
+    ).round()
+
+
+def frame_quality(image: np.ndarray, detection: Detection, target_type: TargetType):
+    yaw = pitch = None
+    if target_type == TargetType.FACE and detection.keypoints is not None:
+        yaw, pitch = quality.pose_from_keypoints(detection.keypoints)
+    return quality.assess(image, detection.box, target_type, detection.score, yaw, pitch)
+
+
+def detect_frame(image: np.ndarray, types: Collection[TargetType], min_size: int = 0) -> list[dict]:
+    """Detections of one frame as plain dicts (msgpack-able), each with quality and crop."""
+    height, width = image.shape[:2]
+    found = detectors().detect(image, types, min_face=min_size)
+    result = []
+    for target_type in (TargetType.PERSON, TargetType.VEHICLE, TargetType.FACE):
+        if target_type not in types:
+            continue
+        for detection in found.of(target_type):
+            region = expanded(detection.box, CROP_MARGIN[target_type], width, height)
+            result.append(
+                {
+                    "type": target_type.value,
+                    "label": detection.label,
+                    "box": [round(float(v), 2) for v in detection.box],
+                    "score": round(float(detection.score), 4),
+                    "keypoints": (
+                        detection.keypoints.round(2).tolist()
+                        if detection.keypoints is not None
+                        else None
+                    ),
+                    "quality": frame_quality(image, detection, target_type).model_dump(),
+                    "crop": encode_crop(image, region, CROP_JPEG_QUALITY),
+                    "crop_origin": [float(region[0]), float(region[1])],
+                }
+            )
+    return result
+
+
+def detection_in_crop(item: dict) -> Detection:
+    """The detection re-expressed in its crop's pixel coordinates."""
+    origin = np.asarray(item["crop_origin"], dtype=np.float32)
+    box = np.asarray(item["box"], dtype=np.float32) - np.tile(origin, 2)
+    keypoints = item.get("keypoints")
+    return Detection(
+        box=box,
+        score=float(item["score"]),
+        label=item["label"],
+        keypoints=(np.asarray(keypoints, np.float32) - origin) if keypoints is not None else None,
+    )
+
+
+def describe_shot(
+    crop: np.ndarray, item: dict, attributes: Collection[Attribute], features: bool
+) -> dict:
+    """Attributes (and the face feature) of one best shot, as Target fields (JSON-able)."""
+    detection = detection_in_crop(item)
+    target_type = TargetType(item["type"])
+    describe = describer()
+    if target_type == TargetType.FACE:
+        [fields] = describe.faces(crop, [detection], attributes, features)
+    elif target_type == TargetType.PERSON:
+        [fields] = describe.persons(crop, [detection], attributes)
+    else:
+        [fields] = describe.vehicles(crop, [detection], attributes)
+    fields.pop("quality", None)  # the frame's quality (full-frame edge test) stays
+    fields.pop("keypoints", None)
+    return {
+        name: value.model_dump(mode="json", exclude_none=True)
+        if hasattr(value, "model_dump")
+        else value
+        for name, value in fields.items()
+    }

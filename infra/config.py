@@ -1,0 +1,51 @@
+"""Loading the pipeline configuration file with errors that point at the bad line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.camera import PipelineConfig
+
+
+def describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, origin: str = "<config>") -> PipelineConfig:
+    try:
+        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"{origin}: not valid YAML/JSON: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"{origin}: expected a mapping with 'cameras'")
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"{origin}: invalid configuration:\n{describe_errors(exc)}"
+        ) from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise VigilError(ErrorCode.FILE_NOT_FOUND, f"{path}: cannot read ({exc})") from None
+    return parse_config(text, str(path))
+
+
+def single_camera_config(url: str, camera_id: str = "cam-1", **camera: object) -> PipelineConfig:
+    """A one-camera configuration for `vigil run --source URL` and the demo."""
+    return PipelineConfig.model_validate({"cameras": [{"id": camera_id, "url": url, **camera}]})

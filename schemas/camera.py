@@ -1,0 +1,103 @@
+"""Camera and pipeline configuration: one YAML/JSON file describes every camera.
+
+cameras:
+  - id: gate-1
+    url: rtsp://10.0.0.5/stream1
+    types: [face, person]
+  - id: lobby
+    url: /data/lobby.mp4
+    fps: 10
+outputs:
+  disk: /var/lib/vigil/captures
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_serializer, model_validator
+
+from vigil.schemas.analyze import ALL_ATTRIBUTES, ALL_TYPES, Attribute
+from vigil.schemas.base import VigilModel
+from vigil.schemas.target import TargetType
+
+CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class TopicNames(VigilModel):
+    """Topic names, overridable per deployment (e.g. a prefix per site)."""
+
+    frames: str = Field(default="vigil.frames", description="JPEG frames, keyed by camera")
+    captures: str = Field(default="vigil.captures", description="best-shot captures")
+    deadletter: str = Field(default="vigil.deadletter", description="failed messages + reason")
+    alerts: str = Field(default="vigil.alerts", description="watchlist alerts")
+
+
+class Pace(StrEnum):
+    AUTO = "auto"  # live sources in real time, files as fast as analysis allows
+    REALTIME = "realtime"  # drop frames when analysis falls behind
+    FAST = "fast"  # wait for analysis, never drop (files)
+
+
+class CameraConfig(VigilModel):
+    id: str = Field(pattern=CAMERA_ID_PATTERN, description="unique; the Kafka key")
+    url: str = Field(min_length=1, description="rtsp://, http(s)://, a video file or a folder")
+    enabled: bool = True
+    fps: float | None = Field(default=5.0, gt=0, le=120, description="sampling rate; null = all")
+    pace: Pace = Pace.AUTO
+    types: frozenset[TargetType] = Field(default=ALL_TYPES, min_length=1)
+    attributes: frozenset[Attribute] = Field(default=ALL_ATTRIBUTES)
+    features: bool = Field(default=True, description="compute face features on best shots")
+    min_size: int = Field(default=0, ge=0, le=4000, description="min short box side, pixels")
+    min_quality: float = Field(default=0.0, ge=0, le=1)
+    keyframe_interval: float = Field(
+        default=2.0, gt=0, le=600, description="seconds between full detections of a static scene"
+    )
+    motion_min_fraction: float = Field(
+        default=0.0005, ge=0, le=1, description="moving share of pixels that triggers detection"
+    )
+    jpeg_quality: int = Field(default=85, ge=30, le=100)
+    max_width: int = Field(default=1920, ge=160, le=8192, description="larger frames are scaled")
+    rtsp_transport: str = Field(default="tcp", pattern="^(tcp|udp)$")
+    stall_timeout: float = Field(default=10.0, gt=0, le=600)
+    max_lag_frames: int = Field(
+        default=25, ge=1, le=100_000, description="unprocessed frames before real-time drops"
+    )
+
+    @field_serializer("types", "attributes")
+    def _sorted(self, values: frozenset[StrEnum]) -> list[str]:
+        return sorted(value.value for value in values)
+
+
+class WebhookConfig(VigilModel):
+    url: str = Field(pattern=r"^https?://", description="callback URL receiving POSTed JSON")
+    secret_env: str | None = Field(
+        default=None, description="name of the environment variable holding the HMAC secret"
+    )
+    timeout: float = Field(default=5.0, gt=0, le=120)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+
+class OutputsConfig(VigilModel):
+    kafka: bool = Field(default=True, description="captures on the captures topic (always on)")
+    disk: Path | None = Field(default=None, description="folder for JSON Lines + crops")
+    webhook: WebhookConfig | None = None
+
+
+class PipelineConfig(VigilModel):
+    cameras: list[CameraConfig] = Field(min_length=1)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PipelineConfig:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"camera id {camera.id!r} is used twice")
+            seen.add(camera.id)
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
