@@ -26,6 +26,20 @@ class Settings(VigilModel):
         default=None, description="run tasks in the caller; default: true for memory://"
     )
     model_threads: int = Field(default=1, ge=1, le=64, description="onnxruntime threads")
+    bus: str = Field(default="memory", pattern="^(memory|kafka)$", description="message bus")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$"
+    )
+    kafka_sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, ...")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    max_message_bytes: int = Field(default=1_000_000, ge=10_000, description="bus record limit")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -53,4 +67,20 @@ class Settings(VigilModel):
                 return url.replace(f":{parts.password}@", ":***@")
             return url
 
-        return {name: mask(str(value)) for name, value in self.model_dump().items()}
+        hidden = {"kafka_sasl_password"}
+        return {
+            name: "***" if name in hidden and value else mask(str(value))
+            for name, value in self.model_dump().items()
+        }
+
+    def kafka_security(self) -> dict[str, str]:
+        """kafka-python client settings for SASL/TLS, passed through as given."""
+        options = {"security_protocol": self.kafka_security_protocol}
+        extra = {
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_sasl_username,
+            "sasl_plain_password": self.kafka_sasl_password,
+            "ssl_cafile": self.kafka_ssl_cafile,
+        }
+        options.update({name: value for name, value in extra.items() if value})
+        return options

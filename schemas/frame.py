@@ -16,6 +16,9 @@ from vigil.schemas.geometry import Box, FrameSize
 
 class FrameMeta(VigilMessage):
     camera_id: str = Field(min_length=1, max_length=128)
+    stream_id: str = Field(
+        min_length=1, max_length=32, description="chosen by the ingestor at start; new per run"
+    )
     frame_index: int = Field(ge=0, description="index of the decoded frame in the source")
     sequence: int = Field(ge=0, description="index among frames published for this camera")
     source_time: float = Field(ge=0, description="seconds since the stream start (PTS)")
@@ -25,4 +28,5 @@ class FrameMeta(VigilMessage):
     motion_fraction: float = Field(default=0.0, ge=0, le=1, description="share of pixels moving")
     keyframe: bool = Field(default=False, description="periodic full detection requested")
     has_image: bool = Field(default=True, description="false for a tick without pixels")
+    end_of_stream: bool = Field(default=False, description="the source ended (files)")
     dropped_before: int = Field(default=0, ge=0, description="frames dropped since the last one")

@@ -7,10 +7,10 @@ import logging
 import sys
 
 from vigil import __version__
-from vigil.cli import analyze, demo, schema, worker
+from vigil.cli import analyze, demo, pipeline, schema, worker
 from vigil.errors import VigilError
 
-COMMANDS = (demo, analyze, schema, worker)
+COMMANDS = (demo, pipeline, analyze, schema, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

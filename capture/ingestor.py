@@ -1,0 +1,195 @@
+"""One camera's ingestor: decode, sample, gate on motion, publish frames to the bus.
+
+Back-pressure: live sources drop frames (and count them) when the capture step
+is more than `max_lag_frames` behind, so a slow analysis never makes a live
+camera lag by minutes; files (pace "fast") wait instead and lose nothing.
+A frame with no motion between key frames goes out as a tick without pixels.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vigil.infra.bus.base import Bus, MessageTooLarge, lag
+from vigil.infra.topics.frames import FrameTopic
+from vigil.schemas.camera import CameraConfig, Pace, TopicNames
+from vigil.schemas.frame import FrameMeta
+from vigil.schemas.geometry import Box, FrameSize
+from vigil.video.motion import MotionDetector
+from vigil.video.sampler import Sampler
+from vigil.video.source import DecodedFrame, SourceState, VideoSource
+
+log = logging.getLogger(__name__)
+LAG_CHECK_INTERVAL = 0.2
+
+
+def new_stream_id() -> str:
+    """Short random id of this ingestor run; part of every track id (see camera_tracking)."""
+    return secrets.token_hex(4)
+
+
+def fit_width(image: np.ndarray, max_width: int) -> np.ndarray:
+    if image.shape[1] <= max_width:
+        return image
+    scale = max_width / image.shape[1]
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class IngestStats:
+    published: int = 0
+    ticks: int = 0
+    dropped: int = 0
+    oversize: int = 0
+
+
+class CameraIngestor:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        bus: Bus,
+        topics: TopicNames,
+        capture_group: str = "vigil-capture",
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.camera = camera
+        self.bus = bus
+        self.topic = FrameTopic(topics.frames)
+        self.capture_group = capture_group
+        self.stop_event = stop or threading.Event()
+        self.producer = bus.producer()
+        self.stream_id = new_stream_id()
+        self.stats = IngestStats()
+        self.state = SourceState.CONNECTING
+        self.error: Exception | None = None
+        self.motion = MotionDetector()
+        self.sampler = Sampler(camera.fps)
+        self.source = VideoSource(
+            camera.url,
+            rtsp_transport=camera.rtsp_transport,
+            stall_timeout=camera.stall_timeout,
+            on_state=self.on_state,
+        )
+        self._last_keyframe = -1e9
+        self._lag = 0
+        self._lag_checked = 0.0
+        self._dropped_since = 0
+
+    @property
+    def live(self) -> bool:
+        if self.camera.pace == Pace.AUTO:
+            return self.source.live
+        return self.camera.pace == Pace.REALTIME
+
+    def on_state(self, state: SourceState, detail: str) -> None:
+        self.state = state
+        log.info("camera %s: %s %s", self.camera.id, state.value, detail)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.source.stop()
+
+    def current_lag(self) -> int:
+        now = time.monotonic()
+        if now - self._lag_checked > LAG_CHECK_INTERVAL:
+            self._lag = lag(self.producer, self.bus, self.topic.name, self.capture_group)
+            self._lag_checked = now
+        return self._lag
+
+    def wait_for_capacity(self) -> bool:
+        """Files: block until the capture step catches up. Returns False when stopped."""
+        while self.current_lag() >= self.camera.max_lag_frames:
+            if self.stop_event.wait(0.01):
+                return False
+        return True
+
+    def run(self) -> None:
+        """Publish frames until the source ends or `stop()`; errors are kept in `self.error`."""
+        sequence = 0
+        last: DecodedFrame | None = None
+        try:
+            for frame in self.source.frames():
+                if self.stop_event.is_set():
+                    break
+                if not self.sampler.keep(frame.source_time):
+                    continue
+                image = fit_width(frame.image, self.camera.max_width)
+                motion = self.motion.detect(image)
+                if self.publish(frame, image, motion, sequence):
+                    sequence += 1
+                last = frame
+        except Exception as exc:  # a corrupt file: keep what was published, report clearly
+            self.error = exc
+            log.error("camera %s: %s", self.camera.id, exc)
+        finally:
+            self.publish_end(last, sequence)
+            self.producer.flush(timeout=30)
+
+    def publish(self, frame: DecodedFrame, image: np.ndarray, motion, sequence: int) -> bool:
+        keyframe = frame.source_time - self._last_keyframe >= self.camera.keyframe_interval
+        has_image = keyframe or motion.fraction >= self.camera.motion_min_fraction
+        if has_image:
+            if self.live and self.current_lag() >= self.camera.max_lag_frames:
+                self.stats.dropped += 1
+                self._dropped_since += 1
+                return False
+            if not self.live and not self.wait_for_capacity():
+                return False
+        meta = self.meta(frame, image, motion, sequence, keyframe, has_image)
+        jpeg = None
+        if has_image:
+            quality = [cv2.IMWRITE_JPEG_QUALITY, self.camera.jpeg_quality]
+            jpeg = cv2.imencode(".jpg", image, quality)[1].tobytes()
+        try:
+            self.topic.publish(self.producer, meta, jpeg)
+        except MessageTooLarge as exc:
+            self.stats.oversize += 1
+            log.error("camera %s: frame %d not sent: %s", self.camera.id, frame.frame_index, exc)
+            return False
+        if keyframe:
+            self._last_keyframe = frame.source_time
+        self.stats.published += has_image
+        self.stats.ticks += not has_image
+        self._dropped_since = 0
+        return True
+
+    def meta(self, frame, image, motion, sequence, keyframe, has_image) -> FrameMeta:
+        scale = image.shape[1] / frame.image.shape[1]
+        return FrameMeta(
+            camera_id=self.camera.id,
+            stream_id=self.stream_id,
+            frame_index=frame.frame_index,
+            sequence=sequence,
+            source_time=frame.source_time,
+            captured_at=frame.wall_time,
+            size=FrameSize(width=image.shape[1], height=image.shape[0]),
+            motion=[Box.from_xyxy(np.asarray(b) * scale) for b in motion.boxes[:32]],
+            motion_fraction=min(1.0, float(motion.fraction)),
+            keyframe=keyframe,
+            has_image=has_image,
+            dropped_before=self._dropped_since,
+        )
+
+    def publish_end(self, last: DecodedFrame | None, sequence: int) -> None:
+        """Tell the capture step the stream ended so it closes every open track."""
+        if last is None:
+            return
+        meta = FrameMeta(
+            camera_id=self.camera.id,
+            stream_id=self.stream_id,
+            frame_index=last.frame_index,
+            sequence=sequence,
+            source_time=last.source_time,
+            captured_at=last.wall_time,
+            size=FrameSize(width=last.image.shape[1], height=last.image.shape[0]),
+            has_image=False,
+            end_of_stream=True,
+        )
+        self.topic.publish(self.producer, meta, None)

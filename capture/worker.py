@@ -1,0 +1,161 @@
+"""The stateful capture step: frames in (in order per camera), captures out.
+
+For each polled batch it submits every frame's detection as a Celery task at
+once (so several workers detect in parallel), then walks the results in frame
+order through each camera's trackers, submits descriptions of the best shots
+that must be published, publishes the captures in order, and only then commits
+the batch's offsets: a crash replays frames rather than losing captures.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.capture.assembler import assemble
+from vigil.infra.bus.base import Bus, Record, next_offsets
+from vigil.infra.topics.captures import CaptureTopic
+from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
+from vigil.infra.topics.frames import FrameTopic
+from vigil.infra.topics.json_topic import UndecodableRecord
+from vigil.schemas.camera import PipelineConfig
+from vigil.schemas.capture import Capture
+from vigil.schemas.frame import FrameMeta
+from vigil.tracking.camera_tracking import CameraTracking, CaptureWork
+from vigil.workers import frame_tasks
+
+log = logging.getLogger(__name__)
+CAPTURE_GROUP = "vigil-capture"
+
+
+@dataclass
+class Pending:
+    """One frame of the batch with its detection task (None for ticks)."""
+
+    record: Record
+    meta: FrameMeta
+    detection: Any = None
+
+
+@dataclass
+class CaptureWorker:
+    bus: Bus
+    config: PipelineConfig
+    group: str = CAPTURE_GROUP
+    batch_size: int = 8
+    task_timeout: float = 120.0
+    on_capture: Callable[[Capture], None] | None = None
+    cameras: dict[str, CameraTracking] = field(default_factory=dict)
+    frames_processed: int = 0
+    captures_published: int = 0
+
+    def __post_init__(self) -> None:
+        topics = self.config.topics
+        self.frames = FrameTopic(topics.frames)
+        self.captures = CaptureTopic(topics.captures)
+        self.deadletters = DeadLetterTopic(topics.deadletter)
+        self.producer = self.bus.producer()
+        self.consumer = self.bus.consumer([topics.frames], self.group)
+
+    def camera_state(self, camera_id: str) -> CameraTracking | None:
+        if camera_id not in self.cameras:
+            camera = self.config.camera(camera_id)
+            if camera is None:
+                return None
+            self.cameras[camera_id] = CameraTracking(camera)
+        return self.cameras[camera_id]
+
+    def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
+        """Process until `stop` is set (or nothing arrived for `idle_timeout` seconds)."""
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            records = self.consumer.poll(timeout=0.2, max_records=self.batch_size)
+            if records:
+                self.process(records)
+                idle_since = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
+                return
+
+    def process(self, records: list[Record]) -> None:
+        pending = [p for p in (self.submit(record) for record in records) if p is not None]
+        work: list[tuple[CaptureWork, Any]] = []
+        for frame in pending:
+            for item in self.track(frame):
+                work.append((item, self.describe(item)))
+        for item, description in work:
+            self.publish(item, description)
+        self.producer.flush(timeout=30)
+        self.consumer.commit(next_offsets(records))
+        self.frames_processed += len(records)
+
+    def submit(self, record: Record) -> Pending | None:
+        try:
+            meta, jpeg = self.frames.decode(record)
+        except UndecodableRecord as exc:
+            self.dead_letter(record, str(exc), "undecodable")
+            return None
+        camera = self.camera_state(meta.camera_id)
+        if camera is None:
+            self.dead_letter(record, f"camera {meta.camera_id!r} is not configured", "unknown")
+            return None
+        frame = Pending(record, meta)
+        if jpeg is not None:
+            frame.detection = frame_tasks.detect.apply_async(
+                args=[jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
+            )
+        return frame
+
+    def track(self, frame: Pending) -> list[CaptureWork]:
+        camera = self.cameras[frame.meta.camera_id]
+        work: list[CaptureWork] = []
+        if frame.detection is not None:
+            try:
+                items = frame.detection.get(timeout=self.task_timeout)
+            except Exception as exc:  # one bad frame must not stop the camera
+                self.dead_letter(frame.record, f"detection failed: {exc}", "detect_failed")
+                items = None
+            if items is not None:
+                work = camera.on_frame(frame.meta, items)
+        if frame.meta.end_of_stream:
+            work += camera.finish()
+            del self.cameras[frame.meta.camera_id]
+        return work
+
+    def describe(self, work: CaptureWork) -> Any:
+        if not work.needs_description:
+            return None
+        camera = self.cameras.get(work.info.first_seen.camera_id)
+        config = camera.camera if camera else self.config.camera(work.info.first_seen.camera_id)
+        item = work.shot.item
+        detection = {k: v for k, v in item.items() if k != "crop"}
+        return frame_tasks.describe.apply_async(
+            args=[
+                item["crop"],
+                detection,
+                sorted(a.value for a in config.attributes),
+                config.features,
+            ]
+        )
+
+    def publish(self, work: CaptureWork, description_task: Any) -> None:
+        if description_task is not None:
+            try:
+                work.info.description = description_task.get(timeout=self.task_timeout)
+            except Exception as exc:
+                log.warning("describing %s failed: %s", work.info.track_id, exc)
+        capture = assemble(work, work.info.description)
+        self.captures.send(self.producer, capture)
+        self.captures_published += 1
+        if self.on_capture is not None:
+            self.on_capture(capture)
+
+    def dead_letter(self, record: Record, reason: str, code: str) -> None:
+        self.deadletters.send(self.producer, dead_letter_for(record, "capture", reason, code))
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()

@@ -1,0 +1,188 @@
+"""One camera's tracking state: detections in, capture events (new/update/end) out.
+
+Frames arrive in order. Each target type has its own tracker; each track keeps
+its best shot. A track is announced (`new`) as soon as it is confirmed and has
+a shot that passes the camera's filters, re-announced (`update`) only when a
+clearly better shot arrives, and closed (`end`) when it is lost.
+
+Track ids are `<stream>.<first sequence>.<type><n>`: deterministic for a given
+start point, so a replay after a crash (from the last committed frame) rebuilds
+the same ids and revisions, and consumers de-duplicate the repeated events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vigil.analysis.detection import owning_person
+from vigil.models.types import Detection
+from vigil.schemas.camera import CameraConfig
+from vigil.schemas.capture import CaptureEvent
+from vigil.schemas.frame import FrameMeta
+from vigil.schemas.target import TargetType
+from vigil.tracking.best_shot import BestShotSelector
+from vigil.tracking.tracker import Tracker
+
+
+@dataclass
+class ShotRecord:
+    """A candidate best shot: the detect step's item plus the frame it came from."""
+
+    item: dict[str, Any]
+    meta: FrameMeta
+
+
+@dataclass
+class TrackInfo:
+    track_id: str
+    target_type: TargetType
+    first_seen: FrameMeta
+    last_seen: FrameMeta
+    frames_seen: int = 0
+    revision: int = -1
+    parent_track: str | None = None
+    published_item: dict[str, Any] | None = None
+    description: dict[str, Any] | None = None
+
+
+@dataclass
+class CaptureWork:
+    """A capture event to describe (attributes, feature) and publish."""
+
+    event: CaptureEvent
+    info: TrackInfo
+    shot: ShotRecord
+    needs_description: bool
+    revision: int
+
+
+@dataclass
+class CameraTracking:
+    camera: CameraConfig
+    trackers: dict[TargetType, Tracker] = field(default_factory=dict)
+    shots: dict[TargetType, BestShotSelector] = field(default_factory=dict)
+    tracks: dict[tuple[TargetType, int], TrackInfo] = field(default_factory=dict)
+    prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        for target_type in self.camera.types:
+            self.trackers[target_type] = Tracker()
+            self.shots[target_type] = BestShotSelector()
+
+    def usable(self, item: dict[str, Any]) -> bool:
+        x1, y1, x2, y2 = item["box"]
+        return (
+            min(x2 - x1, y2 - y1) >= self.camera.min_size
+            and item["quality"]["score"] >= self.camera.min_quality
+        )
+
+    def on_frame(self, meta: FrameMeta, items: list[dict[str, Any]]) -> list[CaptureWork]:
+        """Advance every tracker with one analysed frame; return the events it causes."""
+        if self.prefix is None:
+            self.prefix = f"{meta.stream_id}.{meta.sequence}"
+        work: list[CaptureWork] = []
+        person_tracks: dict[int, str] = {}
+        by_type = {t: [i for i in items if i["type"] == t.value] for t in self.trackers}
+        ordered = sorted(self.trackers, key=lambda t: t != TargetType.PERSON)  # persons first
+        for target_type in ordered:
+            typed = by_type[target_type]
+            step = self.trackers[target_type].update(
+                [to_detection(i) for i in typed], meta.source_time
+            )
+            for index, number in step.assigned.items():
+                info = self.observe(target_type, number, typed[index], meta)
+                if target_type == TargetType.PERSON:
+                    person_tracks[index] = info.track_id
+            if target_type == TargetType.FACE:
+                self.link_faces(
+                    typed, step.assigned, by_type.get(TargetType.PERSON, []), person_tracks
+                )
+            for number in self.confirmed_numbers(target_type):
+                work += self.announce(target_type, number, meta)
+            for track in step.ended:
+                work += self.close(target_type, track.track_id)
+        return work
+
+    def observe(self, target_type: TargetType, number: int, item: dict, meta: FrameMeta):
+        key = (target_type, number)
+        info = self.tracks.get(key)
+        if info is None:
+            info = TrackInfo(f"{self.prefix}.{target_type.value}{number}", target_type, meta, meta)
+            self.tracks[key] = info
+        info.last_seen = meta
+        info.frames_seen += 1
+        x1, y1, x2, y2 = item["box"]
+        if self.usable(item):
+            self.shots[target_type].offer(
+                number,
+                quality=float(item["quality"]["score"]),
+                area=float((x2 - x1) * (y2 - y1)),
+                edge_cut=item["quality"]["parts"]["edge"] < 1.0,
+                payload=ShotRecord(item, meta),
+                timestamp=meta.source_time,
+            )
+        return info
+
+    def link_faces(self, faces, assigned, persons, person_tracks) -> None:
+        person_detections = [to_detection(p) for p in persons]
+        for index, number in assigned.items():
+            owner = owning_person(to_detection(faces[index]), person_detections)
+            if owner is not None and owner in person_tracks:
+                self.tracks[(TargetType.FACE, number)].parent_track = person_tracks[owner]
+
+    def confirmed_numbers(self, target_type: TargetType) -> list[int]:
+        return [track.track_id for track in self.trackers[target_type].active() if track.confirmed]
+
+    def announce(self, target_type: TargetType, number: int, meta: FrameMeta) -> list[CaptureWork]:
+        info = self.tracks.get((target_type, number))
+        selector = self.shots[target_type]
+        shot = selector.best(number)
+        if info is None or shot is None:
+            return []
+        if info.revision < 0:
+            event = CaptureEvent.NEW
+        elif selector.should_update(number, meta.source_time):
+            event = CaptureEvent.UPDATE
+        else:
+            return []
+        return [self.emit(event, info, shot.payload, selector, number, meta.source_time)]
+
+    def emit(self, event, info, record: ShotRecord, selector, number, now) -> CaptureWork:
+        info.revision += 1
+        selector.mark_published(number, now)
+        changed = info.published_item is not record.item
+        info.published_item = record.item
+        return CaptureWork(event, info, record, needs_description=changed, revision=info.revision)
+
+    def close(self, target_type: TargetType, number: int) -> list[CaptureWork]:
+        info = self.tracks.pop((target_type, number), None)
+        selector = self.shots[target_type]
+        shot = selector.best(number)
+        work = []
+        if info is not None and shot is not None and info.revision >= 0:
+            last = info.last_seen.source_time
+            work.append(self.emit(CaptureEvent.END, info, shot.payload, selector, number, last))
+        # A track never announced (no usable shot) ends silently: nothing to close.
+        selector.forget(number)
+        return work
+
+    def finish(self) -> list[CaptureWork]:
+        """End of stream: close every open track."""
+        work: list[CaptureWork] = []
+        for target_type, tracker in self.trackers.items():
+            for track in tracker.finish():
+                work += self.close(target_type, track.track_id)
+        return work
+
+
+def to_detection(item: dict[str, Any]) -> Detection:
+    keypoints = item.get("keypoints")
+    return Detection(
+        box=np.asarray(item["box"], dtype=np.float32),
+        score=float(item["score"]),
+        label=item["label"],
+        keypoints=np.asarray(keypoints, dtype=np.float32) if keypoints is not None else None,
+    )

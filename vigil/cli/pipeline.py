@@ -1,0 +1,91 @@
+"""`vigil run | ingest | capture | sink`: the video pipeline, whole or one role per process.
+
+Bus and Celery come from the environment (VIGIL_BUS=kafka, VIGIL_KAFKA_BOOTSTRAP,
+VIGIL_CELERY_BROKER, ...); with none set, `vigil run` is fully embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+ROLES = {
+    "run": "run the whole pipeline in this process (embedded defaults, no servers)",
+    "ingest": "decode the cameras and publish frames to the bus",
+    "capture": "track and publish captures (consumes frames; Celery does the models)",
+    "sink": "deliver captures to disk / callback URL",
+}
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for role, text in ROLES.items():
+        parser = commands.add_parser(
+            role, help=text, description=f"{text}. {__doc__.split('.')[1]}."
+        )
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("config", nargs="?", type=Path, help="cameras YAML/JSON file")
+        source.add_argument("--source", help="one camera: a video file, folder or stream URL")
+        parser.add_argument("--out", type=Path, help="also write captures to this folder")
+        parser.add_argument("--json", action="store_true", help="print captures as JSON lines")
+        parser.set_defaults(run=run, role=role)
+
+
+def load(args: argparse.Namespace):
+    from vigil.infra.config import load_config, single_camera_config
+
+    config = load_config(args.config) if args.config else single_camera_config(args.source)
+    if args.out:
+        config.outputs.disk = args.out
+    return config
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    def handle(signum, frame) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vigil.infra.bus.factory import bus_from_settings
+    from vigil.infra.settings import Settings
+    from vigil.workers import roles
+
+    config = load(args)
+    settings = Settings.from_env()
+    bus = bus_from_settings(settings)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    if settings.metrics_port is not None:
+        from vigil.infra.metrics import start_metrics_server
+
+        print(f"metrics on :{start_metrics_server(settings.metrics_port)}", file=sys.stderr)
+
+    def show(capture) -> None:
+        if args.json:
+            print(capture.model_dump_json(exclude={"crop_jpeg"}, exclude_none=True), flush=True)
+        else:
+            target = capture.target
+            print(
+                f"{capture.event.value:6} {capture.capture_id} {target.label}"
+                f" q={target.quality.score:.2f}",
+                flush=True,
+            )
+
+    summary = roles.run_role(args.role, bus, config, stop, on_capture=show)
+    if summary is not None:
+        report = {
+            "frames_published": summary.frames_published,
+            "frames_dropped": summary.frames_dropped,
+            "frames_processed": summary.frames_processed,
+            "captures": len(summary.captures),
+            "errors": summary.errors,
+        }
+        print(json.dumps(report), file=sys.stderr)
+        return 1 if summary.errors else 0
+    return 0

@@ -1,0 +1,68 @@
+"""Entry points of each pipeline role; every one runs until stopped or its sources end."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from vigil.capture.worker import CaptureWorker
+from vigil.infra.bus.base import Bus
+from vigil.outputs.sink_worker import SinkWorker
+from vigil.schemas.camera import PipelineConfig
+from vigil.schemas.capture import Capture
+from vigil.workers.pipeline import (
+    RunSummary,
+    ingest_summary,
+    prepare_topics,
+    run_all,
+    start_ingestors,
+    wait_for,
+)
+
+
+def run_ingest(bus: Bus, config: PipelineConfig, stop: threading.Event) -> RunSummary:
+    prepare_topics(bus, config)
+    ingestors = start_ingestors(bus, config, stop)
+    wait_for(ingestors)
+    return ingest_summary(ingestors)
+
+
+def run_capture(
+    bus: Bus,
+    config: PipelineConfig,
+    stop: threading.Event,
+    on_capture: Callable[[Capture], None] | None = None,
+) -> None:
+    prepare_topics(bus, config)
+    worker = CaptureWorker(bus, config, on_capture=on_capture)
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+
+
+def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
+    prepare_topics(bus, config)
+    worker = SinkWorker(bus, config)
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+
+
+def run_role(
+    role: str,
+    bus: Bus,
+    config: PipelineConfig,
+    stop: threading.Event,
+    on_capture: Callable[[Capture], None] | None = None,
+) -> RunSummary | None:
+    if role == "run":
+        return run_all(bus, config, stop, on_capture=on_capture)
+    if role == "ingest":
+        return run_ingest(bus, config, stop)
+    if role == "capture":
+        run_capture(bus, config, stop, on_capture)
+        return None
+    run_sink(bus, config, stop)
+    return None
