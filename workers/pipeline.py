@@ -76,6 +76,7 @@ def run_all(
     config: PipelineConfig,
     stop: threading.Event | None = None,
     on_capture: Callable[[Capture], None] | None = None,
+    on_frames: Callable[[int], None] | None = None,
 ) -> RunSummary:
     """Run every role in this process until every source ended (files) or `stop` is set."""
     stop = stop or threading.Event()
@@ -87,7 +88,7 @@ def run_all(
         if on_capture is not None:
             on_capture(capture)
 
-    capture_worker = CaptureWorker(bus, config, on_capture=collect)
+    capture_worker = CaptureWorker(bus, config, on_capture=collect, on_frames=on_frames)
     sink_worker = SinkWorker(bus, config)
     workers_done = threading.Event()
     threads = [
@@ -121,7 +122,10 @@ def drain(
     config: PipelineConfig,
     threads: list[threading.Thread],
 ) -> None:
-    """Wait until the capture step and the sinks have committed everything published."""
+    """Wait until the capture step and the sinks have committed everything published.
+
+    `threads[0]` is the capture step's; if it died, nothing would ever drain.
+    """
     topics = config.topics
 
     def settled() -> bool:
@@ -135,6 +139,6 @@ def drain(
         return frames_left == 0 and captures_left == 0
 
     while not settled():
-        if not all(thread.is_alive() for thread in threads):
+        if not threads[0].is_alive():
             raise RuntimeError("a pipeline thread died; see the log above")
         threading.Event().wait(0.05)
