@@ -104,6 +104,9 @@ class CameraTracking:
                 work += self.announce(target_type, number, meta)
             for track in step.ended:
                 work += self.close(target_type, track.track_id)
+            for number in step.dropped:  # tentative tracks: forget, or state piles up
+                self.tracks.pop((target_type, number), None)
+                self.shots[target_type].forget(number)
         return work
 
     def observe(self, target_type: TargetType, number: int, item: dict, meta: FrameMeta):

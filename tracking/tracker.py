@@ -1,0 +1,296 @@
+"""ByteTrack-style multi-object tracker for one (camera, target type), fed in frame order.
+
+Each track carries a constant-velocity Kalman filter (`motion.BoxKalman`); detections
+are matched to the tracks' *predicted* boxes by IoU with the Hungarian method
+(`assignment.match_by_iou`), in ByteTrack's stages:
+
+1. high-score detections (>= high_threshold) to confirmed tracks: first those seen at
+   the last detection frame, then the lost ones, so an object missed for a few frames
+   keeps its id, yet when one walker hides behind another the predicted box of the
+   hidden one (right on top of the visible one) cannot take the visible one's box;
+2. low-score detections (low_threshold..high_threshold) to the confirmed tracks still
+   unmatched, with a stricter IoU: a partly occluded or blurred object scores low,
+   and such a box may continue a track but never starts one;
+3. the remaining high-score detections to tentative tracks, which come last so that a
+   spurious new track cannot take an established track's detection;
+4. high-score detections still unmatched start tentative tracks.
+
+A tentative track is confirmed after `confirm_hits` consecutive hits and dropped
+the first time it is missed (reported only in `TrackerStep.dropped`, so the caller can
+forget it). A confirmed track ends after more than `max_misses` missed detection frames
+or `max_lost_seconds` without a hit.
+
+Identity comes from boxes and motion alone (no appearance), so a track lost while it
+turns sharply, or a newcomer appearing where a lost track is predicted, can change ids.
+
+    tracker = Tracker()
+    step = tracker.update(detector.detect(frame), timestamp)  # step.assigned: det -> id
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vigil.models.types import Detection, iou_matrix
+from vigil.tracking.assignment import match_by_iou
+from vigil.tracking.motion import BoxKalman
+
+# Stage 2 (low-score boxes) needs at least this IoU: ByteTrack's second-stage gate.
+LOW_SCORE_MATCH_IOU = 0.5
+# A track is stationary when its filtered centre stayed within this fraction of its
+# size over its last STATIONARY_UPDATES hits (about 1 s at 5 fps).
+STATIONARY_FRACTION = 0.05
+STATIONARY_UPDATES = 5
+
+
+@dataclass
+class Track:
+    """A tracked object as the caller sees it (read-only: the tracker owns it).
+
+    `box` is the motion model's estimate: filtered on a hit, predicted on a miss.
+    `detection` and `score` are those of the latest hit; `detection` is None when the
+    latest detection frame missed the track. `label` is the score-weighted majority of
+    the matched detections' labels (a vehicle flickering between car and truck keeps
+    one). `misses` counts consecutive missed detection frames.
+    """
+
+    track_id: int
+    label: str
+    box: np.ndarray
+    score: float
+    hits: int
+    misses: int
+    confirmed: bool
+    first_time: float
+    last_time: float
+    detection: Detection | None
+    stationary: bool = False
+
+
+@dataclass
+class TrackerStep:
+    """What one `Tracker.update` did."""
+
+    assigned: dict[int, int] = field(default_factory=dict)  # detection index -> track id
+    confirmed_now: list[int] = field(default_factory=list)
+    ended: list[Track] = field(default_factory=list)  # confirmed tracks that ended
+    # Tentative tracks dropped silently: `assigned` named them, so forget what you keep
+    # for them (best shots...) or it piles up.
+    dropped: list[int] = field(default_factory=list)
+
+
+class _LiveTrack:
+    """A track plus the state behind it that the caller never needs."""
+
+    def __init__(self, track_id: int, detection: Detection, timestamp: float):
+        self.motion = BoxKalman(detection.box)
+        self.predicted_at = timestamp
+        self.centres: deque[np.ndarray] = deque(maxlen=STATIONARY_UPDATES)
+        self.votes: Counter[str] = Counter()
+        self.track = Track(
+            track_id=track_id,
+            label=detection.label,
+            box=self.motion.box,
+            score=float(detection.score),
+            hits=0,
+            misses=0,
+            confirmed=False,
+            first_time=timestamp,
+            last_time=timestamp,
+            detection=None,
+        )
+        self.hit(detection, timestamp)
+
+    def predict(self, timestamp: float) -> np.ndarray:
+        dt = timestamp - self.predicted_at
+        self.predicted_at = timestamp
+        return self.motion.predict(dt, hold_size=self.track.misses > 0)
+
+    def hit(self, detection: Detection, timestamp: float) -> None:
+        track = self.track
+        if track.hits:  # the first box is already the filter's initial state
+            self.motion.update(detection.box)
+        self.votes[detection.label] += float(detection.score)
+        self.centres.append(self.motion.centre)
+        track.box = self.motion.box
+        track.label = self.votes.most_common(1)[0][0]
+        track.score = float(detection.score)
+        track.detection = detection
+        track.hits += 1
+        track.misses = 0
+        track.last_time = timestamp
+        track.stationary = self._still()
+
+    def miss(self) -> None:
+        self.track.misses += 1
+        self.track.detection = None
+        self.track.box = self.motion.box
+
+    def _still(self) -> bool:
+        if len(self.centres) < STATIONARY_UPDATES:
+            return False
+        centres = np.stack(self.centres)
+        span = float((centres.max(axis=0) - centres.min(axis=0)).max())
+        return span < STATIONARY_FRACTION * self.motion.scale
+
+
+class Tracker:
+    """Keeps identities of one target type on one camera across detection frames.
+
+    Track ids are ints increasing from `first_id` (not consecutive: a dropped tentative
+    track uses up its id); the caller namespaces them by camera. Timestamps are
+    seconds and must not go backwards. Memory is bounded by the live tracks: ended
+    tracks are handed back once and forgotten.
+    """
+
+    def __init__(
+        self,
+        high_threshold: float = 0.5,
+        low_threshold: float = 0.25,
+        match_iou: float = 0.2,
+        confirm_hits: int = 2,
+        max_misses: int = 5,
+        max_lost_seconds: float | None = 2.0,
+        first_id: int = 1,
+    ):
+        if not 0 <= low_threshold <= high_threshold <= 1:
+            raise ValueError("need 0 <= low_threshold <= high_threshold <= 1")
+        if not 0 < match_iou < 1:
+            raise ValueError("match_iou must be in (0, 1)")
+        if confirm_hits < 1 or max_misses < 0:
+            raise ValueError("confirm_hits must be >= 1 and max_misses >= 0")
+        if max_lost_seconds is not None and max_lost_seconds <= 0:
+            raise ValueError("max_lost_seconds must be > 0 (or None for no time limit)")
+        self.high_threshold = high_threshold
+        self.low_threshold = low_threshold
+        self.match_iou = match_iou
+        self.confirm_hits = confirm_hits
+        self.max_misses = max_misses
+        self.max_lost_seconds = max_lost_seconds
+        self._next_id = first_id
+        self._live: dict[int, _LiveTrack] = {}
+        self._now = -np.inf
+
+    def update(self, detections: Sequence[Detection], timestamp: float) -> TrackerStep:
+        """Match one detection frame's detections to the tracks (see the module docstring)."""
+        self._advance(timestamp)
+        step = TrackerStep()
+        self._expire(timestamp, step, tentative=True)  # lost too long: not matched again
+        for live in self._live.values():
+            live.predict(timestamp)
+        high = [i for i, det in enumerate(detections) if det.score >= self.high_threshold]
+        low = [
+            i
+            for i, det in enumerate(detections)
+            if self.low_threshold <= det.score < self.high_threshold
+        ]
+        confirmed = [live for live in self._live.values() if live.track.confirmed]
+        tentative = [live for live in self._live.values() if not live.track.confirmed]
+        seen = [live for live in confirmed if live.track.misses == 0]
+        lost = [live for live in confirmed if live.track.misses > 0]
+        high = self._associate(seen, high, detections, self.match_iou, timestamp, step)
+        high = self._associate(lost, high, detections, self.match_iou, timestamp, step)
+        taken = set(step.assigned.values())
+        unmatched = [live for live in confirmed if live.track.track_id not in taken]
+        low_iou = max(self.match_iou, LOW_SCORE_MATCH_IOU)
+        self._associate(unmatched, low, detections, low_iou, timestamp, step)
+        high = self._associate(tentative, high, detections, self.match_iou, timestamp, step)
+        matched = set(step.assigned.values())
+        for live in list(self._live.values()):
+            if live.track.track_id not in matched:
+                self._missed(live, step)
+        for index in high:
+            self._start(index, detections[index], timestamp, step)
+        return step
+
+    def tick(self, timestamp: float) -> list[Track]:
+        """A frame without a detection run: ends confirmed tracks lost for too long.
+
+        Misses are not counted, so a caller that skips detection on a static scene
+        must still run it at least every `max_lost_seconds` to keep its tracks.
+        Tentative tracks wait for the next `update`, which reports them in `dropped`.
+        """
+        self._advance(timestamp)
+        step = TrackerStep()
+        self._expire(timestamp, step, tentative=False)
+        return step.ended
+
+    def active(self) -> list[Track]:
+        """Live tracks, tentative ones included (see `Track.confirmed`), oldest first."""
+        return [live.track for live in self._live.values()]
+
+    def finish(self) -> list[Track]:
+        """End of stream: ends every confirmed track, drops tentative ones."""
+        step = TrackerStep()
+        for live in list(self._live.values()):
+            self._remove(live, step)
+        return step.ended
+
+    def track(self, track_id: int) -> Track:
+        """A live track by id; KeyError once it has ended."""
+        return self._live[track_id].track
+
+    def _advance(self, timestamp: float) -> None:
+        if timestamp < self._now:
+            raise ValueError(f"timestamp {timestamp} is before the previous one {self._now}")
+        self._now = timestamp
+
+    def _associate(
+        self,
+        lives: list[_LiveTrack],
+        indices: list[int],
+        detections: Sequence[Detection],
+        min_iou: float,
+        timestamp: float,
+        step: TrackerStep,
+    ) -> list[int]:
+        """Match detections `indices` to `lives`; returns the indices left unmatched."""
+        if not lives or not indices:
+            return indices
+        predicted = np.stack([live.motion.box for live in lives])
+        boxes = np.stack([detections[i].box for i in indices])
+        taken = set()
+        for row, col in match_by_iou(iou_matrix(predicted, boxes), min_iou):
+            live, index = lives[row], indices[col]
+            live.hit(detections[index], timestamp)
+            step.assigned[index] = live.track.track_id
+            self._maybe_confirm(live, step)
+            taken.add(index)
+        return [i for i in indices if i not in taken]
+
+    def _start(self, index: int, detection: Detection, timestamp: float, step: TrackerStep) -> None:
+        live = _LiveTrack(self._next_id, detection, timestamp)
+        self._next_id += 1
+        self._live[live.track.track_id] = live
+        step.assigned[index] = live.track.track_id
+        self._maybe_confirm(live, step)
+
+    def _maybe_confirm(self, live: _LiveTrack, step: TrackerStep) -> None:
+        if not live.track.confirmed and live.track.hits >= self.confirm_hits:
+            live.track.confirmed = True
+            step.confirmed_now.append(live.track.track_id)
+
+    def _missed(self, live: _LiveTrack, step: TrackerStep) -> None:
+        live.miss()
+        if not live.track.confirmed or live.track.misses > self.max_misses:
+            self._remove(live, step)
+
+    def _expire(self, timestamp: float, step: TrackerStep, tentative: bool) -> None:
+        """Removes the tracks without a hit for more than `max_lost_seconds`."""
+        limit = self.max_lost_seconds
+        for live in list(self._live.values()):
+            lost_for = timestamp - live.track.last_time
+            if limit is not None and lost_for > limit and (tentative or live.track.confirmed):
+                self._remove(live, step)
+
+    def _remove(self, live: _LiveTrack, step: TrackerStep) -> None:
+        """Forgets a track, reporting it in `ended` (confirmed) or `dropped` (tentative)."""
+        del self._live[live.track.track_id]
+        if live.track.confirmed:
+            step.ended.append(live.track)
+        else:
+            step.dropped.append(live.track.track_id)
