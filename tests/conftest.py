@@ -144,9 +144,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     address = f"tcp://127.0.0.1:{port}"
     with log.open("w") as handle:
         process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", address,
-             "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
-            stdout=handle, stderr=subprocess.STDOUT,
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for_port(port)
@@ -170,4 +179,14 @@ def distributed_env(kafka_bootstrap: str, celery_worker: dict) -> dict[str, str]
         VIGIL_BUS="kafka",
         VIGIL_KAFKA_BOOTSTRAP=kafka_bootstrap,
         **KAFKA_TEST_TIMEOUTS,
+    )
+
+
+@pytest.fixture(scope="session")
+def rtsp_ready() -> None:
+    from tests.rtsp_server import RtspServer
+
+    assert RtspServer.available(), (
+        "Debian's GStreamer RTSP server is missing: apt-get install $(grep -v '^#'"
+        " .ci/apt-packages.txt)"
     )

@@ -88,12 +88,18 @@ def moving_faces_frames(
     return result
 
 
-def write_video(frames: list[np.ndarray], path: Path | str, fps: float) -> Path:
-    """Encode BGR frames to `path` (H.264 via libx264 when present, else MPEG-4; yuv420p)."""
+def write_video(
+    frames: list[np.ndarray], path: Path | str, fps: float, codec: str | None = None
+) -> Path:
+    """Encode BGR frames to `path` (H.264 via libx264 when present, else MPEG-4; yuv420p).
+
+    AVI has no presentation timestamps, so B-frames (libx264's default) scramble its
+    clock: pass codec="mpeg4" for AVI, as cameras that record AVI do.
+    """
     height, width = frames[0].shape[:2]
     if width % 2 or height % 2:
         raise ValueError(f"yuv420p needs even frame sides, got {width}x{height}")
-    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
     path = Path(path)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))

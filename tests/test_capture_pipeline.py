@@ -72,8 +72,10 @@ def two_faces_video(images, tmp_path_factory):
         photo = cv2.imread(str(images / name))
         [face] = detector.detect(photo)
         patches.append(crop_around(photo, face.box))
-    path = tmp_path_factory.mktemp("synthetic") / "two_faces.avi"  # frame count in header: a cut is detectable
-    write_video(moving_faces_frames(patches, frames=40), path, fps=5)
+    path = (
+        tmp_path_factory.mktemp("synthetic") / "two_faces.avi"
+    )  # frame count in header: a cut is detectable
+    write_video(moving_faces_frames(patches, frames=40), path, fps=5, codec="mpeg4")
     return path
 
 

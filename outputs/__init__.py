@@ -1,0 +1,1 @@
+"""Where captures go besides Kafka: a signed webhook and a local disk archive."""

@@ -1,0 +1,297 @@
+"""Deliver events to a callback URL without ever making the pipeline wait for the receiver.
+
+`deliver` only enqueues; worker threads POST, retry transient failures with capped,
+jittered backoff, and turn everything they give up on into a DeadLetter. Delivery is
+at-least-once (a timeout after the receiver acted causes a resend with the same
+`X-Vigil-Event-Id`), so receivers de-duplicate by that header.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from http.client import HTTPException
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from pydantic import BaseModel
+
+from vigil.infra.metrics import DEAD_LETTERS, WEBHOOK_DELIVERIES
+from vigil.outputs.signing import sign
+from vigil.schemas.deadletter import DeadLetter
+
+log = logging.getLogger(__name__)
+
+STAGE = "sink.webhook"
+EVENT_ID_HEADER = "X-Vigil-Event-Id"
+EXCERPT_CHARS = 512
+_RETRY_4XX = frozenset({408, 429})
+_STOP = object()
+
+DeadLetterHandler = Callable[[DeadLetter], None]
+
+
+def backoff_delay(
+    attempt: int, initial: float, maximum: float, rng: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after failed `attempt` (1-based): doubling from `initial`, capped.
+
+    Half of the delay is random ("equal jitter"), so sinks that failed together, when a
+    receiver went down, do not all retry in step when it comes back.
+    """
+    ceiling = min(maximum, initial * 2.0 ** min(attempt - 1, 30))
+    return ceiling / 2 + rng() * ceiling / 2
+
+
+def redact(url: str) -> str:
+    """`url` without user info, query or fragment, which may carry credentials."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _basic_auth(parts: SplitResult) -> str | None:
+    """`https://user:pw@host/...` as a header: urllib itself would take 'user:pw@host' as a host."""
+    if parts.username is None:
+        return None
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """An event serialised once, at `deliver` time, so later mutation cannot change it."""
+
+    body: bytes
+    event_id: str
+    key: str | None
+    excerpt: str
+
+    @classmethod
+    def of(cls, event: BaseModel) -> _Job:
+        text = event.model_dump_json()
+        return cls(
+            body=text.encode(),
+            event_id=str(getattr(event, "message_id", None) or uuid.uuid4()),
+            key=getattr(event, "capture_id", None),
+            excerpt=text[:EXCERPT_CHARS],
+        )
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    code: str
+    retryable: bool
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Report redirects as failures: urllib would replay a POST as a body-less GET."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class WebhookSink:
+    """POST each event as JSON to `url` from `workers` background threads. Thread-safe."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str | None = None,
+        timeout: float = 5.0,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        on_dead_letter: DeadLetterHandler | None = None,
+        queue_size: int = 1000,
+        workers: int = 2,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"webhook URL must be http or https: {redact(url)!r}")
+        if min(max_attempts, queue_size, workers) < 1:
+            raise ValueError("max_attempts, queue_size and workers must be at least 1")
+        self._url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        self._authorization = _basic_auth(parts)
+        self._where = redact(url)
+        self._secret = secret.encode() if secret else None
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff = (backoff_initial, backoff_max)
+        self._on_dead_letter = on_dead_letter
+        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()  # guards _closed against concurrent enqueues
+        self._closed = False
+        self._abort = threading.Event()
+        self._counts = {"delivered": 0, "retried": 0, "failed": 0}
+        self._counts_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"vigil-webhook-{index}", daemon=True)
+            for index in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def __repr__(self) -> str:
+        signed = self._secret is not None
+        return f"WebhookSink(url={self._where!r}, signed={signed}, workers={len(self._threads)})"
+
+    @property
+    def delivered(self) -> int:
+        return self._counts["delivered"]
+
+    @property
+    def retried(self) -> int:
+        """Retries made (attempts beyond the first), over all events."""
+        return self._counts["retried"]
+
+    @property
+    def failed(self) -> int:
+        """Events dead-lettered, whatever the reason."""
+        return self._counts["failed"]
+
+    def deliver(self, event: BaseModel) -> bool:
+        """Queue `event` without waiting. False when it was dead-lettered instead."""
+        job = _Job.of(event)
+        refused = self._enqueue(job)
+        if refused is None:
+            return True
+        self._dead_letter(job, refused.reason, refused.code)
+        return False
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Deliver what is queued, then stop the threads, within `timeout` seconds.
+
+        What is still queued at the deadline is dead-lettered, not dropped; a request
+        in flight then finishes in its (daemon) thread without further retries.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for _ in self._threads:  # FIFO: each worker reaches its stop after the backlog
+            try:
+                self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                break
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._abort.set()
+        self._drain()
+        for thread in self._threads:
+            if thread.is_alive():
+                with suppress(queue.Full):
+                    self._queue.put_nowait(_STOP)
+
+    def _enqueue(self, job: _Job) -> _Failure | None:
+        with self._lock:  # one lock with close(): nothing is queued behind the stop markers
+            if self._closed:
+                return _Failure("sink closed", "closed", False)
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                return _Failure(f"queue full ({self._queue.maxsize} waiting)", "queue_full", False)
+        return None
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(job, _Job):
+                self._dead_letter(job, "sink closed before delivery", "closed")
+
+    def _run(self) -> None:
+        while isinstance(job := self._queue.get(), _Job):
+            try:
+                self._send(job)
+            except Exception:  # a bug must not kill the worker and stall the queue
+                log.exception("webhook worker failed on event %s", job.event_id)
+                self._dead_letter(job, "internal error in webhook sink", "internal")
+
+    def _send(self, job: _Job) -> None:
+        for attempt in range(1, self._max_attempts + 1):
+            failure = self._post(job)
+            if failure is None:
+                self._count("delivered")
+                return
+            if not failure.retryable or attempt == self._max_attempts:
+                break
+            if self._abort.wait(backoff_delay(attempt, *self._backoff)):
+                failure = _Failure(f"{failure.reason}; sink closed", failure.code, False)
+                break
+            self._count("retried")
+        reason = f"{failure.reason} (attempt {attempt} of {self._max_attempts})"
+        self._dead_letter(job, reason, failure.code)
+
+    def _post(self, job: _Job) -> _Failure | None:
+        request = urllib.request.Request(
+            self._url, data=job.body, headers=self._headers(job), method="POST"
+        )
+        try:
+            with self._opener.open(request, timeout=self._timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as error:
+            error.close()
+            retryable = error.code >= 500 or error.code in _RETRY_4XX
+            reason = f"POST {self._where} returned HTTP {error.code}"
+            return _Failure(reason, f"http_{error.code}", retryable)
+        except urllib.error.URLError as error:
+            return self._network_failure(error.reason)
+        except (OSError, HTTPException) as error:
+            return self._network_failure(error)
+        return None
+
+    def _network_failure(self, cause: object) -> _Failure:
+        if isinstance(cause, TimeoutError):
+            reason = f"POST {self._where} timed out after {self._timeout}s"
+            return _Failure(reason, "timeout", True)
+        return _Failure(f"POST {self._where} failed: {cause}", "connection", True)
+
+    def _headers(self, job: _Job) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "vigil-webhook/1",
+            EVENT_ID_HEADER: job.event_id,
+        }
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
+        if self._secret is not None:  # signed per attempt: a late retry stays within tolerance
+            headers.update(sign(job.body, self._secret))
+        return headers
+
+    def _dead_letter(self, job: _Job, reason: str, code: str) -> None:
+        self._count("failed")
+        DEAD_LETTERS.labels(stage=STAGE).inc()
+        log.warning("webhook dead letter for event %s: %s", job.event_id, reason)
+        if self._on_dead_letter is None:
+            return
+        letter = DeadLetter(
+            stage=STAGE,
+            reason=reason,
+            error_code=code,
+            key=job.key,
+            payload_excerpt=job.excerpt,
+            payload_size=len(job.body),
+        )
+        try:
+            self._on_dead_letter(letter)
+        except Exception:  # the handler's failure must not reach the pipeline or a worker
+            log.exception("on_dead_letter handler failed for event %s", job.event_id)
+
+    def _count(self, result: str) -> None:
+        with self._counts_lock:
+            self._counts[result] += 1
+        WEBHOOK_DELIVERIES.labels(result=result).inc()
