@@ -61,6 +61,9 @@ class CameraConfig(VigilModel):
     max_width: int = Field(default=1920, ge=160, le=8192, description="larger frames are scaled")
     rtsp_transport: str = Field(default="tcp", pattern="^(tcp|udp)$")
     stall_timeout: float = Field(default=10.0, gt=0, le=600)
+    stop_after: float | None = Field(
+        default=None, gt=0, description="stop after this many seconds of source time (tests, demo)"
+    )
     max_lag_frames: int = Field(
         default=25, ge=1, le=100_000, description="unprocessed frames before real-time drops"
     )

@@ -68,8 +68,11 @@ class CameraTracking:
     prefix: str | None = None
 
     def __post_init__(self) -> None:
+        # A still scene is only re-detected every keyframe_interval: a track must outlive
+        # that gap, or a parked car would be ended and re-announced at every key frame.
+        lost_after = max(2.0, 2 * self.camera.keyframe_interval + 0.5)
         for target_type in self.camera.types:
-            self.trackers[target_type] = Tracker()
+            self.trackers[target_type] = Tracker(max_lost_seconds=lost_after)
             self.shots[target_type] = BestShotSelector()
 
     def usable(self, item: dict[str, Any]) -> bool:
