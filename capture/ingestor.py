@@ -81,6 +81,9 @@ class CameraIngestor:
         self._lag = 0
         self._lag_checked = 0.0
         self._dropped_since = 0
+        self.sequence = 0
+        self.last_frame: DecodedFrame | None = None
+        self._ended_at: int | None = None
 
     @property
     def live(self) -> bool:
@@ -91,6 +94,11 @@ class CameraIngestor:
     def on_state(self, state: SourceState, detail: str) -> None:
         self.state = state
         log.info("camera %s: %s %s", self.camera.id, state.value, detail)
+        if state == SourceState.BACKING_OFF:
+            # The camera is down: its open tracks cannot continue, so close them now
+            # (end events) rather than when the stream comes back.
+            self.publish_end()
+            self.producer.flush(timeout=30)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -115,8 +123,6 @@ class CameraIngestor:
 
     def run(self) -> None:
         """Publish frames until the source ends or `stop()`; errors are kept in `self.error`."""
-        sequence = 0
-        last: DecodedFrame | None = None
         try:
             for frame in self.source.frames():
                 if self.stop_event.is_set() or self.past_end(frame):
@@ -125,14 +131,14 @@ class CameraIngestor:
                     continue
                 image = fit_width(frame.image, self.camera.max_width)
                 motion = self.motion.detect(image)
-                if self.publish(frame, image, motion, sequence):
-                    sequence += 1
-                last = frame
+                if self.publish(frame, image, motion, self.sequence):
+                    self.sequence += 1
+                    self.last_frame = frame
         except Exception as exc:  # a corrupt file: keep what was published, report clearly
             self.error = exc
             log.error("camera %s: %s", self.camera.id, exc)
         finally:
-            self.publish_end(last, sequence)
+            self.publish_end()
             self.producer.flush(timeout=30)
 
     def publish(self, frame: DecodedFrame, image: np.ndarray, motion, sequence: int) -> bool:
@@ -180,10 +186,12 @@ class CameraIngestor:
             dropped_before=self._dropped_since,
         )
 
-    def publish_end(self, last: DecodedFrame | None, sequence: int) -> None:
-        """Tell the capture step the stream ended so it closes every open track."""
-        if last is None:
+    def publish_end(self) -> None:
+        """Tell the capture step the stream ended (or broke) so it closes every open track."""
+        last, sequence = self.last_frame, self.sequence
+        if last is None or self._ended_at == sequence:
             return
+        self._ended_at = sequence
         meta = FrameMeta(
             camera_id=self.camera.id,
             stream_id=self.stream_id,
