@@ -1,0 +1,76 @@
+"""Distance to similarity, and the match thresholds tied to false-accept rates.
+
+The face network's native score is the L2 distance between raw 128-D features
+(same person below ~0.6, dlib's convention). Users get a 0-100 similarity:
+
+    similarity = 100 / (1 + exp(SLOPE * (distance - MIDPOINT)))
+
+with MIDPOINT = 0.6 (similarity 50 at dlib's threshold) and SLOPE = 12, so a
+typical same-person distance (0.35) reads ~95 and a typical impostor (0.85) ~5.
+The mapping is monotonic, so a threshold on one is a threshold on the other.
+
+Decisions use thresholds calibrated at stated false-accept rates (FAR 1e-3,
+1e-4, 1e-5), stored beside the model card in `<model>.thresholds.json` with how
+they were derived (see `vigil.compare.calibration`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+
+from vigil.models.registry import WEIGHTS_DIR
+from vigil.schemas.base import VigilModel
+
+MIDPOINT = 0.6
+SLOPE = 12.0
+DEFAULT_FAR = 1e-3
+
+
+def similarity(distance: float) -> float:
+    """0-100 similarity of an L2 distance (higher is more alike)."""
+    exponent = max(-60.0, min(60.0, SLOPE * (float(distance) - MIDPOINT)))
+    return round(100.0 / (1.0 + math.exp(exponent)), 3)
+
+
+def distance_for(similarity_value: float) -> float:
+    """Inverse of `similarity`: the L2 distance that gives this similarity."""
+    value = min(max(float(similarity_value), 1e-9), 100.0 - 1e-9)
+    return MIDPOINT + math.log(100.0 / value - 1.0) / SLOPE
+
+
+class Threshold(VigilModel):
+    far: float = Field(gt=0, lt=1, description="false-accept rate this threshold is set for")
+    distance: float = Field(gt=0, description="match when L2 distance <= this")
+    similarity: float = Field(ge=0, le=100, description="match when similarity >= this")
+
+
+class Thresholds(VigilModel):
+    """Calibrated thresholds of one model, with the provenance of the calibration."""
+
+    model: str
+    thresholds: list[Threshold] = Field(min_length=1)
+    method: str = Field(description="how the thresholds were derived")
+    genuine_pairs: int = Field(ge=0)
+    impostor_pairs: int = Field(ge=0)
+
+    def at(self, far: float = DEFAULT_FAR) -> Threshold:
+        """The threshold for `far` (the nearest calibrated FAR that is not looser)."""
+        eligible = [t for t in self.thresholds if t.far <= far * (1 + 1e-9)]
+        if not eligible:
+            known = ", ".join(f"{t.far:g}" for t in self.thresholds)
+            raise ValueError(f"no threshold calibrated at FAR <= {far:g} (known: {known})")
+        return max(eligible, key=lambda t: t.far)
+
+
+def thresholds_path(model_name: str) -> Path:
+    return WEIGHTS_DIR / f"{model_name}.thresholds.json"
+
+
+@cache
+def thresholds(model_name: str = "face_resnet128") -> Thresholds:
+    return Thresholds.model_validate(json.loads(thresholds_path(model_name).read_text()))
