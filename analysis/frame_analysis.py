@@ -20,6 +20,7 @@ from vigil.analysis.image_analyzer import encode_crop
 from vigil.models.types import Detection
 from vigil.schemas.analyze import Attribute
 from vigil.schemas.target import TargetType
+from vigil.tracking.appearance import descriptor
 
 # Context kept around a detection in its crop: faces need room for alignment and the
 # mesh (1.5x the box); bodies and vehicles only a little.
@@ -76,10 +77,16 @@ def detect_frame(image: np.ndarray, types: Collection[TargetType], min_size: int
                     ),
                     "quality": frame_quality(image, detection, target_type).model_dump(),
                     "crop": encode_crop(image, region, CROP_JPEG_QUALITY),
+                    "appearance": appearance_list(image, detection.box),
                     "crop_origin": [float(region[0]), float(region[1])],
                 }
             )
     return result
+
+
+def appearance_list(image: np.ndarray, box: np.ndarray) -> list[float] | None:
+    look = descriptor(image, box)
+    return None if look is None else [round(float(v), 4) for v in look]
 
 
 def detection_in_crop(item: dict) -> Detection:

@@ -26,6 +26,10 @@ from vigil.schemas.target import TargetType
 from vigil.tracking.best_shot import BestShotSelector
 from vigil.tracking.tracker import Tracker
 
+# Lost tracks stay claimable this long (by position and look): measured on vtest.avi,
+# 6 s turns 32 person tracks into 25 for 21 walk-throughs counted by eye.
+RELINK_SECONDS = 6.0
+
 
 @dataclass
 class ShotRecord:
@@ -72,7 +76,9 @@ class CameraTracking:
         # that gap, or a parked car would be ended and re-announced at every key frame.
         lost_after = max(2.0, 2 * self.camera.keyframe_interval + 0.5)
         for target_type in self.camera.types:
-            self.trackers[target_type] = Tracker(max_lost_seconds=lost_after)
+            self.trackers[target_type] = Tracker(
+                max_lost_seconds=lost_after, relink_seconds=RELINK_SECONDS
+            )
             self.shots[target_type] = BestShotSelector()
 
     def usable(self, item: dict[str, Any]) -> bool:
@@ -186,9 +192,11 @@ class CameraTracking:
 
 def to_detection(item: dict[str, Any]) -> Detection:
     keypoints = item.get("keypoints")
+    appearance = item.get("appearance")
     return Detection(
         box=np.asarray(item["box"], dtype=np.float32),
         score=float(item["score"]),
         label=item["label"],
         keypoints=np.asarray(keypoints, dtype=np.float32) if keypoints is not None else None,
+        extra={"appearance": np.asarray(appearance, np.float32)} if appearance else {},
     )

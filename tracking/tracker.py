@@ -15,13 +15,19 @@ are matched to the tracks' *predicted* boxes by IoU with the Hungarian method
    spurious new track cannot take an established track's detection;
 4. high-score detections still unmatched start tentative tracks.
 
+5. with `relink_seconds` set, the high-score detections still unmatched are offered
+   to dormant tracks (`relink`): confirmed tracks lost too long for motion matching,
+   claimed back by a detection that is near enough and looks alike (appearance in
+   `Detection.extra["appearance"]`, see `appearance.descriptor`).
+
 A tentative track is confirmed after `confirm_hits` consecutive hits and dropped
 the first time it is missed (reported only in `TrackerStep.dropped`, so the caller can
-forget it). A confirmed track ends after more than `max_misses` missed detection frames
-or `max_lost_seconds` without a hit.
+forget it). A confirmed track is lost after more than `max_misses` missed detection
+frames or `max_lost_seconds` without a hit; it then ends at once, or, with
+`relink_seconds`, goes dormant and ends if nobody claims it within that time.
 
-Identity comes from boxes and motion alone (no appearance), so a track lost while it
-turns sharply, or a newcomer appearing where a lost track is predicted, can change ids.
+Without appearance, identity comes from boxes and motion alone, so a track lost while
+it turns sharply, or a newcomer appearing where a lost track is predicted, can change ids.
 
     tracker = Tracker()
     step = tracker.update(detector.detect(frame), timestamp)  # step.assigned: det -> id
@@ -38,6 +44,10 @@ import numpy as np
 from vigil.models.types import Detection, iou_matrix
 from vigil.tracking.assignment import match_by_iou
 from vigil.tracking.motion import BoxKalman
+from vigil.tracking.relink import Candidate, relink_pairs
+
+# Weight of a new view in a track's running appearance.
+APPEARANCE_RATE = 0.3
 
 # Stage 2 (low-score boxes) needs at least this IoU: ByteTrack's second-stage gate.
 LOW_SCORE_MATCH_IOU = 0.5
@@ -91,6 +101,8 @@ class _LiveTrack:
         self.predicted_at = timestamp
         self.centres: deque[np.ndarray] = deque(maxlen=STATIONARY_UPDATES)
         self.votes: Counter[str] = Counter()
+        self.appearance: np.ndarray | None = None
+        self.last_box = np.asarray(detection.box, dtype=np.float32)
         self.track = Track(
             track_id=track_id,
             label=detection.label,
@@ -124,6 +136,23 @@ class _LiveTrack:
         track.misses = 0
         track.last_time = timestamp
         track.stationary = self._still()
+        self.last_box = np.asarray(detection.box, dtype=np.float32)
+        look = detection.extra.get("appearance")
+        if look is not None:
+            look = np.asarray(look, dtype=np.float32)
+            self.appearance = (
+                look
+                if self.appearance is None
+                else (1 - APPEARANCE_RATE) * self.appearance + APPEARANCE_RATE * look
+            )
+
+    def revive(self, detection: Detection, timestamp: float) -> None:
+        """A dormant track claimed again: restart its motion model at the new box."""
+        self.motion = BoxKalman(detection.box)
+        self.predicted_at = timestamp
+        self.centres.clear()
+        self.track.misses = 0
+        self.hit(detection, timestamp)
 
     def miss(self) -> None:
         self.track.misses += 1
@@ -156,6 +185,7 @@ class Tracker:
         max_misses: int = 5,
         max_lost_seconds: float | None = 2.0,
         first_id: int = 1,
+        relink_seconds: float | None = None,
     ):
         if not 0 <= low_threshold <= high_threshold <= 1:
             raise ValueError("need 0 <= low_threshold <= high_threshold <= 1")
@@ -172,7 +202,9 @@ class Tracker:
         self.max_misses = max_misses
         self.max_lost_seconds = max_lost_seconds
         self._next_id = first_id
+        self.relink_seconds = relink_seconds
         self._live: dict[int, _LiveTrack] = {}
+        self._dormant: dict[int, _LiveTrack] = {}
         self._now = -np.inf
 
     def update(self, detections: Sequence[Detection], timestamp: float) -> TrackerStep:
@@ -180,6 +212,7 @@ class Tracker:
         self._advance(timestamp)
         step = TrackerStep()
         self._expire(timestamp, step, tentative=True)  # lost too long: not matched again
+        self._expire_dormant(timestamp, step)
         for live in self._live.values():
             live.predict(timestamp)
         high = [i for i, det in enumerate(detections) if det.score >= self.high_threshold]
@@ -199,6 +232,7 @@ class Tracker:
         low_iou = max(self.match_iou, LOW_SCORE_MATCH_IOU)
         self._associate(unmatched, low, detections, low_iou, timestamp, step)
         high = self._associate(tentative, high, detections, self.match_iou, timestamp, step)
+        high = self._relink(high, detections, timestamp, step)
         matched = set(step.assigned.values())
         for live in list(self._live.values()):
             if live.track.track_id not in matched:
@@ -217,6 +251,7 @@ class Tracker:
         self._advance(timestamp)
         step = TrackerStep()
         self._expire(timestamp, step, tentative=False)
+        self._expire_dormant(timestamp, step)
         return step.ended
 
     def active(self) -> list[Track]:
@@ -227,7 +262,9 @@ class Tracker:
         """End of stream: ends every confirmed track, drops tentative ones."""
         step = TrackerStep()
         for live in list(self._live.values()):
-            self._remove(live, step)
+            self._remove(live, step, final=True)
+        step.ended += [live.track for live in self._dormant.values()]
+        self._dormant.clear()
         return step.ended
 
     def track(self, track_id: int) -> Track:
@@ -287,10 +324,46 @@ class Tracker:
             if limit is not None and lost_for > limit and (tentative or live.track.confirmed):
                 self._remove(live, step)
 
-    def _remove(self, live: _LiveTrack, step: TrackerStep) -> None:
-        """Forgets a track, reporting it in `ended` (confirmed) or `dropped` (tentative)."""
+    def _remove(self, live: _LiveTrack, step: TrackerStep, final: bool = False) -> None:
+        """Forgets a track, reporting it in `ended` (confirmed) or `dropped` (tentative).
+
+        With relinking on, a confirmed track goes dormant first (unless `final`).
+        """
         del self._live[live.track.track_id]
-        if live.track.confirmed:
+        if live.track.confirmed and self.relink_seconds is not None and not final:
+            self._dormant[live.track.track_id] = live
+        elif live.track.confirmed:
             step.ended.append(live.track)
         else:
             step.dropped.append(live.track.track_id)
+
+    def _expire_dormant(self, timestamp: float, step: TrackerStep) -> None:
+        for track_id, live in list(self._dormant.items()):
+            if timestamp - live.track.last_time > (self.relink_seconds or 0.0):
+                del self._dormant[track_id]
+                step.ended.append(live.track)
+
+    def _relink(
+        self,
+        indices: list[int],
+        detections: Sequence[Detection],
+        timestamp: float,
+        step: TrackerStep,
+    ) -> list[int]:
+        """Offer unmatched high-score detections to dormant tracks; returns those left."""
+        if not self._dormant or not indices:
+            return indices
+        sleepers = list(self._dormant.values())
+        candidates = [
+            Candidate(detections[i].box, detections[i].extra.get("appearance")) for i in indices
+        ]
+        states = [(s.last_box, s.appearance, s.track.last_time) for s in sleepers]
+        taken = set()
+        for row, col in relink_pairs(states, candidates, timestamp):
+            live, index = sleepers[row], indices[col]
+            del self._dormant[live.track.track_id]
+            live.revive(detections[index], timestamp)
+            self._live[live.track.track_id] = live
+            step.assigned[index] = live.track.track_id
+            taken.add(index)
+        return [i for i in indices if i not in taken]
