@@ -84,6 +84,7 @@ class CameraIngestor:
         self.sequence = 0
         self.last_frame: DecodedFrame | None = None
         self._ended_at: int | None = None
+        self._pace_origin: float | None = None
 
     @property
     def live(self) -> bool:
@@ -103,6 +104,16 @@ class CameraIngestor:
     def stop(self) -> None:
         self.stop_event.set()
         self.source.stop()
+
+    def keep_pace(self, frame: DecodedFrame) -> None:
+        """A file played with pace "realtime" is released at its own frame rate, like a camera."""
+        if self.source.live or self.camera.pace != Pace.REALTIME:
+            return
+        if self._pace_origin is None:
+            self._pace_origin = time.monotonic() - frame.source_time
+        delay = self._pace_origin + frame.source_time - time.monotonic()
+        if delay > 0:
+            self.stop_event.wait(delay)
 
     def past_end(self, frame: DecodedFrame) -> bool:
         return self.camera.stop_after is not None and frame.source_time > self.camera.stop_after
@@ -129,6 +140,7 @@ class CameraIngestor:
                     break
                 if not self.sampler.keep(frame.source_time):
                     continue
+                self.keep_pace(frame)
                 image = fit_width(frame.image, self.camera.max_width)
                 motion = self.motion.detect(image)
                 if self.publish(frame, image, motion, self.sequence):

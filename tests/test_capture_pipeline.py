@@ -102,3 +102,16 @@ def test_truncated_file_keeps_captures_found_before_the_cut(images, two_faces_vi
     assert all(
         events[-1].event == CaptureEvent.END for events in tracks(summary, TargetType.FACE).values()
     )
+
+
+def test_still_scene_is_detected_only_on_key_frames(images, tmp_path):
+    """Motion gating: a face that never moves costs a key frame every 2 s, one capture."""
+    photo = cv2.imread(str(images / "grace_hopper.jpg"))
+    [face] = FaceDetector().detect(photo)
+    still = moving_faces_frames([crop_around(photo, face.box)], frames=2)[0]
+    path = write_video([still] * 100, tmp_path / "still.avi", fps=5, codec="mpeg4")
+    summary = run_video(path, types=["face"], fps=None, keyframe_interval=2.0)
+    assert summary.frames_published + summary.frames_ticks == 100
+    assert summary.frames_published <= 15, "only key frames carry pixels"
+    faces = tracks(summary, TargetType.FACE)
+    assert len(faces) == 1, "a still face is one track, not one per key frame"

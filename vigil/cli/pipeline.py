@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if summary is not None:
         report = {
             "frames_published": summary.frames_published,
+            "frames_ticks": summary.frames_ticks,
             "frames_dropped": summary.frames_dropped,
             "frames_processed": summary.frames_processed,
             "captures": len(summary.captures),

