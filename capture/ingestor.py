@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, MessageTooLarge, lag
 from vigil.infra.topics.frames import FrameTopic
 from vigil.schemas.camera import CameraConfig, Pace, TopicNames
@@ -28,6 +29,14 @@ from vigil.video.source import DecodedFrame, SourceState, VideoSource
 
 log = logging.getLogger(__name__)
 LAG_CHECK_INTERVAL = 0.2
+# Source states as the metrics name them.
+METRIC_STATES = {
+    SourceState.CONNECTING: "connecting",
+    SourceState.STREAMING: "streaming",
+    SourceState.BACKING_OFF: "reconnecting",
+    SourceState.ENDED: "stopped",
+    SourceState.FAILED: "failed",
+}
 
 
 def new_stream_id() -> str:
@@ -95,7 +104,9 @@ class CameraIngestor:
     def on_state(self, state: SourceState, detail: str) -> None:
         self.state = state
         log.info("camera %s: %s %s", self.camera.id, state.value, detail)
+        metrics.SOURCE_STATE.labels(camera=self.camera.id).state(METRIC_STATES[state])
         if state == SourceState.BACKING_OFF:
+            metrics.RECONNECTS.labels(camera=self.camera.id).inc()
             # The camera is down: its open tracks cannot continue, so close them now
             # (end events) rather than when the stream comes back.
             self.publish_end()
@@ -123,6 +134,7 @@ class CameraIngestor:
         if now - self._lag_checked > LAG_CHECK_INTERVAL:
             self._lag = lag(self.producer, self.bus, self.topic.name, self.capture_group)
             self._lag_checked = now
+            metrics.KAFKA_LAG.labels(topic=self.topic.name, group=self.capture_group).set(self._lag)
         return self._lag
 
     def wait_for_capacity(self) -> bool:
@@ -135,11 +147,14 @@ class CameraIngestor:
     def run(self) -> None:
         """Publish frames until the source ends or `stop()`; errors are kept in `self.error`."""
         try:
+            decoded = metrics.FRAMES_DECODED.labels(camera=self.camera.id)
             for frame in self.source.frames():
+                decoded.inc()
                 if self.stop_event.is_set() or self.past_end(frame):
                     break
                 if not self.sampler.keep(frame.source_time):
                     continue
+                metrics.FRAMES_IN.labels(camera=self.camera.id).inc()
                 self.keep_pace(frame)
                 image = fit_width(frame.image, self.camera.max_width)
                 motion = self.motion.detect(image)
@@ -160,6 +175,7 @@ class CameraIngestor:
             if self.live and self.current_lag() >= self.camera.max_lag_frames:
                 self.stats.dropped += 1
                 self._dropped_since += 1
+                metrics.FRAMES_DROPPED.labels(camera=self.camera.id, reason="behind").inc()
                 return False
             if not self.live and not self.wait_for_capacity():
                 return False
@@ -172,6 +188,7 @@ class CameraIngestor:
             self.topic.publish(self.producer, meta, jpeg)
         except MessageTooLarge as exc:
             self.stats.oversize += 1
+            metrics.FRAMES_DROPPED.labels(camera=self.camera.id, reason="oversize").inc()
             log.error("camera %s: frame %d not sent: %s", self.camera.id, frame.frame_index, exc)
             return False
         if keyframe:

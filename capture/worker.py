@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.capture.assembler import assemble
+from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, Record, next_offsets
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
@@ -122,6 +123,7 @@ class CaptureWorker:
                 self.dead_letter(frame.record, f"detection failed: {exc}", "detect_failed")
                 items = None
             if items is not None:
+                metrics.FRAMES_ANALYSED.labels(camera=frame.meta.camera_id).inc()
                 work = camera.on_frame(frame.meta, items)
         if frame.meta.end_of_stream:
             work += camera.finish()
@@ -153,6 +155,9 @@ class CaptureWorker:
         capture = assemble(work, work.info.description)
         self.captures.send(self.producer, capture)
         self.captures_published += 1
+        metrics.CAPTURES.labels(
+            camera=capture.camera_id, type=capture.target.type.value, event=capture.event.value
+        ).inc()
         if self.on_capture is not None:
             self.on_capture(capture)
 

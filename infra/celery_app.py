@@ -12,7 +12,11 @@ from celery import Celery
 
 from vigil.infra.settings import Settings
 
-TASK_MODULES = ["vigil.workers.image_tasks", "vigil.workers.frame_tasks"]
+TASK_MODULES = [
+    "vigil.workers.image_tasks",
+    "vigil.workers.frame_tasks",
+    "vigil.workers.group_tasks",
+]
 
 
 def configure(app: Celery, settings: Settings) -> Celery:

@@ -17,7 +17,8 @@ ENV_PREFIX = "VIGIL_"
 
 class Settings(VigilModel):
     celery_broker: str = Field(
-        default="memory://localhost/", description="Celery broker URL, e.g. redis://:PASSWORD@host:6379/0"
+        default="memory://localhost/",
+        description="Celery broker URL, e.g. redis://:PASSWORD@host:6379/0",
     )
     celery_backend: str = Field(
         default="cache+memory://", description="Celery result backend URL, e.g. redis://host/1"

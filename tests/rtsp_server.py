@@ -18,6 +18,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,12 @@ class RtspServer:
         if self._process is not None:
             raise RuntimeError("RTSP server already running")
         command = [SYSTEM_PYTHON, __file__, "--port", str(self.port), "--mount", self.mount]
-        process = subprocess.Popen(
-            [*command, self.source], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        # stderr goes to a file: a pipe nobody drains would block GStreamer's warnings.
+        self.log = Path(tempfile.mkstemp(prefix="rtsp-server-", suffix=".log")[1])
+        with self.log.open("w") as log:
+            process = subprocess.Popen(
+                [*command, self.source], stdout=subprocess.PIPE, stderr=log, text=True
+            )
         self._process = process
         try:
             self.port = _read_ready_port(process, timeout)
@@ -84,6 +88,17 @@ class RtspServer:
             self.stop()
             raise
         return self
+
+    def status(self) -> str:
+        """For test failure messages: alive or exit status, and the end of its log."""
+        process = self._process
+        state = (
+            "not started"
+            if process is None
+            else ("running" if process.poll() is None else f"exited {process.returncode}")
+        )
+        tail = self.log.read_text()[-2000:] if getattr(self, "log", None) else ""
+        return f"RTSP server {state}; log: {tail}"
 
     def stop(self) -> None:
         """Kill the server (SIGKILL, like a camera losing power) and reap it."""
@@ -117,7 +132,7 @@ class RtspServer:
 
 def _read_ready_port(process: subprocess.Popen[str], timeout: float) -> int:
     """Wait for the child's "READY <port>" line; its stderr explains an early exit."""
-    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout is not None
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
@@ -126,7 +141,7 @@ def _read_ready_port(process: subprocess.Popen[str], timeout: float) -> int:
                 continue
             line = process.stdout.readline()
             if not line:
-                raise RuntimeError(f"RTSP server exited: {process.stderr.read().strip()}")
+                raise RuntimeError(f"RTSP server exited (exit status {process.wait()})")
             if line.startswith("READY "):
                 return int(line.split()[1])
     raise TimeoutError(f"RTSP server did not start within {timeout}s")

@@ -115,3 +115,12 @@ def test_still_scene_is_detected_only_on_key_frames(images, tmp_path):
     assert summary.frames_published <= 15, "only key frames carry pixels"
     faces = tracks(summary, TargetType.FACE)
     assert len(faces) == 1, "a still face is one track, not one per key frame"
+
+
+def test_pipeline_counts_its_work_in_prometheus_metrics(carphone):
+    from vigil.infra.metrics import render
+
+    text = render().decode()
+    assert 'vigil_captures_total{camera="cam-test",event="end",type="face"}' in text
+    assert 'vigil_frames_analysed_total{camera="cam-test"}' in text
+    assert 'vigil_source_state{camera="cam-test",vigil_source_state="stopped"} 1.0' in text

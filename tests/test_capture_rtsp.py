@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("rtsp_ready")]
 WAIT = 90
 
 
-def wait_until(condition, what: str) -> None:
+def wait_until(condition, what: str, server: RtspServer) -> None:
     deadline = time.monotonic() + WAIT
     while not condition():
-        assert time.monotonic() < deadline, f"not within {WAIT}s: {what}"
+        assert time.monotonic() < deadline, f"not within {WAIT}s: {what} ({server.status()})"
         time.sleep(0.1)
 
 
@@ -37,7 +37,9 @@ def test_capture_resumes_after_the_rtsp_server_restarts():
     )
     runner.start()
     try:
-        wait_until(lambda: any(c.event == CaptureEvent.NEW for c in captures), "a first capture")
+        wait_until(
+            lambda: any(c.event == CaptureEvent.NEW for c in captures), "a first capture", server
+        )
         server.stop()
         wait_until(
             lambda: any(c.event == CaptureEvent.END for c in captures),

@@ -68,3 +68,16 @@ def test_analyze_rejects_unknown_type():
 def test_schema_command_writes_files(tmp_path, capsys):
     assert main(["schema", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "Target.schema.json").is_file()
+
+
+def test_json_logs_are_one_object_per_line(capsys):
+    import logging
+
+    from vigil.infra.logs import configure_logging
+
+    configure_logging(fmt="json")
+    logging.getLogger("vigil.test").warning("camera %s down", "gate-1", extra={"camera": "gate-1"})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    entry = json.loads(line)
+    assert entry["message"] == "camera gate-1 down"
+    assert entry["camera"] == "gate-1" and entry["level"] == "warning"

@@ -12,6 +12,7 @@ from typing import Any
 
 from vigil.analysis.frame_analysis import describe_shot, detect_frame
 from vigil.analysis.image_decoder import decode_image
+from vigil.infra import metrics
 from vigil.infra.celery_app import app
 from vigil.schemas.analyze import Attribute
 from vigil.schemas.target import TargetType
@@ -20,8 +21,9 @@ from vigil.schemas.target import TargetType
 @app.task(name="vigil.frame.detect")
 def detect(jpeg: bytes, types: list[str], min_size: int = 0) -> list[dict[str, Any]]:
     """Detect faces, persons and vehicles on one JPEG frame."""
-    image = decode_image(jpeg)
-    return detect_frame(image, {TargetType(t) for t in types}, min_size)
+    with metrics.MODEL_LATENCY.labels(model="detect_frame").time():
+        image = decode_image(jpeg)
+        return detect_frame(image, {TargetType(t) for t in types}, min_size)
 
 
 @app.task(name="vigil.capture.describe")
@@ -29,5 +31,6 @@ def describe(
     crop_jpeg: bytes, detection: dict[str, Any], attributes: list[str], features: bool
 ) -> dict[str, Any]:
     """Attributes and face feature of one best shot (its crop and the detection in it)."""
-    crop = decode_image(crop_jpeg)
-    return describe_shot(crop, detection, {Attribute(a) for a in attributes}, features)
+    with metrics.MODEL_LATENCY.labels(model=f"describe_{detection['type']}").time():
+        crop = decode_image(crop_jpeg)
+        return describe_shot(crop, detection, {Attribute(a) for a in attributes}, features)

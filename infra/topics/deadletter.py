@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 
+from vigil.infra import metrics
 from vigil.infra.bus.base import Producer, Record
 from vigil.infra.topics.json_topic import JsonTopic
 from vigil.schemas.deadletter import DeadLetter
@@ -22,6 +23,8 @@ def excerpt(payload: bytes) -> str:
 
 
 def dead_letter_for(record: Record, stage: str, reason: str, code: str | None = None) -> DeadLetter:
+    """A dead letter for a consumed record (counted here, where it is made)."""
+    metrics.DEAD_LETTERS.labels(stage=stage).inc()
     return DeadLetter(
         stage=stage,
         reason=reason,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from vigil import __version__
-from vigil.cli import analyze, demo, pipeline, schema, worker
+from vigil.cli import analyze, demo, groups, pipeline, schema, worker
 from vigil.errors import VigilError
+from vigil.infra.logs import configure_logging
 
-COMMANDS = (demo, pipeline, analyze, schema, worker)
+COMMANDS = (demo, pipeline, analyze, groups, schema, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines (default: $VIGIL_LOG_FORMAT or text)",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(commands)
@@ -29,11 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose, args.log_format)
     try:
         return args.run(args)
     except VigilError as exc:

@@ -34,8 +34,16 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from vigil.infra.celery_app import app
+    from vigil.infra.settings import Settings
 
     cv2.setNumThreads(1)
+    port = Settings.from_env().metrics_port
+    # Served by this (main) process: with --pool prefork the model timings are counted
+    # in the children and do not show here; run --pool solo per process to see them.
+    if port is not None:
+        from vigil.infra.metrics import start_metrics_server
+
+        print(f"metrics on :{start_metrics_server(port)}")
     app.worker_main(
         [
             "worker",

@@ -1,0 +1,167 @@
+"""Celery tasks of feature groups and k:N search. Task names are public API.
+
+Arguments are msgpack-friendly (str, int, float, dict, list, bytes); results are
+model dicts. Bad input never raises: the result is `{"error": {"code", "message"}}`.
+Each worker process keeps one `GroupService` (Milvus store from VIGIL_GROUPS_URI and
+the in-memory index); with several processes use a Milvus server and send group
+writes to one of them (e.g. a dedicated queue), see `vigil.groups.service`.
+
+>>> app.send_task("vigil.search", args=[jpeg_bytes, ["staff"]], kwargs={"k": 5}).get()
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from vigil.errors import ErrorCode, VigilError
+from vigil.infra.celery_app import app
+from vigil.schemas.errors import ErrorInfo
+
+log = logging.getLogger(__name__)
+Source = dict[str, Any] | bytes | str
+
+
+@functools.cache
+def service():
+    """This process's GroupService, opened on first use (imports pymilvus lazily)."""
+    from vigil.groups.service import GroupService
+
+    return GroupService()
+
+
+def coded(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors into `{"error": ...}` results so callers branch on a code."""
+
+    @functools.wraps(task)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except VigilError as exc:
+            error = ErrorInfo(code=exc.code, message=exc.message)
+        except Exception as exc:  # a bug must still answer the caller
+            log.exception("task %s failed", task.__name__)
+            error = ErrorInfo(code=ErrorCode.INTERNAL, message=f"{type(exc).__name__}: {exc}")
+        return {"error": error.model_dump(mode="json")}
+
+    return run
+
+
+def dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def is_feature(source: Source) -> bool:
+    return isinstance(source, dict)
+
+
+# -- groups -------------------------------------------------------------------------------
+
+
+@app.task(name="vigil.groups.create")
+@coded
+def create(name: str, description: str = "", metadata: dict | None = None) -> dict:
+    return dump(service().create_group(name, description, metadata))
+
+
+@app.task(name="vigil.groups.list")
+@coded
+def list_groups() -> list[dict]:
+    return [dump(group) for group in service().list_groups()]
+
+
+@app.task(name="vigil.groups.get")
+@coded
+def get(name: str) -> dict:
+    return dump(service().get_group(name))
+
+
+@app.task(name="vigil.groups.rename")
+@coded
+def rename(name: str, new_name: str) -> dict:
+    return dump(service().rename_group(name, new_name))
+
+
+@app.task(name="vigil.groups.delete")
+@coded
+def delete(name: str) -> dict:
+    service().delete_group(name)
+    return {"deleted": name}
+
+
+# -- members ------------------------------------------------------------------------------
+
+
+@app.task(name="vigil.groups.members.add")
+@coded
+def add_member(
+    group: str,
+    person_id: str,
+    features: list[Source],
+    metadata: dict | None = None,
+    sources: list[str | None] | None = None,
+) -> dict:
+    """`features`: Feature dicts, or pictures (bytes or a worker path): their largest face."""
+    from vigil.groups.faces import face_targets
+
+    vectors, qualities = [], []
+    for item in features:
+        if is_feature(item):
+            vectors.append(item)  # validated by the service: invalid_feature
+            qualities.append(None)
+        else:
+            [face] = face_targets(item, largest_only=True)
+            vectors.append(face.feature)
+            qualities.append(face.quality.score)
+    member = service().add_member(group, person_id, vectors, metadata, sources, qualities=qualities)
+    return dump(member)
+
+
+@app.task(name="vigil.groups.members.get")
+@coded
+def get_member(group: str, person_id: str, vectors: bool = False) -> dict:
+    return dump(service().get_member(group, person_id, vectors=vectors))
+
+
+@app.task(name="vigil.groups.members.list")
+@coded
+def list_members(group: str, offset: int = 0, limit: int = 100) -> dict:
+    return dump(service().list_members(group, offset, limit))
+
+
+@app.task(name="vigil.groups.members.update")
+@coded
+def update_member(group: str, person_id: str, metadata: dict) -> dict:
+    return dump(service().update_member(group, person_id, metadata))
+
+
+@app.task(name="vigil.groups.members.remove")
+@coded
+def remove_member(group: str, person_id: str) -> dict:
+    service().remove_member(group, person_id)
+    return {"removed": person_id, "group": group}
+
+
+# -- search -------------------------------------------------------------------------------
+
+
+@app.task(name="vigil.search")
+@coded
+def search(
+    source: Source,
+    groups: list[str],
+    k: int = 10,
+    far: float = 1e-3,
+    filter: dict | None = None,
+    all_faces: bool = False,
+) -> dict:
+    """Search a Feature dict, or a picture (bytes or a worker path); `SearchResponse` dict."""
+    from vigil.schemas.groups import SearchResponse
+
+    if is_feature(source):
+        results = [service().search(source, groups, k, far, filter)]
+    else:
+        results = service().search_image(source, groups, k, far, filter, all_faces)
+    return dump(SearchResponse(results=results))
