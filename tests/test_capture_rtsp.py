@@ -43,13 +43,15 @@ def test_capture_resumes_after_the_rtsp_server_restarts():
         server.stop()
         wait_until(
             lambda: any(c.event == CaptureEvent.END for c in captures),
-            "the face track ends while the camera is down",
+            "the face track is closed as soon as the camera drops",
+            server,
         )
         before = len(captures)
         server.start()
         wait_until(
             lambda: any(c.event == CaptureEvent.NEW for c in captures[before:]),
             "a new capture after the restart",
+            server,
         )
     finally:
         stop.set()
