@@ -124,3 +124,22 @@ def test_pipeline_counts_its_work_in_prometheus_metrics(carphone):
     assert 'vigil_captures_total{camera="cam-test",event="end",type="face"}' in text
     assert 'vigil_frames_analysed_total{camera="cam-test"}' in text
     assert 'vigil_source_state{camera="cam-test",vigil_source_state="stopped"} 1.0' in text
+
+
+def test_two_cameras_from_one_config_keep_their_tracks_apart(two_faces_video):
+    from tests.conftest import VIDEOS
+    from vigil.infra.config import parse_config
+
+    config = parse_config(
+        f"""
+cameras:
+  - {{id: car, url: "{VIDEOS / "carphone_pristine.mp4"}", types: [face], pace: fast}}
+  - {{id: walk, url: "{two_faces_video}", types: [face], pace: fast, fps: null}}
+"""
+    )
+    summary = run_all(MemoryBus(), config)
+    by_camera: dict[str, set[str]] = {}
+    for capture in summary.captures:
+        assert capture.capture_id.startswith(capture.camera_id + "/")
+        by_camera.setdefault(capture.camera_id, set()).add(capture.capture_id)
+    assert {camera: len(ids) for camera, ids in by_camera.items()} == {"car": 1, "walk": 2}
