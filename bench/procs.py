@@ -1,31 +1,12 @@
-"""Small helpers for benchmarks that start real processes: ports, CPU time, percentiles."""
+"""Small helpers for benchmarks: CPU time of process trees, percentiles."""
 
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import time
 from collections.abc import Iterable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {port}")
 
 
 def descendants(pid: int) -> list[int]:
@@ -66,13 +47,3 @@ def percentile(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def stop(process: subprocess.Popen, timeout: float = 15.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

