@@ -69,17 +69,17 @@ def model_table(repeats: int) -> list[dict]:
             }
         )
 
-    ms, objects = timed(lambda: analyzer.objects.detect(frame), repeats)
+    ms, objects = timed(lambda: analyzer.detectors.objects.detect(frame), repeats)
     row("nanodet (768x576 frame)", ms, len(objects))
-    ms, faces = timed(lambda: analyzer.faces(24).detect(frame), repeats)
+    ms, faces = timed(lambda: analyzer.detectors.faces(24).detect(frame), repeats)
     row("blazeface tiled (768x576 frame)", ms, len(faces))
-    ms, faces = timed(lambda: analyzer.faces(24).detect(face_image), repeats)
+    ms, faces = timed(lambda: analyzer.detectors.faces(24).detect(face_image), repeats)
     row("blazeface tiled (portrait)", ms, len(faces))
-    ms, _ = timed(lambda: analyzer.mesh.estimate(face_image, faces), repeats)
+    ms, _ = timed(lambda: analyzer.describer.mesh.estimate(face_image, faces), repeats)
     row("face mesh + pose", ms, len(faces))
-    ms, _ = timed(lambda: analyzer.embedder.embed(face_image, faces), repeats)
+    ms, _ = timed(lambda: analyzer.describer.embedder.embed(face_image, faces), repeats)
     row("align + resnet128 embedding", ms, len(faces))
-    ms, _ = timed(lambda: analyzer.age_gender.estimate(face_image, faces), repeats)
+    ms, _ = timed(lambda: analyzer.describer.age_gender.estimate(face_image, faces), repeats)
     row("age + gender", ms, len(faces))
     persons = [d for d in objects if d.label == "person"]
     vehicles = [d for d in objects if d.label != "person"]
@@ -90,7 +90,7 @@ def model_table(repeats: int) -> list[dict]:
     ms, _ = timed(lambda: [vehicle_colour(frame, v.box) for v in vehicles], repeats)
     row("vehicle colour", ms, len(vehicles))
     car = cv2.imread(str(SAMPLES_DIR / "car_with_synth_plate.png"))
-    ms, _ = timed(lambda: analyzer.plates.read(car), max(3, repeats // 4))
+    ms, _ = timed(lambda: analyzer.describer.plates.read(car), max(3, repeats // 4))
     row("plate OCR (car crop)", ms, 1)
     return rows
 
