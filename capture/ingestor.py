@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import cv2
 import numpy as np
@@ -94,6 +95,7 @@ class CameraIngestor:
         self.last_frame: DecodedFrame | None = None
         self._ended_at: int | None = None
         self._pace_origin: float | None = None
+        self._file_origin: datetime | None = None
 
     @property
     def live(self) -> bool:
@@ -198,6 +200,18 @@ class CameraIngestor:
         self._dropped_since = 0
         return True
 
+    def capture_time(self, frame: DecodedFrame) -> datetime:
+        """Wall time for live sources; for files, start time + position in the file.
+
+        A file analysed faster than real time would otherwise squeeze minutes of video
+        into seconds, and cooldowns or time filters would mean nothing.
+        """
+        if self.source.live:
+            return frame.wall_time
+        if self._file_origin is None:
+            self._file_origin = frame.wall_time - timedelta(seconds=frame.source_time)
+        return self._file_origin + timedelta(seconds=frame.source_time)
+
     def frame_meta(self, frame: DecodedFrame, sequence: int, size: tuple[int, int], **fields):
         """The envelope of one published frame; `size` is (width, height) as sent."""
         return FrameMeta(
@@ -206,7 +220,7 @@ class CameraIngestor:
             frame_index=frame.frame_index,
             sequence=sequence,
             source_time=frame.source_time,
-            captured_at=frame.wall_time,
+            captured_at=self.capture_time(frame),
             size=FrameSize(width=size[0], height=size[1]),
             **fields,
         )

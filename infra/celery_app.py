@@ -16,6 +16,7 @@ TASK_MODULES = [
     "vigil.workers.image_tasks",
     "vigil.workers.frame_tasks",
     "vigil.workers.group_tasks",
+    "vigil.workers.compare_tasks",
 ]
 
 

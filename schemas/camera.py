@@ -88,8 +88,27 @@ class OutputsConfig(VigilModel):
     webhook: WebhookConfig | None = None
 
 
+class WatchlistConfig(VigilModel):
+    """A feature group watched on some cameras, with its own threshold and cooldown."""
+
+    group: str = Field(min_length=1, max_length=64, description="feature group name")
+    cameras: list[str] = Field(default_factory=lambda: ["*"], description="ids, or * for all")
+    far: float = Field(default=1e-3, gt=0, lt=1, description="false-accept rate of the threshold")
+    cooldown: float = Field(
+        default=60.0, ge=0, le=86_400, description="seconds before the same person alerts again"
+    )
+    k: int = Field(default=5, ge=1, le=100, description="candidates carried by an alert")
+
+    def applies_to(self, camera_id: str) -> bool:
+        return "*" in self.cameras or camera_id in self.cameras
+
+
 class PipelineConfig(VigilModel):
     cameras: list[CameraConfig] = Field(min_length=1)
+    watchlists: list[WatchlistConfig] = Field(default_factory=list)
+    groups_uri: str | None = Field(
+        default=None, description="Milvus Lite file or http://host:port (default $VIGIL_GROUPS_URI)"
+    )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     topics: TopicNames = Field(default_factory=TopicNames)
 

@@ -17,6 +17,7 @@ from vigil.capture.ingestor import CameraIngestor
 from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus, lag
 from vigil.outputs.sink_worker import SinkWorker
+from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 
@@ -31,6 +32,7 @@ class RunSummary:
     frames_dropped: int = 0
     frames_processed: int = 0
     captures: list[Capture] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -79,68 +81,72 @@ def run_all(
     stop: threading.Event | None = None,
     on_capture: Callable[[Capture], None] | None = None,
     on_frames: Callable[[int], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
 ) -> RunSummary:
-    """Run every role in this process until every source ended (files) or `stop` is set."""
+    """Run every role in this process until every source ended (files) or `stop` is set.
+
+    The alarm worker runs when the configuration names watchlists.
+    """
     stop = stop or threading.Event()
     prepare_topics(bus, config)
-    captures: list[Capture] = []
+    summary = RunSummary()
 
     def collect(capture: Capture) -> None:
-        captures.append(capture)
+        summary.captures.append(capture)
         if on_capture is not None:
             on_capture(capture)
 
+    def collect_alert(alert: Alert) -> None:
+        summary.alerts.append(alert)
+        if on_alert is not None:
+            on_alert(alert)
+
     capture_worker = CaptureWorker(bus, config, on_capture=collect, on_frames=on_frames)
-    sink_worker = SinkWorker(bus, config)
+    workers: list = [capture_worker, SinkWorker(bus, config)]
+    if config.watchlists:
+        from vigil.alarm.worker import AlarmWorker
+        from vigil.groups.service import GroupService
+
+        groups = GroupService(config.groups_uri)
+        workers.append(AlarmWorker(bus, config, groups, on_alert=collect_alert))
     workers_done = threading.Event()
     threads = [
-        threading.Thread(target=capture_worker.run, args=(workers_done,), name="capture"),
-        threading.Thread(target=sink_worker.run, args=(workers_done,), name="sink"),
+        threading.Thread(target=worker.run, args=(workers_done,), name=type(worker).__name__)
+        for worker in workers
     ]
     for thread in threads:
         thread.start()
     ingestors = start_ingestors(bus, config, stop)
     try:
         wait_for(ingestors)
-        drain([i for i, _ in ingestors], capture_worker, sink_worker, config, threads)
+        channels = [(i.producer, config.topics.frames, capture_worker.group) for i, _ in ingestors]
+        channels += [
+            (capture_worker.producer, config.topics.captures, worker.group)
+            for worker in workers[1:]
+            if getattr(worker, "consumer", None) is not None
+        ]
+        drain(bus, channels, threads[0])
     finally:
         workers_done.set()
         for ingestor, _ in ingestors:
             ingestor.stop()
         for thread in threads:
             thread.join(30)
-        capture_worker.close()
-        sink_worker.close()
-    summary = ingest_summary(ingestors)
-    summary.captures = captures
-    summary.frames_processed = capture_worker.frames_processed
-    return summary
+        for worker in workers:
+            worker.close()
+    ingested = ingest_summary(ingestors)
+    ingested.captures, ingested.alerts = summary.captures, summary.alerts
+    ingested.frames_processed = capture_worker.frames_processed
+    return ingested
 
 
-def drain(
-    ingestors: list[CameraIngestor],
-    capture: CaptureWorker,
-    sink: SinkWorker,
-    config: PipelineConfig,
-    threads: list[threading.Thread],
-) -> None:
-    """Wait until the capture step and the sinks have committed everything published.
+def drain(bus: Bus, channels: list[tuple], capture_thread: threading.Thread) -> None:
+    """Wait until every consumer group has committed all that its producer published.
 
-    `threads[0]` is the capture step's; if it died, nothing would ever drain.
+    `channels` holds (producer, topic, group). If the capture step died, nothing would
+    ever drain: raise instead of waiting forever.
     """
-    topics = config.topics
-
-    def settled() -> bool:
-        frames_left = sum(
-            lag(ingestor.producer, ingestor.bus, topics.frames, capture.group)
-            for ingestor in ingestors
-        )
-        captures_left = (
-            lag(capture.producer, capture.bus, topics.captures, sink.group) if sink.consumer else 0
-        )
-        return frames_left == 0 and captures_left == 0
-
-    while not settled():
-        if not threads[0].is_alive():
-            raise RuntimeError("a pipeline thread died; see the log above")
+    while any(lag(producer, bus, topic, group) for producer, topic, group in channels):
+        if not capture_thread.is_alive():
+            raise RuntimeError("the capture step died; see the log above")
         threading.Event().wait(0.05)

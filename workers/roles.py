@@ -8,6 +8,7 @@ from collections.abc import Callable
 from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus
 from vigil.outputs.sink_worker import SinkWorker
+from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 from vigil.workers.pipeline import (
@@ -50,19 +51,38 @@ def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
         worker.close()
 
 
+def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
+    from vigil.alarm.worker import AlarmWorker
+    from vigil.groups.service import GroupService
+
+    if not config.watchlists:
+        raise ValueError("the configuration names no watchlists: nothing for the alarm to watch")
+    prepare_topics(bus, config)
+    with GroupService(config.groups_uri) as groups:
+        worker = AlarmWorker(bus, config, groups)
+        try:
+            worker.run(stop)
+        finally:
+            worker.close()
+
+
 def run_role(
     role: str,
     bus: Bus,
     config: PipelineConfig,
     stop: threading.Event,
     on_capture: Callable[[Capture], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
 ) -> RunSummary | None:
     if role == "run":
-        return run_all(bus, config, stop, on_capture=on_capture)
+        return run_all(bus, config, stop, on_capture=on_capture, on_alert=on_alert)
     if role == "ingest":
         return run_ingest(bus, config, stop)
     if role == "capture":
         run_capture(bus, config, stop, on_capture)
+        return None
+    if role == "alarm":
+        run_alarm(bus, config, stop)
         return None
     run_sink(bus, config, stop)
     return None

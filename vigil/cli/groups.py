@@ -73,7 +73,9 @@ def register_group(commands: argparse._SubParsersAction) -> None:
     add.add_argument("group")
     add.add_argument("person_id")
     add.add_argument("images", nargs="*", type=Path, help="pictures of the person")
-    add.add_argument("--feature", action="append", type=Path, default=[], help="Feature JSON file")
+    add.add_argument(
+        "--feature", action="append", type=Path, default=[], metavar="FILE", help="Feature JSON"
+    )
     meta_option(add, "member metadata (replaces the member's when given)")
     members = action("members", do_members, "list a group's members, ordered by person id")
     members.add_argument("group")
@@ -98,12 +100,18 @@ def register_search(commands: argparse._SubParsersAction) -> None:
         " the threshold of the false-accept rate --far.",
     )
     parser.add_argument("image", nargs="?", type=Path, help="picture to search")
-    parser.add_argument("--feature", type=Path, help="Feature JSON file instead of a picture")
+    parser.add_argument(
+        "--feature", type=Path, metavar="FILE", help="Feature JSON file instead of a picture"
+    )
     parser.add_argument("--group", action="append", required=True, help="group (repeatable)")
     parser.add_argument("--k", type=int, default=10, help="members to return, 1-1000")
     parser.add_argument("--far", type=float, default=1e-3, help="false-accept rate (1e-3)")
     parser.add_argument(
-        "--filter", action="append", default=[], metavar="KEY=VALUE", help="metadata filter"
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="metadata filter (repeatable: keys must all match, a key twice means either value)",
     )
     parser.add_argument("--all-faces", action="store_true", help="search every face")
     parser.set_defaults(run=main, action=do_search)

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from vigil import __version__
-from vigil.cli import analyze, demo, groups, pipeline, schema, worker
+from vigil.cli import analyze, compare, demo, enroll, groups, pipeline, schema, worker
 from vigil.errors import VigilError
 from vigil.infra.logs import configure_logging
 
-COMMANDS = (demo, pipeline, analyze, groups, schema, worker)
+COMMANDS = (demo, pipeline, analyze, compare, enroll, groups, schema, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

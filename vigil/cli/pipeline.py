@@ -18,6 +18,7 @@ ROLES = {
     "ingest": "decode the cameras and publish frames to the bus",
     "capture": "track and publish captures (consumes frames; Celery does the models)",
     "sink": "deliver captures to disk / callback URL",
+    "alarm": "match face captures against the watchlists and publish alerts",
 }
 
 
@@ -77,7 +78,17 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    summary = roles.run_role(args.role, bus, config, stop, on_capture=show)
+    def alert(event) -> None:
+        if args.json:
+            print(event.model_dump_json(exclude={"crop_jpeg"}, exclude_none=True), flush=True)
+        else:
+            print(
+                f"ALERT  {event.event.value} {event.watchlist}: {event.person_id} on"
+                f" {event.capture_id} similarity {event.similarity:.1f}",
+                flush=True,
+            )
+
+    summary = roles.run_role(args.role, bus, config, stop, on_capture=show, on_alert=alert)
     if summary is not None:
         report = {
             "frames_published": summary.frames_published,
@@ -85,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "frames_dropped": summary.frames_dropped,
             "frames_processed": summary.frames_processed,
             "captures": len(summary.captures),
+            "alerts": len(summary.alerts),
             "errors": summary.errors,
         }
         print(json.dumps(report), file=sys.stderr)

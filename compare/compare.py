@@ -1,0 +1,99 @@
+"""1:1 compare: two pictures, a picture and a feature, or two features.
+
+>>> result = compare("obama.jpg", "biden.jpg")
+>>> result.distance, result.similarity, result.match
+(0.850645, 4.708, False)
+
+A picture contributes its largest face (the one a portrait is about); a feature
+is taken as given once it is proven well-formed. Only features of the face model
+this Vigil runs are compared: the thresholds are calibrated for that model alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vigil.api import ImageSource
+from vigil.compare.scoring import DEFAULT_FAR, similarity, thresholds
+from vigil.errors import ErrorCode, VigilError
+from vigil.groups.faces import face_targets
+from vigil.groups.service import as_vector, threshold_for
+from vigil.models.face_embedder import FaceEmbedder
+from vigil.models.runtime import model_version
+from vigil.schemas.compare import ComparedFace, CompareResult, Decision
+from vigil.schemas.feature import Feature
+
+Side = ImageSource | Feature | dict
+
+
+def side_feature(side: Side, name: str) -> tuple[str, np.ndarray, ComparedFace]:
+    """(model, vector, provenance) of one side; a dict is a Feature in JSON form."""
+    if isinstance(side, Feature | dict):
+        try:
+            model, vector = as_vector(side)
+        except VigilError as exc:
+            raise VigilError(exc.code, f"feature {name}: {exc.message}") from None
+        return model, vector, ComparedFace(kind="feature")
+    faces = face_targets(side, largest_only=False)
+    face = faces[0]
+    used = ComparedFace(
+        kind="picture", box=face.box, faces_found=len(faces), quality=face.quality.score
+    )
+    return face.feature.model, face.feature.vector(), used
+
+
+def check_model(model_a: str, model_b: str, vector: np.ndarray, name: str) -> None:
+    expected = model_version(FaceEmbedder.MODEL)
+    if model_a != model_b:
+        raise VigilError(
+            ErrorCode.FEATURE_MISMATCH,
+            f"features of different models cannot be compared: {model_a} and {model_b}",
+        )
+    if model_a != expected:
+        raise VigilError(
+            ErrorCode.FEATURE_MISMATCH,
+            f"features of {model_a} cannot be compared here: this Vigil runs {expected}",
+        )
+    if vector.size != FaceEmbedder.DIM:
+        raise VigilError(
+            ErrorCode.INVALID_FEATURE,
+            f"feature {name} holds {vector.size} values; {expected} features hold"
+            f" {FaceEmbedder.DIM}",
+        )
+
+
+def compare(a: Side, b: Side, far: float | None = None) -> CompareResult:
+    """Compare two faces; `match` is decided at `far` (default 1e-3), every FAR is reported.
+
+    Raises VigilError: NO_FACE (a picture without a face), the picture decoder's
+    codes, INVALID_FEATURE (bad base64, wrong length, NaN/inf), FEATURE_MISMATCH
+    (another model's feature) or INVALID_OPTIONS (a FAR tighter than calibrated).
+    """
+    far = DEFAULT_FAR if far is None else float(far)
+    if not 0 < far < 1:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"far must be in (0, 1), got {far:g}")
+    chosen = threshold_for(model_version(FaceEmbedder.MODEL), far)  # refuse before any work
+    model_a, vector_a, face_a = side_feature(a, "a")
+    model_b, vector_b, face_b = side_feature(b, "b")
+    check_model(model_a, model_b, vector_a, "a")
+    check_model(model_b, model_a, vector_b, "b")
+    distance = float(np.linalg.norm(vector_a.astype(np.float64) - vector_b))
+    decisions = [
+        Decision(
+            far=t.far,
+            threshold_distance=t.distance,
+            threshold_similarity=t.similarity,
+            match=distance <= t.distance,
+        )
+        for t in sorted(thresholds(FaceEmbedder.MODEL).thresholds, key=lambda t: -t.far)
+    ]
+    return CompareResult(
+        model=model_a,
+        distance=round(distance, 6),
+        similarity=similarity(distance),
+        far=chosen.far,
+        match=distance <= chosen.distance,
+        decisions=decisions,
+        a=face_a,
+        b=face_b,
+    )

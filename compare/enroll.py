@@ -1,0 +1,213 @@
+"""Bulk enrolment of static portraits into a feature group (`vigil enroll DIR|CSV --group G`).
+
+Per file: analysis (in this process, a process pool or Celery workers; see
+`enroll_fanout`), then, in this process and in input order, the group's checks
+and the store write (`enroll_store`), then one line in the report
+(`enroll_report`), which is also the journal a re-run resumes from: files
+already done are skipped, so nothing is enrolled twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from vigil.compare.enroll_fanout import WINDOW_PER_WORKER, analyzer, ordered
+from vigil.compare.enroll_inputs import EnrollItem, list_inputs
+from vigil.compare.enroll_report import Journal, summarise
+from vigil.compare.enroll_store import place
+from vigil.errors import ErrorCode, VigilError
+from vigil.groups.service import GroupService
+from vigil.schemas.compare import (
+    EnrollOptions,
+    EnrollRecord,
+    EnrollStatus,
+    EnrollSummary,
+    FileAnalysis,
+    RejectReason,
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    item: EnrollItem
+    sha256: str
+
+
+def default_report(group: str) -> Path:
+    """Resuming needs the same report: the default depends on the group only."""
+    return Path(f"vigil-enroll-{group}.jsonl")
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def read_or_empty(job: Job) -> bytes:
+    """The file's bytes; b"" when it vanished since planning (analysed as unreadable)."""
+    try:
+        return job.item.path.read_bytes()
+    except OSError:
+        return b""
+
+
+def ensure_group(service: GroupService, group: str, create: bool) -> None:
+    try:
+        service.get_group(group)
+    except VigilError as exc:
+        if exc.code != ErrorCode.GROUP_NOT_FOUND or not create:
+            raise
+        service.create_group(group, description="created by vigil enroll")
+
+
+class Enrolment:
+    """One run: plans which files are new, analyses them, places them, journals each."""
+
+    def __init__(
+        self, service: GroupService, group: str, options: EnrollOptions, journal: Journal
+    ) -> None:
+        self.service, self.group, self.options, self.journal = service, group, options, journal
+        self.members_created = 0
+        self.decided = 0  # new files analysed and journalled in this run
+
+    def record(
+        self, item: EnrollItem, sha256: str | None, status: EnrollStatus, **fields: Any
+    ) -> None:
+        self.journal.write(
+            EnrollRecord(
+                file=str(item.path),
+                sha256=sha256,
+                group=self.group,
+                person_id=item.person_id,
+                status=status,
+                **fields,
+            )
+        )
+
+    def plan(self, items: list[EnrollItem]) -> Iterator[Job]:
+        """New files to analyse; files already done are journalled as skipped."""
+        for item in items:
+            sha = file_sha256(item.path)
+            if sha is None:
+                self.record(
+                    item,
+                    None,
+                    EnrollStatus.REJECTED,
+                    reason=RejectReason.UNREADABLE,
+                    detail="file_not_found: cannot read the file",
+                )
+            elif earlier := self.journal.earlier(self.group, str(item.path), sha):
+                self.record(
+                    item,
+                    sha,
+                    EnrollStatus.SKIPPED,
+                    feature_id=earlier.feature_id,
+                    detail=f"done in an earlier run: {earlier.status.value}"
+                    + (f" ({earlier.reason.value})" if earlier.reason else ""),
+                )
+            else:
+                yield Job(item, sha)
+
+    def decide(self, job: Job, analysis: FileAnalysis) -> None:
+        self.decided += 1
+        if analysis.reason is not None:
+            self.record(
+                job.item,
+                job.sha256,
+                EnrollStatus.REJECTED,
+                reason=analysis.reason,
+                detail=analysis.detail,
+            )
+            return
+        placed = place(
+            self.service, self.group, job.item, analysis, self.options.duplicate_distance
+        )
+        self.members_created += placed.created
+        self.record(
+            job.item,
+            job.sha256,
+            placed.status,
+            reason=placed.reason,
+            detail=placed.detail,
+            feature_id=placed.feature_id,
+        )
+
+
+def enroll(
+    source: str | Path,
+    group: str,
+    *,
+    service: GroupService | None = None,
+    options: EnrollOptions | None = None,
+    report: str | Path | None = None,
+    create: bool = False,
+    workers: int = 1,
+    celery: Any = None,
+    max_files: int | None = None,
+    progress: bool = False,
+) -> EnrollSummary:
+    """Enrol every portrait of a folder or CSV into `group`; see the module doc.
+
+    `workers` > 1 analyses in that many processes; `celery` (a Celery app) sends
+    each file to `vigil.enroll.analyze` on its workers instead, keeping about
+    4 x `workers` files in flight (so set `workers` to the Celery concurrency). `max_files`
+    stops after that many new files (the rest is left for a later run). Ctrl-C
+    stops cleanly: the summary says `interrupted` and a re-run carries on.
+    """
+    options = options or EnrollOptions()
+    report_path = Path(report) if report else default_report(group)
+    items = list_inputs(source)
+    owned = service is None
+    service = service or GroupService()
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        ensure_group(service, group, create)
+        with Journal(report_path) as journal:
+            run = Enrolment(service, group, options, journal)
+            jobs = list(run.plan(items))
+            batch = jobs[:max_files] if max_files is not None else jobs
+            bar = tqdm(
+                total=len(batch),
+                unit="img",
+                file=sys.stderr,
+                disable=not progress,
+                desc=f"enrol {group}",
+            )
+            window = WINDOW_PER_WORKER * max(1, workers)
+            try:
+                with analyzer(options, workers, celery) as submit:
+                    for job, analysis in ordered(submit, batch, read_or_empty, window):
+                        run.decide(job, analysis)
+                        bar.update()
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                bar.close()
+    finally:
+        if owned:
+            service.close()
+    elapsed = time.perf_counter() - started
+    return summarise(
+        journal.written,
+        group=group,
+        source=str(source),
+        report=str(report_path.resolve()),
+        files=len(items),
+        members_created=run.members_created,
+        remaining=len(jobs) - run.decided,
+        elapsed_s=round(elapsed, 3),
+        images_per_s=round(run.decided / elapsed, 3) if elapsed > 0 else 0.0,
+        interrupted=interrupted,
+    )

@@ -1,0 +1,462 @@
+"""`GroupService`: feature groups and k:N search, the library API behind tasks and CLI.
+
+Milvus (`store.py`) is the system of record; every read and search is served
+from the in-memory mirror (`catalog.py`, `index.py`) rebuilt from Milvus when
+the service starts. A change goes to Milvus first and reaches memory only once
+Milvus accepted it, so a failed write leaves both as they were.
+
+Concurrency: writers are serialised by a mutex (Milvus I/O and index builds run
+under it only); memory changes and reads take a readers-writer lock, so a
+search sees each group either before or after a concurrent change, never half.
+The mirror belongs to this process: with a Milvus server shared by several
+processes, send all group writes to one of them (or call `reload()`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from vigil.compare.scoring import Threshold, similarity, thresholds
+from vigil.errors import ErrorCode, VigilError
+from vigil.groups.catalog import GroupState
+from vigil.groups.faces import face_targets
+from vigil.groups.filters import NormalFilter, normalize
+from vigil.groups.index import EXACT_MAX
+from vigil.groups.rwlock import RWLock
+from vigil.groups.store import FeatureRow, GroupRecord, MilvusStore, new_ids
+from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box
+from vigil.schemas.groups import (
+    FeatureGroup,
+    GroupName,
+    Member,
+    MemberFeature,
+    MemberPage,
+    Metadata,
+    PersonId,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+)
+
+if TYPE_CHECKING:
+    from vigil.api import ImageSource
+
+URI_ENV = "VIGIL_GROUPS_URI"
+DEFAULT_URI = "vigil-groups.db"
+MAX_PAGE = 1000
+T = TypeVar("T")
+
+
+def default_uri() -> str:
+    return os.environ.get(URI_ENV) or DEFAULT_URI
+
+
+def checked(kind: Any, value: T, what: str) -> T:
+    """Validate one value against a schema type; refusals are `invalid_options`."""
+    try:
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind.model_validate(value)
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"{what}: {detail}") from None
+
+
+def as_vector(feature: Feature | dict) -> tuple[str, np.ndarray]:
+    """(model, float32 vector) of a feature, refusing bad lengths and NaN/inf."""
+    try:
+        feature = Feature.model_validate(feature)
+        vector = feature.vector()
+    except (ValidationError, ValueError) as exc:
+        raise VigilError(ErrorCode.INVALID_FEATURE, f"invalid feature: {exc}") from None
+    if vector.size != feature.dim or not np.all(np.isfinite(vector)):
+        raise VigilError(ErrorCode.INVALID_FEATURE, "feature length or values are invalid")
+    return feature.model, vector
+
+
+def threshold_for(model: str, far: float) -> Threshold:
+    """The calibrated threshold of the model family (`name` of `name@version`) at `far`."""
+    name = model.split("@", 1)[0]
+    try:
+        return thresholds(name).at(far)
+    except FileNotFoundError:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"no calibrated thresholds for model {name!r}"
+        ) from None
+    except ValueError as exc:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
+
+
+class GroupService:
+    """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
+
+    def __init__(
+        self,
+        uri: str | Path | None = None,
+        *,
+        exact_max: int = EXACT_MAX,
+        index_type: str | None = None,
+    ) -> None:
+        self.uri = str(uri or default_uri())
+        self.exact_max = exact_max
+        self.store = MilvusStore(self.uri, index_type=index_type)
+        self._writer = threading.Lock()
+        self._rw = RWLock()
+        self._groups: dict[str, GroupState] = {}
+        try:
+            self.reload()
+        except BaseException:
+            self.store.close()  # release the Lite file for the caller's next attempt
+            raise
+
+    def __enter__(self) -> GroupService:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- start-up -------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Rebuild every group's mirror and index from Milvus (done on start)."""
+        with self._writer:
+            groups = {record.name: self._load(record) for record in self.store.list_groups()}
+            self.store.drop_orphans({state.record.group_id for state in groups.values()})
+            with self._rw.write():
+                self._groups = groups
+
+    def _load(self, record: GroupRecord) -> GroupState:
+        state = GroupState(record, self.exact_max)
+        for rows in self.store.scan_features(record.group_id):
+            if state.index is None:  # rows stored but the registry write was lost: repair
+                state.bind_model(rows[0].model, rows[0].vector.size)
+                self.store.put_group(state.record)
+            state.add_rows(rows)
+        self._maintain(state)
+        return state
+
+    def _maintain(self, state: GroupState) -> None:
+        """Compact or switch exact/FAISS off the read lock, then swap (writer mutex held)."""
+        index = state.index
+        if index is None or not index.maintenance_due():
+            return
+        rebuilt = index.rebuilt()  # the slow part (FAISS training): searches go on meanwhile
+        with self._rw.write():
+            index.install(rebuilt)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _state(self, name: str) -> GroupState:
+        name = checked(GroupName, name, "group name")
+        state = self._groups.get(name)
+        if state is None:
+            raise VigilError(ErrorCode.GROUP_NOT_FOUND, f"no group named {name!r}")
+        return state
+
+    @staticmethod
+    def _person(state: GroupState, person_id: str) -> str:
+        person_id = checked(PersonId, person_id, "person id")
+        if person_id not in state.members:
+            raise VigilError(
+                ErrorCode.MEMBER_NOT_FOUND, f"no member {person_id!r} in group {state.name!r}"
+            )
+        return person_id
+
+    # -- groups ---------------------------------------------------------------------------
+
+    def create_group(
+        self, name: str, description: str = "", metadata: dict[str, Any] | None = None
+    ) -> FeatureGroup:
+        group = checked(
+            FeatureGroup,
+            {"name": name, "description": description, "metadata": metadata or {}},
+            "group",
+        )
+        with self._writer:
+            if group.name in self._groups:
+                raise VigilError(ErrorCode.GROUP_EXISTS, f"a group named {group.name!r} exists")
+            record = GroupRecord(
+                group_id=uuid.uuid4().hex,
+                name=group.name,
+                description=group.description,
+                created_at=group.created_at,
+                metadata=group.metadata,
+            )
+            self.store.put_group(record)
+            with self._rw.write():
+                self._groups[group.name] = GroupState(record, self.exact_max)
+            return self._groups[group.name].summary()
+
+    def list_groups(self) -> list[FeatureGroup]:
+        with self._rw.read():
+            return [self._groups[name].summary() for name in sorted(self._groups)]
+
+    def get_group(self, name: str) -> FeatureGroup:
+        with self._rw.read():
+            return self._state(name).summary()
+
+    def rename_group(self, name: str, new_name: str) -> FeatureGroup:
+        new_name = checked(GroupName, new_name, "new group name")
+        with self._writer:
+            state = self._state(name)
+            if new_name == state.name:
+                return state.summary()
+            if new_name in self._groups:
+                raise VigilError(ErrorCode.GROUP_EXISTS, f"a group named {new_name!r} exists")
+            old_name, record = state.name, replace(state.record, name=new_name)
+            self.store.put_group(record)
+            with self._rw.write():
+                state.record = record
+                self._groups[new_name] = self._groups.pop(old_name)
+            return state.summary()
+
+    def delete_group(self, name: str) -> None:
+        with self._writer:
+            state = self._state(name)
+            self.store.delete_group(state.record.group_id)
+            with self._rw.write():
+                del self._groups[state.name]
+
+    # -- members --------------------------------------------------------------------------
+
+    def add_member(
+        self,
+        group: str,
+        person_id: str,
+        features: Sequence[Feature],
+        metadata: dict[str, Any] | None = None,
+        sources: Sequence[str | None] | None = None,
+        *,
+        qualities: Sequence[float | None] | None = None,
+    ) -> Member:
+        """Enrol a person, or append features to an existing one.
+
+        All features must share the group's model and dimension (the first member
+        fixes them). `metadata`, when given, replaces the member's; None keeps it.
+        """
+        person_id = checked(PersonId, person_id, "person id")
+        new_metadata = None if metadata is None else checked(Metadata, metadata, "metadata")
+        model, vectors = self._one_model(features)
+        sources = self._per_feature(sources, len(vectors), "sources")
+        qualities = self._per_feature(qualities, len(vectors), "qualities")
+        with self._writer:
+            state = self._state(group)
+            group_id, dim = state.record.group_id, vectors[0].size
+            self._check_model(state, model, dim)
+            existing = state.members.get(person_id)
+            kept = existing.metadata if existing else {}
+            member_metadata = kept if new_metadata is None else new_metadata
+            rows = self._new_rows(person_id, model, vectors, member_metadata, sources, qualities)
+            rewrite = existing is not None and member_metadata != existing.metadata
+            self.store.ensure_features(group_id, dim)
+            self.store.insert(group_id, rows)
+            if rewrite:
+                self.store.insert(group_id, state.rows_of(person_id, member_metadata), upsert=True)
+            if not state.record.model:
+                self.store.put_group(replace(state.record, model=model, dim=dim))
+            with self._rw.write():
+                if not state.record.model:
+                    state.bind_model(model, dim)
+                if rewrite:
+                    state.set_metadata(person_id, member_metadata)
+                state.add_rows(rows)
+            self._maintain(state)
+            return state.member(person_id)
+
+    @staticmethod
+    def _one_model(features: Sequence[Feature | dict]) -> tuple[str, list[np.ndarray]]:
+        """The vectors of valid features that all share one model and dimension."""
+        checked_features = [as_vector(feature) for feature in features]
+        if not checked_features:
+            raise VigilError(ErrorCode.INVALID_FEATURE, "a member needs at least one feature")
+        model, dim = checked_features[0][0], checked_features[0][1].size
+        for other, vector in checked_features:
+            if other != model or vector.size != dim:
+                raise VigilError(
+                    ErrorCode.FEATURE_MISMATCH,
+                    f"features of {other} ({vector.size}-d) and {model} ({dim}-d) cannot mix",
+                )
+        return model, [vector for _, vector in checked_features]
+
+    @staticmethod
+    def _new_rows(
+        person_id: str,
+        model: str,
+        vectors: list[np.ndarray],
+        metadata: dict[str, Any],
+        sources: list[str | None],
+        qualities: list[float | None],
+    ) -> list[FeatureRow]:
+        """Validated rows with fresh, time-ordered feature ids."""
+        now = datetime.now(UTC)
+        rows = []
+        for feature_id, vector, source, quality in zip(
+            new_ids(len(vectors), now), vectors, sources, qualities, strict=True
+        ):
+            info = checked(
+                MemberFeature,
+                {"feature_id": feature_id, "model": model, "quality": quality, "source": source},
+                "feature",
+            )
+            rows.append(
+                FeatureRow(
+                    feature_id=feature_id,
+                    person_id=person_id,
+                    model=model,
+                    vector=vector,
+                    metadata=metadata,
+                    quality=info.quality,
+                    source=info.source,
+                    created_at=now,
+                )
+            )
+        return rows
+
+    @staticmethod
+    def _per_feature(values: Sequence[Any] | None, count: int, what: str) -> list[Any]:
+        if values is None:
+            return [None] * count
+        if len(values) != count:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, f"{len(values)} {what} for {count} features"
+            )
+        return list(values)
+
+    @staticmethod
+    def _check_model(state: GroupState, model: str, dim: int) -> None:
+        record = state.record
+        if record.model and (record.model != model or record.dim != dim):
+            raise VigilError(
+                ErrorCode.FEATURE_MISMATCH,
+                f"group {record.name!r} holds {record.model} ({record.dim}-d) features;"
+                f" got {model} ({dim}-d)",
+            )
+
+    def get_member(self, group: str, person_id: str, vectors: bool = False) -> Member:
+        with self._rw.read():
+            state = self._state(group)
+            return state.member(self._person(state, person_id), vectors=vectors)
+
+    def list_members(self, group: str, offset: int = 0, limit: int = 100) -> MemberPage:
+        if not isinstance(offset, int) or offset < 0:
+            raise VigilError(ErrorCode.INVALID_OPTIONS, f"offset must be >= 0, got {offset!r}")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, f"limit must be 1..{MAX_PAGE}, got {limit!r}"
+            )
+        with self._rw.read():
+            return self._state(group).page(offset, limit)
+
+    def update_member(self, group: str, person_id: str, metadata: dict[str, Any]) -> Member:
+        """Replace a member's metadata (rewrites its rows in Milvus)."""
+        metadata = checked(Metadata, metadata, "metadata")
+        with self._writer:
+            state = self._state(group)
+            person_id = self._person(state, person_id)
+            self.store.insert(
+                state.record.group_id, state.rows_of(person_id, metadata), upsert=True
+            )
+            with self._rw.write():
+                state.set_metadata(person_id, metadata)
+            return state.member(person_id)
+
+    def remove_member(self, group: str, person_id: str) -> None:
+        with self._writer:
+            state = self._state(group)
+            person_id = self._person(state, person_id)
+            self.store.delete_features(
+                state.record.group_id, list(state.members[person_id].features)
+            )
+            with self._rw.write():
+                state.remove_member(person_id)
+            self._maintain(state)
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(
+        self,
+        feature: Feature,
+        groups: list[str],
+        k: int = 10,
+        far: float = 1e-3,
+        filter: dict[str, Any] | None = None,
+    ) -> SearchResult:
+        """Top-k members over `groups` with scores; 'match' when the best passes `far`."""
+        query = checked(SearchQuery, {"groups": groups, "k": k, "far": far}, "search")
+        model, vector = as_vector(feature)
+        return self._search(model, vector, query, normalize(filter))
+
+    def search_image(
+        self,
+        image: ImageSource,
+        groups: list[str],
+        k: int = 10,
+        far: float = 1e-3,
+        filter: dict[str, Any] | None = None,
+        all_faces: bool = False,
+    ) -> list[SearchResult]:
+        """Search the largest face of a picture, or every face (`all_faces`)."""
+        query = checked(
+            SearchQuery, {"groups": groups, "k": k, "far": far, "all_faces": all_faces}, "search"
+        )
+        wanted = normalize(filter)
+        results = []
+        for face in face_targets(image, largest_only=not all_faces):
+            model, vector = as_vector(face.feature)
+            results.append(self._search(model, vector, query, wanted, face.box))
+        return results
+
+    def _search(
+        self,
+        model: str,
+        vector: np.ndarray,
+        query: SearchQuery,
+        filter: NormalFilter | None,
+        box: Box | None = None,
+    ) -> SearchResult:
+        threshold = threshold_for(model, query.far)
+        hits: list[SearchHit] = []
+        with self._rw.read():
+            for name in dict.fromkeys(query.groups):
+                state = self._state(name)
+                if state.index is None:
+                    continue  # an empty group matches nothing, whatever the model
+                self._check_model(state, model, vector.size)
+                hits += [
+                    SearchHit(
+                        group=state.name,
+                        person_id=n.person_id,
+                        feature_id=n.feature_id,
+                        distance=round(n.distance, 6),
+                        similarity=similarity(n.distance),
+                        metadata=state.members[n.person_id].metadata,
+                    )
+                    for n in state.index.search(vector, query.k, filter)
+                ]
+        hits = sorted(hits, key=lambda hit: hit.distance)[: query.k]
+        best = hits[0] if hits and hits[0].distance <= threshold.distance else None
+        return SearchResult(
+            hits=hits,
+            best=best,
+            decision="match" if best else "unknown",
+            threshold=threshold,
+            model=model,
+            box=box,
+        )

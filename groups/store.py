@@ -1,0 +1,362 @@
+"""The system of record: feature groups in Milvus through pymilvus's `MilvusClient`.
+
+`uri` is a path to a `.db` file (Milvus Lite, embedded, the default) or
+`http://host:port` (a Milvus server, for production and for several processes:
+a Lite file can be opened by one process only, others get `store_unavailable`).
+
+Collections (names are ASCII because Milvus allows nothing else; the group's
+own name lives in a field, so renaming a group rewrites one row):
+
+- `vigil_groups`, the registry, one row per group: `group_id` (primary key,
+  32 hex), `name`, `description`, `model`, `dim` (0 until the first member),
+  `created_us`, `metadata` (JSON) and `pad`, a 2-D vector Milvus requires in
+  every collection.
+- `vigil_features_<group_id>`, one per group, one row per enrolled feature:
+  `feature_id` (primary key), `person_id`, `model`, `quality` (-1 = unknown),
+  `source`, `created_us`, `metadata` (the member's, copied onto each of its
+  rows so Milvus-side filters work), `vector` (FLOAT_VECTOR of the group's dim,
+  L2). A collection per group makes deleting a group a single drop that cannot
+  touch another group, and lets each group have its own dimension.
+
+Milvus is not searched by the service (see `vigil.groups.index`); `search`
+here exists for the benchmark. Milvus's L2 is squared; `search` returns plain L2.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import MilvusException
+
+from vigil.errors import ErrorCode, VigilError
+
+REGISTRY = "vigil_groups"
+FEATURES_PREFIX = "vigil_features_"
+PAD_DIM = 2
+WRITE_BATCH = 1000
+SCAN_BATCH = 10_000  # each iterator page waits for a Milvus time tick (~0.3 s): few, big pages
+SEARCH_PARAMS = {"HNSW": {"ef": 128}, "IVF_FLAT": {"nprobe": 32}, "FLAT": {}}
+BUILD_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}, "FLAT": {}}
+
+
+class _NoSessionTsWarning(logging.Filter):
+    """Lite and 2.3 servers return no iterator session ts; pymilvus warns on every scan."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTsWarning())
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - EPOCH) // MICROSECOND  # exact, unlike float timestamps
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + value * MICROSECOND
+
+
+def new_ids(count: int, now: datetime) -> list[str]:
+    """32-hex feature ids that sort by creation, then by position in the batch."""
+    stamp = to_us(now)
+    return [f"{stamp:014x}{n:04x}{secrets.token_hex(7)}" for n in range(count)]
+
+
+@dataclass
+class GroupRecord:
+    """A registry row."""
+
+    group_id: str
+    name: str
+    description: str = ""
+    model: str = ""
+    dim: int = 0
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FeatureRow:
+    """A features row: one enrolled feature with its member's metadata."""
+
+    feature_id: str
+    person_id: str
+    model: str
+    vector: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+    quality: float | None = None
+    source: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def quote(value: str) -> str:
+    """A Milvus expression string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filter_expression(filter: dict[str, list[Any]] | None) -> str:
+    """Milvus expression of a normalised metadata filter (keys are checked identifiers).
+
+    Milvus 2.3 accepts `in [...]` on plain fields only, so a list becomes `==` ors.
+    """
+
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return quote(value) if isinstance(value, str) else repr(value)
+
+    return " and ".join(
+        "(" + " or ".join(f'metadata["{key}"] == {literal(v)}' for v in values) + ")"
+        for key, values in (filter or {}).items()
+    )
+
+
+@contextmanager
+def unavailable(action: str) -> Iterator[None]:
+    """Any Milvus or transport failure becomes `store_unavailable`, naming what was tried."""
+    try:
+        yield
+    except VigilError:
+        raise
+    except (MilvusException, OSError, RuntimeError) as exc:
+        raise VigilError(ErrorCode.STORE_UNAVAILABLE, f"{action}: {exc}") from exc
+
+
+class MilvusStore:
+    """Registry and per-group feature collections in one Milvus (Lite file or server)."""
+
+    def __init__(self, uri: str | Path, index_type: str | None = None, timeout: float = 30.0):
+        self.uri = str(uri)
+        self.is_server = self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+        self.index_type = index_type or ("HNSW" if self.is_server else "FLAT")
+        self.timeout = timeout
+        self._loaded: set[str] = set()
+        if not self.is_server:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        with unavailable(f"cannot open Milvus at {self.uri} (a Lite file is one process's)"):
+            self.client = MilvusClient(self.uri, timeout=timeout)
+            self._ensure_registry()
+
+    def close(self) -> None:
+        with unavailable("close"):
+            self.client.close()
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _create(self, name: str, fields: Callable[[Any], None], vector: str, index: str) -> None:
+        """Collection, then index without waiting (Lite cannot report index progress), load."""
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        fields(schema)
+        self.client.create_collection(name, schema=schema, consistency_level="Strong")
+        params = self.client.prepare_index_params()
+        params.add_index(vector, index_type=index, metric_type="L2", params=BUILD_PARAMS[index])
+        self.client.create_index(name, params, sync=False)
+        self.client.load_collection(name)
+        self._loaded.add(name)
+
+    def _open(self, name: str) -> bool:
+        """Load an existing collection once per process (a reopened Lite file starts released)."""
+        if name in self._loaded:
+            return True
+        if not self.client.has_collection(name):
+            return False
+        self.client.load_collection(name)
+        self._loaded.add(name)
+        return True
+
+    def _ensure_registry(self) -> None:
+        if self._open(REGISTRY):
+            return
+
+        def fields(schema: Any) -> None:
+            schema.add_field("group_id", DataType.VARCHAR, is_primary=True, max_length=32)
+            schema.add_field("name", DataType.VARCHAR, max_length=256)
+            schema.add_field("description", DataType.VARCHAR, max_length=4096)
+            schema.add_field("model", DataType.VARCHAR, max_length=256)
+            schema.add_field("dim", DataType.INT64)
+            schema.add_field("created_us", DataType.INT64)
+            schema.add_field("metadata", DataType.JSON)
+            schema.add_field("pad", DataType.FLOAT_VECTOR, dim=PAD_DIM)
+
+        self._create(REGISTRY, fields, "pad", "FLAT")
+
+    @staticmethod
+    def features_collection(group_id: str) -> str:
+        return FEATURES_PREFIX + group_id
+
+    def ensure_features(self, group_id: str, dim: int) -> None:
+        """Create the group's features collection if missing (idempotent)."""
+        name = self.features_collection(group_id)
+        with unavailable(f"create collection {name}"):
+            if self._open(name):
+                return
+
+            def fields(schema: Any) -> None:
+                schema.add_field("feature_id", DataType.VARCHAR, is_primary=True, max_length=32)
+                schema.add_field("person_id", DataType.VARCHAR, max_length=512)
+                schema.add_field("model", DataType.VARCHAR, max_length=256)
+                schema.add_field("quality", DataType.FLOAT)
+                schema.add_field("source", DataType.VARCHAR, max_length=4096)
+                schema.add_field("created_us", DataType.INT64)
+                schema.add_field("metadata", DataType.JSON)
+                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+
+            self._create(name, fields, "vector", self.index_type)
+
+    # -- registry -------------------------------------------------------------------------
+
+    def list_groups(self) -> list[GroupRecord]:
+        fields = ["group_id", "name", "description", "model", "dim", "created_us", "metadata"]
+        with unavailable("read the group registry"):
+            return [
+                GroupRecord(
+                    group_id=row["group_id"],
+                    name=row["name"],
+                    description=row["description"],
+                    model=row["model"],
+                    dim=int(row["dim"]),
+                    created_at=from_us(int(row["created_us"])),
+                    metadata=dict(row["metadata"] or {}),
+                )
+                for batch in self._scan(REGISTRY, fields)
+                for row in batch
+            ]
+
+    def put_group(self, record: GroupRecord) -> None:
+        row = {
+            "group_id": record.group_id,
+            "name": record.name,
+            "description": record.description,
+            "model": record.model,
+            "dim": record.dim,
+            "created_us": to_us(record.created_at),
+            "metadata": record.metadata,
+            "pad": [0.0] * PAD_DIM,
+        }
+        with unavailable(f"write group {record.name!r}"):
+            self.client.upsert(REGISTRY, [row])
+
+    def delete_group(self, group_id: str) -> None:
+        """Registry row first: a crash in between leaves an orphan collection, not a half group."""
+        with unavailable(f"delete group {group_id}"):
+            self.client.delete(REGISTRY, ids=[group_id])
+            self.client.drop_collection(self.features_collection(group_id))
+            self._loaded.discard(self.features_collection(group_id))
+
+    def drop_orphans(self, group_ids: set[str]) -> list[str]:
+        """Drop feature collections whose registry row is gone (an interrupted delete)."""
+        with unavailable("list collections"):
+            orphans = [
+                name
+                for name in self.client.list_collections()
+                if name.startswith(FEATURES_PREFIX)
+                and name.removeprefix(FEATURES_PREFIX) not in group_ids
+            ]
+            for name in orphans:
+                self.client.drop_collection(name)
+        return orphans
+
+    # -- features -------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(row: FeatureRow) -> dict[str, Any]:
+        return {
+            "feature_id": row.feature_id,
+            "person_id": row.person_id,
+            "model": row.model,
+            "quality": -1.0 if row.quality is None else float(row.quality),
+            "source": row.source or "",
+            "created_us": to_us(row.created_at),
+            "metadata": row.metadata,
+            "vector": np.asarray(row.vector, dtype=np.float32).tolist(),
+        }
+
+    def insert(self, group_id: str, rows: list[FeatureRow], upsert: bool = False) -> None:
+        name = self.features_collection(group_id)
+        write = self.client.upsert if upsert else self.client.insert
+        with unavailable(f"write {len(rows)} features to {name}"):
+            for start in range(0, len(rows), WRITE_BATCH):
+                write(name, [self._row(row) for row in rows[start : start + WRITE_BATCH]])
+
+    def delete_features(self, group_id: str, feature_ids: list[str]) -> None:
+        name = self.features_collection(group_id)
+        with unavailable(f"delete {len(feature_ids)} features from {name}"):
+            self.client.delete(name, ids=feature_ids)
+
+    def scan_features(self, group_id: str) -> Iterator[list[FeatureRow]]:
+        """Every stored feature of a group, in batches (the index rebuild reads this)."""
+        name = self.features_collection(group_id)
+        fields = ["feature_id", "person_id", "model", "quality", "source", "created_us"]
+        with unavailable(f"read {name}"):
+            if not self._open(name):
+                return
+            for batch in self._scan(name, [*fields, "metadata", "vector"]):
+                yield [
+                    FeatureRow(
+                        feature_id=row["feature_id"],
+                        person_id=row["person_id"],
+                        model=row["model"],
+                        vector=np.asarray(row["vector"], dtype=np.float32),
+                        metadata=dict(row["metadata"] or {}),
+                        quality=None if row["quality"] < 0 else float(row["quality"]),
+                        source=row["source"] or None,
+                        created_at=from_us(int(row["created_us"])),
+                    )
+                    for row in batch
+                ]
+
+    def _scan(self, collection: str, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
+        iterator = self.client.query_iterator(
+            collection, batch_size=SCAN_BATCH, output_fields=fields, timeout=self.timeout
+        )
+        try:
+            while batch := iterator.next():
+                yield batch
+        finally:
+            iterator.close()
+
+    def search(
+        self,
+        group_id: str,
+        queries: np.ndarray,
+        k: int,
+        filter: dict[str, list[Any]] | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Milvus-side top-k (feature id, L2 distance) per query; for the benchmark.
+
+        Bounded consistency: a Strong search waits for the next time tick (~0.3 s).
+        """
+        name = self.features_collection(group_id)
+        params = {"metric_type": "L2", "params": SEARCH_PARAMS[self.index_type]}
+        with unavailable(f"search {name}"):
+            answers = self.client.search(
+                name,
+                data=np.asarray(queries, dtype=np.float32).tolist(),
+                limit=k,
+                filter=filter_expression(filter),
+                search_params=params,
+                output_fields=["person_id"],
+                consistency_level="Bounded",
+            )
+        return [
+            [
+                (hit.get("id", hit.get("feature_id")), math.sqrt(max(hit["distance"], 0.0)))
+                for hit in hits
+            ]
+            for hits in answers
+        ]

@@ -1,0 +1,131 @@
+"""Contracts of 1:1 compare (`vigil.compare`) and bulk enrolment (`vigil.enroll`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from vigil.schemas.base import VigilModel, utc_now
+from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box
+
+# -- compare ------------------------------------------------------------------------------
+
+
+class Decision(VigilModel):
+    """The verdict at one calibrated false-accept rate."""
+
+    far: float = Field(gt=0, lt=1, description="false-accept rate of this threshold")
+    threshold_distance: float = Field(gt=0, description="match when distance <= this")
+    threshold_similarity: float = Field(ge=0, le=100, description="match when similarity >= this")
+    match: bool
+
+
+class ComparedFace(VigilModel):
+    """Where one side's feature came from."""
+
+    kind: Literal["picture", "feature"]
+    box: Box | None = Field(default=None, description="pictures: the face used (the largest)")
+    faces_found: int | None = Field(default=None, ge=1, description="pictures: faces it holds")
+    quality: float | None = Field(default=None, ge=0, le=1, description="pictures: face quality")
+
+
+class CompareResult(VigilModel):
+    """Distance, 0-100 similarity and the decision at each calibrated FAR."""
+
+    model: str = Field(description="name@version of the features compared")
+    distance: float = Field(ge=0, description="L2 distance between the raw features")
+    similarity: float = Field(ge=0, le=100, description="0-100, see vigil.compare.scoring")
+    far: float = Field(gt=0, lt=1, description="the FAR `match` is decided at")
+    match: bool = Field(description="same person at `far`")
+    decisions: list[Decision] = Field(description="one per calibrated FAR, loosest first")
+    a: ComparedFace
+    b: ComparedFace
+
+
+# -- bulk enrolment -----------------------------------------------------------------------
+
+
+class EnrollOptions(VigilModel):
+    """Filters a portrait must pass to be enrolled."""
+
+    min_size: int = Field(default=40, ge=0, le=10000, description="min face short side, px")
+    min_quality: float = Field(default=0.3, ge=0, le=1, description="min face quality")
+    duplicate_distance: float = Field(
+        default=0.15,
+        ge=0,
+        le=0.5,
+        description="a face this close (L2) to an enrolled one is the same photo",
+    )
+    dominance: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="a second face at least this fraction of the largest's size makes the"
+        " photo ambiguous (multiple_faces)",
+    )
+
+
+class RejectReason(StrEnum):
+    """Why a file was not enrolled (stable codes, listed in the README)."""
+
+    UNREADABLE = "unreadable"
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    TOO_SMALL = "too_small"
+    LOW_QUALITY = "low_quality"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    REFUSED = "refused"
+
+
+class EnrollStatus(StrEnum):
+    ENROLLED = "enrolled"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+
+
+class FileAnalysis(VigilModel):
+    """What a worker found in one file: the face to enrol, or why there is none."""
+
+    reason: RejectReason | None = None
+    detail: str = ""
+    feature: Feature | None = None
+    box: Box | None = None
+    quality: float | None = Field(default=None, ge=0, le=1)
+    faces: int = Field(default=0, ge=0, description="faces detected, any size")
+
+
+class EnrollRecord(VigilModel):
+    """One line of the enrolment report, which is also the journal a re-run resumes from."""
+
+    file: str = Field(description="absolute path")
+    sha256: str | None = Field(default=None, description="of the file's bytes; None if unread")
+    group: str
+    person_id: str
+    status: EnrollStatus
+    reason: RejectReason | None = None
+    detail: str = ""
+    feature_id: str | None = None
+    at: datetime = Field(default_factory=utc_now)
+
+
+class EnrollSummary(VigilModel):
+    """Counts of one enrolment run (files skipped as already done included)."""
+
+    group: str
+    source: str
+    report: str
+    files: int = Field(ge=0, description="files found in the input")
+    enrolled: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    reasons: dict[RejectReason, int] = Field(default_factory=dict)
+    members_created: int = 0
+    remaining: int = Field(default=0, ge=0, description="left for a later run (max_files, stop)")
+    elapsed_s: float = 0.0
+    images_per_s: float = 0.0
+    interrupted: bool = False
