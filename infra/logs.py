@@ -14,6 +14,22 @@ from datetime import UTC, datetime
 STANDARD_FIELDS = set(vars(logging.makeLogRecord({})))
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at emit time, never to a stream closed since
+    (test runners swap stderr; a handler bound to the old one fails at exit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        return None
+
+
 class JsonFormatter(logging.Formatter):
     """time, level, logger, message, plus any `extra=` fields and the exception."""
 
@@ -33,7 +49,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(verbose: bool = False, fmt: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     if (fmt or os.environ.get("VIGIL_LOG_FORMAT", "text")).lower() == "json":
         handler.setFormatter(JsonFormatter())
     else:
