@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +45,8 @@ class KafkaBus:
             "heartbeat_interval_ms": heartbeat_interval_ms,
         }
         self.client_id = client_id
+        self._readers: dict[str, KafkaConsumer] = {}
+        self._readers_lock = threading.Lock()
 
     def common(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id, **self.security}
@@ -90,12 +93,18 @@ class KafkaBus:
             admin.close()
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
-        reader = KafkaConsumer(group_id=group, enable_auto_commit=False, **self.common())
-        try:
+        """Committed offsets of `group`, through one cached reader per group.
+
+        Callers poll this several times a second (back-pressure), so the reader and its
+        coordinator connection are kept, not rebuilt on every call.
+        """
+        with self._readers_lock:
+            reader = self._readers.get(group)
+            if reader is None:
+                reader = KafkaConsumer(group_id=group, enable_auto_commit=False, **self.common())
+                self._readers[group] = reader
             partitions = reader.partitions_for_topic(topic) or set()
             return {p: reader.committed(TopicPartition(topic, p)) or 0 for p in partitions}
-        finally:
-            reader.close()
 
 
 class KafkaBusProducer:
