@@ -94,6 +94,7 @@ def distributed(workers: int, workdir: Path) -> dict:
         VIGIL_CELERY_BACKEND=f"redis://127.0.0.1:{redis_port}/1",
         VIGIL_CELERY_EAGER="false",
         VIGIL_KAFKA_SESSION_TIMEOUT_MS="6000",
+        VIGIL_KAFKA_MAX_POLL_INTERVAL_MS="60000",
         VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
     )
     config = workdir / "cameras.json"
@@ -173,6 +174,11 @@ def still_video(workdir: Path) -> Path:
     return path
 
 
+def show(section: str, report: dict) -> None:
+    """Print each section as soon as it is measured, so a long run leaves partial results."""
+    print(f"# {section}: {json.dumps(report[section])}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
@@ -180,15 +186,19 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     report: dict = {"model_bound": model_bound()}
+    show("model_bound", report)
     report["embedded"] = embedded(str(SAMPLE_VIDEO))
     report["embedded"]["fraction_of_model_bound"] = round(
         report["embedded"]["frames_per_cpu_s"] / report["model_bound"]["model_bound_fps"], 2
     )
+    show("embedded", report)
     if not args.skip_distributed:
         report["distributed"] = distributed(args.workers, workdir)
         report["distributed_over_embedded_cpu_cost"] = round(
             report["embedded"]["frames_per_cpu_s"] / report["distributed"]["frames_per_cpu_s"], 2
         )
+    if "distributed" in report:
+        show("distributed", report)
     live = embedded(str(SAMPLE_VIDEO), pace="realtime")
     report["realtime_latency"] = {
         k: live[k] for k in ("new_latency_ms_p50", "new_latency_ms_p99", "fps")

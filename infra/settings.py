@@ -37,7 +37,9 @@ class Settings(VigilModel):
     kafka_sasl_password: str | None = Field(default=None, repr=False)
     kafka_ssl_cafile: str | None = None
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
-    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    kafka_max_poll_interval_ms: int = Field(
+        default=60_000, ge=1000, description="a batch takes seconds; short keeps joins quick"
+    )
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_message_bytes: int = Field(default=1_000_000, ge=10_000, description="bus record limit")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port")
