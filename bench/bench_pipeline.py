@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -129,6 +130,9 @@ def distributed(workers: int, workdir: Path) -> dict:
             text=True,
         )
         roles.append(capture)
+        lines: list[dict] = []
+        reader = threading.Thread(target=read_captures, args=(capture, lines), daemon=True)
+        reader.start()  # drain stdout as it comes, or a full pipe would block the capture step
         time.sleep(8)  # models load, consumer group joins
         pids = [p for role in roles for p in descendants(role.pid)]
         cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
@@ -137,14 +141,7 @@ def distributed(workers: int, workdir: Path) -> dict:
         )
         report = json.loads(ingest.communicate(timeout=900)[1].strip().splitlines()[-1])
         published = report["frames_published"] + report["frames_ticks"]
-        lines: list[dict] = []
-        # The stream's end closes every track, and the parked vehicles stay open until
-        # then: all tracks closed means the capture step has caught up.
-        while line := capture.stdout.readline():
-            lines.append(json.loads(line))
-            events = [c["event"] for c in lines]
-            if events.count("end") == events.count("new") > 0:
-                break
+        reader.join(timeout=600)
         wall = time.perf_counter() - wall0
         pids = [p for role in [*roles, ingest] for p in descendants(role.pid)]
         cpu = cpu_seconds(pids) - cpu0
@@ -160,6 +157,19 @@ def distributed(workers: int, workdir: Path) -> dict:
     finally:
         for process in [*roles, *services]:
             stop(process)
+
+
+def read_captures(capture: subprocess.Popen, lines: list[dict]) -> None:
+    """Collect the capture step's JSON lines until every track is closed.
+
+    The stream's end closes every track, and the parked vehicles stay open until then:
+    all tracks closed means the capture step has caught up.
+    """
+    while line := capture.stdout.readline():
+        lines.append(json.loads(line))
+        events = [c["event"] for c in lines]
+        if events.count("end") == events.count("new") > 0:
+            return
 
 
 def still_video(workdir: Path) -> Path:
@@ -183,8 +193,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--skip-distributed", action="store_true")
+    parser.add_argument("--only-distributed", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    if args.only_distributed:
+        print(json.dumps(distributed(args.workers, workdir), indent=2))
+        return
     report: dict = {"model_bound": model_bound()}
     show("model_bound", report)
     report["embedded"] = embedded(str(SAMPLE_VIDEO))
