@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from vigil.alarm.decider import AlarmDecider
 from vigil.errors import VigilError
 from vigil.groups.service import GroupService
 from vigil.infra import metrics
-from vigil.infra.bus.base import Bus, Record, next_offsets
+from vigil.infra.bus.base import Bus, Record, consume, next_offsets
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
@@ -56,14 +55,7 @@ class AlarmWorker:
         self.consumer = self.bus.consumer([topics.captures], self.group)
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        idle_since = time.monotonic()
-        while not stop.is_set():
-            records = self.consumer.poll(timeout=0.2, max_records=50)
-            if records:
-                self.process(records)
-                idle_since = time.monotonic()
-            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                return
+        consume(self.consumer, self.process, stop, 50, idle_timeout)
 
     def process(self, records: list[Record]) -> None:
         for record in records:

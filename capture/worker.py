@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.capture.assembler import assemble
 from vigil.infra import metrics
-from vigil.infra.bus.base import Bus, Record, next_offsets
+from vigil.infra.bus.base import Bus, Record, consume, next_offsets
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
 from vigil.infra.topics.frames import FrameTopic
@@ -73,14 +72,7 @@ class CaptureWorker:
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
         """Process until `stop` is set (or nothing arrived for `idle_timeout` seconds)."""
-        idle_since = time.monotonic()
-        while not stop.is_set():
-            records = self.consumer.poll(timeout=0.2, max_records=self.batch_size)
-            if records:
-                self.process(records)
-                idle_since = time.monotonic()
-            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                return
+        consume(self.consumer, self.process, stop, self.batch_size, idle_timeout)
 
     def process(self, records: list[Record]) -> None:
         pending = [p for p in (self.submit(record) for record in records) if p is not None]

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 
-from vigil.infra.bus.base import Bus, next_offsets
+from vigil.infra.bus.base import Bus, Record, consume, next_offsets
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
 from vigil.infra.topics.json_topic import UndecodableRecord
@@ -64,26 +63,20 @@ class SinkWorker:
             self.producer.flush(timeout=10)
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        if self.consumer is None:
-            return
-        idle_since = time.monotonic()
-        while not stop.is_set():
-            records = self.consumer.poll(timeout=0.2, max_records=50)
-            if not records:
-                if idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                    return
+        if self.consumer is not None:
+            consume(self.consumer, self.process, stop, 50, idle_timeout)
+
+    def process(self, records: list[Record]) -> None:
+        for record in records:
+            try:
+                capture = self.captures.decode(record)
+            except UndecodableRecord as exc:
+                self.dead_letter(dead_letter_for(record, "sink", str(exc), "undecodable"))
                 continue
-            idle_since = time.monotonic()
-            for record in records:
-                try:
-                    capture = self.captures.decode(record)
-                except UndecodableRecord as exc:
-                    self.dead_letter(dead_letter_for(record, "sink", str(exc), "undecodable"))
-                    continue
-                for sink in self.sinks:
-                    sink.deliver(capture)
-                self.delivered += 1
-            self.consumer.commit(next_offsets(records))
+            for sink in self.sinks:
+                sink.deliver(capture)
+            self.delivered += 1
+        self.consumer.commit(next_offsets(records))
 
     def close(self) -> None:
         for sink in self.sinks:

@@ -103,11 +103,13 @@ def run_all(
 
     capture_worker = CaptureWorker(bus, config, on_capture=collect, on_frames=on_frames)
     workers: list = [capture_worker, SinkWorker(bus, config)]
+    resources: list = []
     if config.watchlists:
         from vigil.alarm.worker import AlarmWorker
         from vigil.groups.service import GroupService
 
         groups = GroupService(config.groups_uri)
+        resources.append(groups)
         workers.append(AlarmWorker(bus, config, groups, on_alert=collect_alert))
     workers_done = threading.Event()
     threads = [
@@ -132,7 +134,7 @@ def run_all(
             ingestor.stop()
         for thread in threads:
             thread.join(30)
-        for worker in workers:
+        for worker in [*workers, *resources]:
             worker.close()
     ingested = ingest_summary(ingestors)
     ingested.captures, ingested.alerts = summary.captures, summary.alerts
