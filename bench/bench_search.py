@@ -190,7 +190,9 @@ def wait_indexed(store: MilvusStore, collection: str, rows: int, timeout: float 
     while time.monotonic() < deadline:
         [name] = store.client.list_indexes(collection)
         info = store.client.describe_index(collection, name)
-        if "indexed_rows" not in info or int(info["indexed_rows"]) >= rows:
+        if "indexed_rows" not in info:
+            return
+        if int(info["indexed_rows"]) >= rows and not int(info.get("pending_index_rows", 0)):
             return
         time.sleep(1)
     raise TimeoutError(f"{collection}: index not built after {timeout}s")

@@ -49,9 +49,17 @@ class Ann:
     def remove(self, rows: np.ndarray) -> None:
         self.index.remove_ids(np.asarray(rows, dtype=np.int64))
 
-    def search(self, query: np.ndarray, count: int, allowed: np.ndarray | None) -> np.ndarray:
-        """Up to `count` candidate rows, nearest first; `allowed` is a row mask (pre-filter)."""
-        params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+    def search(
+        self, query: np.ndarray, count: int, allowed: np.ndarray | None, share: float = 1.0
+    ) -> np.ndarray:
+        """Up to `count` candidate rows, nearest first; `allowed` is a row mask (pre-filter).
+
+        `share`, the fraction of rows a filter lets through, scales the lists probed: a
+        10% filter leaves 10% of each list, so ten times the lists keep the recall.
+        Rows the filter refuses are skipped before any distance is computed.
+        """
+        nprobe = min(self.index.nlist, math.ceil(self.nprobe / max(share, 1e-9)))
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
         if allowed is not None:  # the bitmap and selector must outlive the search: locals
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))

@@ -12,9 +12,11 @@ then index) and rebuilt from the store on start.
   the group crosses the exact/FAISS line, `rebuilt()` makes a compacted state
   off-lock and `install()` swaps it in (copy-on-write for the heavy work).
 - Metadata filters are pre-filters: each metadata key is a dictionary-encoded
-  int32 column aligned with the rows, so a filter is a vectorised row mask,
-  handed to numpy as a mask and to FAISS as an `IDSelectorBitmap`. A filter
-  that leaves at most `exact_max` rows is answered exactly on those rows.
+  int32 column aligned with the rows, so a filter is a vectorised row mask. A
+  filter that leaves at most 2 x `exact_max` rows is answered exactly on those
+  rows (recall 1: IVF loses recall under a selective filter, 0.86 at 10% of 1M
+  even probing 10x the lists); a wider one goes to FAISS with the mask as an
+  `IDSelectorBitmap` and the lists probed scaled by 1/share.
 - Hits are distinct members (each member's closest feature): candidates are
   over-fetched until k members are found or the group is exhausted.
 
@@ -32,6 +34,7 @@ from vigil.groups.ann import Ann
 from vigil.groups.filters import NormalFilter, token
 
 EXACT_MAX = 50_000
+FILTERED_EXACT_FACTOR = 2  # a filter leaving <= 100k rows is answered exactly on those rows
 COMPACT_MIN_DEAD = 1024
 COMPACT_FRACTION = 0.25
 RETRAIN_GROWTH = 4
@@ -235,7 +238,8 @@ class GroupIndex:
             column = state.columns.get(key)
             if column is None or not wanted:
                 return np.zeros(state.rows, bool)
-            mask &= np.isin(column[: state.rows], wanted)
+            values = column[: state.rows]
+            mask &= values == wanted[0] if len(wanted) == 1 else np.isin(values, wanted)
         return mask
 
     def _candidates(
@@ -248,11 +252,14 @@ class GroupIndex:
         filtered: bool,
     ) -> np.ndarray:
         """Candidate rows by approximate order (exact order on the numpy paths)."""
-        if state.ann is not None and allowed > self.exact_max:
-            return state.ann.search(query, fetch, mask if filtered else None)
+        if state.ann is not None and not filtered and allowed > self.exact_max:
+            return state.ann.search(query, fetch, None)
+        if state.ann is not None and allowed > FILTERED_EXACT_FACTOR * self.exact_max:
+            return state.ann.search(query, fetch, mask, share=allowed / max(state.live, 1))
         if allowed < state.rows // 4:  # selective filter: gather the few rows
             rows = np.flatnonzero(mask)
-            scores = state.sq_norms[rows] - 2.0 * (state.vectors[rows] @ query)
+            gathered = np.take(state.vectors, rows, axis=0)  # faster than fancy indexing
+            scores = state.sq_norms[rows] - 2.0 * (gathered @ query)
         else:
             rows = None
             scores = state.sq_norms[: state.rows] - 2.0 * (state.vectors[: state.rows] @ query)

@@ -259,17 +259,26 @@ class MilvusStore:
             self._loaded.discard(self.features_collection(group_id))
 
     def drop_orphans(self, group_ids: set[str]) -> list[str]:
-        """Drop feature collections whose registry row is gone (an interrupted delete)."""
+        """Drop feature collections whose registry row is gone (an interrupted delete).
+
+        Rows are re-read after listing collections: another process writes a group's
+        row before its collection, so a collection it is creating is never taken here.
+        """
         with unavailable("list collections"):
-            orphans = [
-                name
+            candidates = {
+                name.removeprefix(FEATURES_PREFIX): name
                 for name in self.client.list_collections()
                 if name.startswith(FEATURES_PREFIX)
                 and name.removeprefix(FEATURES_PREFIX) not in group_ids
-            ]
-            for name in orphans:
+            }
+            if not candidates:
+                return []
+            registered = self.client.get(REGISTRY, ids=list(candidates), output_fields=["group_id"])
+            for row in registered:
+                candidates.pop(row["group_id"], None)
+            for name in candidates.values():
                 self.client.drop_collection(name)
-        return orphans
+        return sorted(candidates.values())
 
     # -- features -------------------------------------------------------------------------
 
