@@ -1,0 +1,1 @@
+"""Face clustering: group the face captures of a time window into identities."""
