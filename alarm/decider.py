@@ -24,6 +24,7 @@ from vigil.schemas.groups import SearchResult
 MIN_WEIGHT = 0.05  # a poor view still counts a little
 UPDATE_GAIN = 3.0  # similarity points a match must gain to update its alert
 IDLE_TRACK = timedelta(hours=1)  # a track silent this long is forgotten (no end seen)
+SWEEP_EVERY = timedelta(minutes=1)  # capture time between sweeps: a sweep walks every track
 
 
 @dataclass
@@ -53,6 +54,7 @@ class AlarmDecider:
         self.tracks: dict[str, TrackState] = {}
         self.emitted: dict[str, Emitted] = {}  # alert_id -> last emitted revision
         self.last_alert: dict[tuple[str, str, str], datetime] = {}  # (group, person, camera)
+        self.next_sweep: datetime | None = None
 
     def watchlists_for(self, camera_id: str) -> list[WatchlistConfig]:
         return [w for w in self.watchlists.values() if w.applies_to(camera_id)]
@@ -123,7 +125,10 @@ class AlarmDecider:
         )
 
     def forget_idle(self, now: datetime) -> None:
-        """Bound memory: drop tracks never ended and cooldowns long past."""
+        """Bound memory: drop tracks never ended and cooldowns long past (once a minute)."""
+        if self.next_sweep is not None and now < self.next_sweep:
+            return
+        self.next_sweep = now + SWEEP_EVERY
         for capture_id, state in list(self.tracks.items()):
             if state.last_time is not None and now - state.last_time > IDLE_TRACK:
                 del self.tracks[capture_id]

@@ -14,6 +14,7 @@ processes, send all group writes to one of them (or call `reload()`).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import uuid
@@ -62,12 +63,18 @@ def default_uri() -> str:
     return os.environ.get(URI_ENV) or DEFAULT_URI
 
 
+@functools.cache
+def adapter(kind: Any) -> TypeAdapter:
+    """Built once per type: a TypeAdapter costs ~0.4 ms to build, a validation ~1 us."""
+    return TypeAdapter(kind)
+
+
 def checked(kind: Any, value: T, what: str) -> T:
     """Validate one value against a schema type; refusals are `invalid_options`."""
     try:
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             return kind.model_validate(value)
-        return TypeAdapter(kind).validate_python(value)
+        return adapter(kind).validate_python(value)
     except ValidationError as exc:
         detail = "; ".join(
             f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from vigil.history.retention import beat_schedule
 from vigil.infra.settings import Settings
 
 TASK_MODULES = [
@@ -17,6 +18,8 @@ TASK_MODULES = [
     "vigil.workers.frame_tasks",
     "vigil.workers.group_tasks",
     "vigil.workers.compare_tasks",
+    "vigil.workers.history_tasks",
+    "vigil.workers.cluster_tasks",
 ]
 
 
@@ -37,6 +40,7 @@ def configure(app: Celery, settings: Settings) -> Celery:
         result_expires=3600,
         broker_transport_options={"polling_interval": 0.001},
         worker_hijack_root_logger=False,
+        beat_schedule=beat_schedule(),  # the history purge, when a retention is set
     )
     return app
 

@@ -41,6 +41,12 @@ class Settings(VigilModel):
         default=60_000, ge=1000, description="a batch takes seconds; short keeps joins quick"
     )
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="longest a fetch waits for data: some brokers (tansu) answer only then",
+    )
     max_message_bytes: int = Field(default=1_000_000, ge=10_000, description="bus record limit")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port")
 

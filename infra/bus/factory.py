@@ -18,4 +18,5 @@ def bus_from_settings(settings: Settings) -> Bus:
         session_timeout_ms=settings.kafka_session_timeout_ms,
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )

@@ -34,6 +34,7 @@ class KafkaBus:
         session_timeout_ms: int = 10_000,
         max_poll_interval_ms: int = 300_000,
         heartbeat_interval_ms: int = 3_000,
+        fetch_max_wait_ms: int = 50,
         client_id: str = "vigil",
     ) -> None:
         self.bootstrap = bootstrap
@@ -44,6 +45,9 @@ class KafkaBus:
             "max_poll_interval_ms": max_poll_interval_ms,
             "heartbeat_interval_ms": heartbeat_interval_ms,
         }
+        # tansu answers a fetch only when its max wait expires, new data or not: Kafka's
+        # 500 ms default gave alarms 130 ms median latency, 50 ms gives 10 ms (measured)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.client_id = client_id
         self._readers: dict[str, KafkaConsumer] = {}
         self._readers_lock = threading.Lock()
@@ -69,6 +73,7 @@ class KafkaBus:
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             fetch_max_bytes=max(52_428_800, 2 * self.max_message_bytes),
             max_partition_fetch_bytes=max(1_048_576, self.max_message_bytes + 65_536),
             **self.group_settings,
