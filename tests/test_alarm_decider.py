@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 
 from vigil.alarm.decider import AlarmDecider
+from vigil.capture.synthetic import face_capture
 from vigil.compare.scoring import Threshold
 from vigil.schemas.alert import AlertEvent
 from vigil.schemas.camera import WatchlistConfig
-from vigil.schemas.capture import Capture, CaptureEvent
-from vigil.schemas.feature import Feature
-from vigil.schemas.geometry import Box, FrameSize
+from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.groups import SearchHit, SearchResult
-from vigil.schemas.target import Quality, QualityParts, Target
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 THRESHOLD = Threshold(far=1e-3, distance=0.5273, similarity=70.524)
 
 
 def capture(track: str, revision: int, event: CaptureEvent, seconds: float, quality: float = 0.6):
-    parts = QualityParts(detector=1, size=1, sharpness=1, pose=1, edge=1)
-    target = Target(
-        id=0,
-        type="face",
-        label="face",
-        box=Box(x1=0, y1=0, x2=50, y2=50),
-        score=0.9,
-        quality=Quality(score=quality, parts=parts),
-        feature=Feature.from_vector(np.ones(128, np.float32), "face_resnet128@v1"),
-    )
-    moment = T0 + timedelta(seconds=seconds)
-    return Capture(
-        capture_id=f"cam/{track}",
-        event=event,
-        revision=revision,
-        camera_id="cam",
-        track_id=track,
-        target=target,
-        frame_index=0,
-        source_time=seconds,
-        captured_at=moment,
-        frame_size=FrameSize(width=640, height=360),
-        first_seen=moment,
-        last_seen=moment,
-        frames_seen=1,
+    vector = np.ones(128, np.float32)
+    return face_capture(
+        vector, track_id=track, revision=revision, event=event, seconds=seconds, quality=quality
     )
 
 
