@@ -153,8 +153,15 @@ class MilvusStore:
             self._ensure_registry()
 
     def close(self) -> None:
+        """Close, and stop this process's embedded Lite server so another process may open
+        the file (pymilvus keeps it running until exit otherwise)."""
         with unavailable("close"):
             self.client.close()
+        if not self.is_server:
+            from milvus_lite.server_manager import server_manager_instance
+
+            with unavailable("release the Milvus Lite file"):
+                server_manager_instance.release_server(self.uri)
 
     # -- schema ---------------------------------------------------------------------------
 

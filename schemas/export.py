@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from vigil.schemas.analyze import AnalyzeOptions, AnalyzeRequest, AnalyzeResponse, ImageResult
+from vigil.schemas.cluster import AssignResult, ClusterRequest, ClusterResult, ClusterState
 from vigil.schemas.feature import Feature
+from vigil.schemas.history import HistoryPage, HistoryQuery, HistoryRecord, HistoryResult
 from vigil.schemas.target import Target
 
 PUBLIC_MESSAGES: dict[str, type[BaseModel]] = {
@@ -18,6 +20,14 @@ PUBLIC_MESSAGES: dict[str, type[BaseModel]] = {
     "ImageResult": ImageResult,
     "Target": Target,
     "Feature": Feature,
+    "HistoryQuery": HistoryQuery,
+    "HistoryRecord": HistoryRecord,
+    "HistoryResult": HistoryResult,
+    "HistoryPage": HistoryPage,
+    "ClusterRequest": ClusterRequest,
+    "ClusterResult": ClusterResult,
+    "ClusterState": ClusterState,
+    "AssignResult": AssignResult,
 }
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "json"

@@ -1,0 +1,138 @@
+"""The capture history's system of record: one Milvus collection, one row per capture.
+
+`vigil_history` holds the latest revision of each capture (`capture_id` is the
+primary key, so a later revision is an upsert): scalar fields for every filter,
+the face feature (a zero vector when the capture has none: Milvus requires one),
+the crop, and `written_us`, when the row was written, which lets another process
+pick up new rows (`rows_since`). It is searched in memory (`vigil.history.index`);
+Milvus is only written, scanned on start and asked for crops.
+
+Connection handling, schema creation, scans and error mapping are `MilvusStore`'s:
+this class only replaces the group registry by the history collection.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pymilvus import DataType
+
+from vigil.groups.store import SCAN_BATCH, WRITE_BATCH, MilvusStore, unavailable
+
+COLLECTION = "vigil_history"
+CROP_MAX = 65_535  # Milvus's VARCHAR limit, in bytes
+TEXT_FIELDS = {  # VARCHAR fields and their maximum lengths
+    "camera_id": 64,
+    "track_id": 128,
+    "type": 16,
+    "event": 8,
+    "gender": 16,
+    "upper_colour": 32,
+    "lower_colour": 32,
+    "vehicle_type": 32,
+    "vehicle_colour": 32,
+    "plate": 32,
+    "parent_capture_id": 256,
+    "model": 128,
+}
+NUMBER_FIELDS = {
+    "revision": DataType.INT64,
+    "captured_us": DataType.INT64,
+    "quality": DataType.FLOAT,
+}
+SCALARS = ["capture_id", *TEXT_FIELDS, *NUMBER_FIELDS, "age", "has_feature", "written_us"]
+
+
+def fit_crop(crop: str | None, limit: int = CROP_MAX) -> str:
+    """The base64 crop, re-encoded smaller (quality, then size) until it fits `limit` bytes."""
+    if not crop or len(crop) <= limit:
+        return crop or ""
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(crop), np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return ""  # an undecodable crop is dropped rather than stored truncated
+    quality = 80
+    while True:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        text = base64.b64encode(data.tobytes()).decode() if ok else ""
+        if len(text) <= limit or min(image.shape[:2]) < 16:
+            return text if len(text) <= limit else ""
+        if quality > 50:
+            quality -= 15
+        else:
+            image = cv2.resize(image, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+
+
+class HistoryStore(MilvusStore):
+    """The `vigil_history` collection in a Milvus Lite file or server."""
+
+    def __init__(self, uri: str | Path, dim: int = 128, **options: Any) -> None:
+        self.dim = dim
+        super().__init__(uri, **options)
+
+    def _ensure_registry(self) -> None:
+        """Called by `MilvusStore.__init__`: the history has no registry, only its collection."""
+        if self._open(COLLECTION):
+            return
+
+        def fields(schema: Any) -> None:
+            schema.add_field("capture_id", DataType.VARCHAR, is_primary=True, max_length=256)
+            for name, length in TEXT_FIELDS.items():
+                schema.add_field(name, DataType.VARCHAR, max_length=length)
+            for name, kind in NUMBER_FIELDS.items():
+                schema.add_field(name, kind)
+            schema.add_field("age", DataType.FLOAT)  # -1: unknown
+            schema.add_field("has_feature", DataType.BOOL)
+            schema.add_field("written_us", DataType.INT64)
+            schema.add_field("crop", DataType.VARCHAR, max_length=CROP_MAX)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+
+        self._create(COLLECTION, fields, "vector", self.index_type)
+
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        with unavailable(f"write {len(rows)} captures to {COLLECTION}"):
+            for start in range(0, len(rows), WRITE_BATCH):
+                batch = rows[start : start + WRITE_BATCH]
+                self.client.upsert(
+                    COLLECTION,
+                    [{**row, "vector": np.asarray(row["vector"], "f4").tolist()} for row in batch],
+                )
+
+    def delete_before(self, captured_us: int) -> None:
+        with unavailable(f"purge {COLLECTION}"):
+            self.client.delete(COLLECTION, filter=f"captured_us < {int(captured_us)}")
+
+    def crops(self, capture_ids: list[str]) -> dict[str, str]:
+        if not capture_ids:
+            return {}
+        with unavailable(f"read crops from {COLLECTION}"):
+            rows = self.client.get(COLLECTION, ids=capture_ids, output_fields=["crop"])
+        return {row["capture_id"]: row["crop"] for row in rows if row["crop"]}
+
+    def rows(self, filter: str = "") -> Iterator[list[dict[str, Any]]]:
+        """Stored rows (scalars and vector, no crop) passing a Milvus filter, in batches."""
+        with unavailable(f"read {COLLECTION}"):
+            iterator = self.client.query_iterator(
+                COLLECTION,
+                batch_size=SCAN_BATCH,
+                filter=filter,
+                output_fields=[*SCALARS, "vector"],
+                timeout=self.timeout,
+            )
+            try:
+                while batch := iterator.next():
+                    yield batch
+            finally:
+                iterator.close()
+
+    def rows_since(self, written_us: int) -> Iterator[list[dict[str, Any]]]:
+        return self.rows(f"written_us >= {int(written_us)}")
+
+    def count(self) -> int:
+        with unavailable(f"count {COLLECTION}"):
+            [row] = self.client.query(COLLECTION, filter="", output_fields=["count(*)"])
+        return int(row["count(*)"])

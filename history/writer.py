@@ -1,0 +1,114 @@
+"""The history writer: every capture on the captures topic into the history store.
+
+It consumes in its own consumer group (`vigil-history`), so it sees every capture
+whatever the alarm or the sinks do, and commits a batch only after Milvus accepted
+it (at-least-once; a replay is an idempotent upsert). An undecodable record or a
+capture the history refuses (e.g. a feature of another size) goes to the dead
+letters; a store that is down is retried, nothing is committed meanwhile.
+With `retention_days` configured it also purges old captures, hourly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from vigil.errors import ErrorCode, VigilError
+from vigil.history.service import HistoryService
+from vigil.infra.bus.base import Bus, Record, consume, next_offsets
+from vigil.infra.topics.captures import CaptureTopic
+from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
+from vigil.infra.topics.json_topic import UndecodableRecord
+from vigil.schemas.camera import PipelineConfig
+from vigil.schemas.capture import Capture
+
+log = logging.getLogger(__name__)
+HISTORY_GROUP = "vigil-history"
+PURGE_EVERY = 3600.0
+RETRY_SECONDS = 2.0
+
+
+@dataclass
+class HistoryWriter:
+    bus: Bus
+    config: PipelineConfig
+    history: HistoryService
+    group: str = HISTORY_GROUP
+    stored: int = 0
+    retention_days: float | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _purged_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        topics = self.config.topics
+        if self.retention_days is None and self.config.history is not None:
+            self.retention_days = self.config.history.retention_days
+        self.captures = CaptureTopic(topics.captures)
+        self.deadletters = DeadLetterTopic(topics.deadletter)
+        self.producer = self.bus.producer()
+        self.consumer = self.bus.consumer([topics.captures], self.group)
+
+    def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
+        self._stop = stop
+        consume(self.consumer, self.process, stop, 200, idle_timeout)
+
+    def process(self, records: list[Record]) -> None:
+        self.purge_if_due()
+        good: list[tuple[Record, Capture]] = []
+        for record in records:
+            try:
+                good.append((record, self.captures.decode(record)))
+            except UndecodableRecord as exc:
+                self.dead_letter(record, str(exc), "undecodable")
+        self.store(good)
+        self.producer.flush(timeout=30)
+        self.consumer.commit(next_offsets(records))
+
+    def store(self, batch: list[tuple[Record, Capture]]) -> None:
+        """The whole batch at once; if refused, one by one so only the bad ones are lost."""
+        try:
+            self.stored += self._write([capture for _, capture in batch])
+            return
+        except VigilError as exc:
+            if exc.code == ErrorCode.STORE_UNAVAILABLE:
+                raise  # stopped while the store was down: nothing committed, replayed later
+            if len(batch) == 1:
+                self.dead_letter(batch[0][0], exc.message, exc.code.value)
+                return
+        for record, capture in batch:
+            try:
+                self.stored += self._write([capture])
+            except VigilError as exc:
+                if exc.code == ErrorCode.STORE_UNAVAILABLE:
+                    raise
+                self.dead_letter(record, exc.message, exc.code.value)
+
+    def _write(self, captures: list[Capture]) -> int:
+        """Add, retrying while the store is unavailable (until stopped: then raise)."""
+        while True:
+            try:
+                return self.history.add(captures) if captures else 0
+            except VigilError as exc:
+                if exc.code != ErrorCode.STORE_UNAVAILABLE or self._stop.is_set():
+                    raise
+                log.warning("history store unavailable, retrying: %s", exc.message)
+                self._stop.wait(RETRY_SECONDS)
+
+    def purge_if_due(self) -> None:
+        if self.retention_days is None or time.monotonic() - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = time.monotonic()
+        cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
+        purged = self.history.purge(cutoff)
+        if purged:
+            log.info("history: purged %d captures taken before %s", purged, cutoff)
+
+    def dead_letter(self, record: Record, reason: str, code: str) -> None:
+        self.deadletters.send(self.producer, dead_letter_for(record, "history", reason, code))
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
