@@ -10,11 +10,10 @@ when missing) instead of clustering from scratch. Exit status: 0 done, 1 refused
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from vigil.cli.options import report_error
 from vigil.errors import ErrorCode, VigilError
 
 
@@ -114,11 +113,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         output = clustered(args)
     except VigilError as exc:
-        if args.json:
-            print(json.dumps({"error": {"code": exc.code.value, "message": exc.message}}))
-        else:
-            print(f"vigil: error: [{exc.code.value}] {exc.message}", file=sys.stderr)
-        return 2 if exc.code == ErrorCode.INVALID_OPTIONS else 1
+        return report_error(exc, args.json)
     if args.json:
         print(output.model_dump_json(indent=2, exclude_none=True))
     elif hasattr(output, "assignments"):

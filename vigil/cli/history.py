@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.cli.groups import jsonable, read_feature
+from vigil.cli.options import report_error
 from vigil.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
@@ -102,11 +102,7 @@ def main(args: argparse.Namespace) -> int:
         with HistoryService(args.store) as service:
             output = args.action(service, args)
     except VigilError as exc:
-        if args.json:
-            print(json.dumps({"error": {"code": exc.code.value, "message": exc.message}}))
-        else:
-            print(f"vigil: error: [{exc.code.value}] {exc.message}", file=sys.stderr)
-        return 2 if exc.code == ErrorCode.INVALID_OPTIONS else 1
+        return report_error(exc, args.json)
     if args.json:
         print(json.dumps(jsonable(output), indent=2, ensure_ascii=False))
     else:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from enum import StrEnum
+
+from vigil.errors import ErrorCode, VigilError
 
 
 def enum_list(enum: type[StrEnum], allow_none: bool = False):
@@ -45,3 +49,15 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
     return value
+
+
+def report_error(exc: VigilError, as_json: bool) -> int:
+    """Print a coded error for machines (JSON on stdout) or people (stderr); the exit status.
+
+    2 for a bad option, as argparse does; 1 for anything the input or the store caused.
+    """
+    if as_json:
+        print(json.dumps({"error": {"code": exc.code.value, "message": exc.message}}))
+    else:
+        print(f"vigil: error: [{exc.code.value}] {exc.message}", file=sys.stderr)
+    return 2 if exc.code == ErrorCode.INVALID_OPTIONS else 1
