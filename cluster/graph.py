@@ -3,8 +3,8 @@
 k-NN rather than all pairs within the threshold bounds the edges at n*k, so a
 crowd of look-alikes cannot make the graph quadratic. Neighbours come from FAISS:
 an exact flat scan up to `EXACT_MAX` captures (BLAS, ~1 s at 20k), above it the
-IVF-Flat index groups search with (`vigil.groups.ann`), all rows queried in one
-batch. `mutual=True` keeps an edge only when each end is among the other's k
+IVF-Flat index groups search with (`vigil.groups.ann`, fewer lists probed), all rows
+queried in one batch. `mutual=True` keeps an edge only when each end is among the other's k
 nearest: a capture sitting between two people rarely is, so chains break.
 """
 
@@ -20,6 +20,10 @@ from vigil.groups.ann import Ann
 
 EXACT_MAX = 20_000
 DEFAULT_K = 32
+# Lists probed for the graph: only neighbours within the link distance (photos of one
+# person) matter, and they sit in the query's nearest lists. At 100k: 8 probes find
+# 99.97% of the exact graph's edges in 12.8 s; search's 24 probes 100% in 47 s (exact 57 s).
+GRAPH_NPROBE = 8
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def neighbours(
         squared, ids = index.search(vectors, k + 1)
     else:
         ann = Ann(vectors)
-        params = faiss.SearchParametersIVF(nprobe=ann.nprobe)
+        params = faiss.SearchParametersIVF(nprobe=GRAPH_NPROBE)
         squared, ids = ann.index.search(vectors, k + 1, params=params)
     return without_self(ids, np.sqrt(np.maximum(squared, 0.0)), k)
 
