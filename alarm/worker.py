@@ -5,12 +5,17 @@ capture's feature in the watchlists of its camera (feature groups, served from
 the in-memory index of `GroupService`), lets `AlarmDecider` vote over the track
 and publishes the alerts, then commits. Before consuming it reads the alerts topic
 back, so alerts raised before a crash are known and never raised again.
+
+`VIGIL_ALARM_RECORD_DELAY_S` (fault tests only) pauses after each capture, so a crash
+lands mid-batch: alerts published, offsets not yet committed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +35,11 @@ from vigil.schemas.target import TargetType
 
 log = logging.getLogger(__name__)
 ALARM_GROUP = "vigil-alarm"
+RECORD_DELAY_ENV = "VIGIL_ALARM_RECORD_DELAY_S"
+
+
+def record_delay() -> float:
+    return float(os.environ.get(RECORD_DELAY_ENV) or 0.0)
 
 
 @dataclass
@@ -41,6 +51,7 @@ class AlarmWorker:
     on_alert: Callable[[Alert], None] | None = None
     alerts_published: int = 0
     captures_seen: int = 0
+    delay: float = field(default_factory=record_delay)
     decider: AlarmDecider = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +83,8 @@ class AlarmWorker:
                 continue
             for alert in alerts:
                 self.publish(alert)
+            if self.delay:
+                time.sleep(self.delay)
         self.producer.flush(timeout=30)
         self.consumer.commit(next_offsets(records))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from vigil.api import ImageSource
-from vigil.compare.scoring import DEFAULT_FAR, similarity, thresholds
+from vigil.compare.scoring import DEFAULT_FAR, Threshold, similarity, thresholds
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.faces import face_targets
 from vigil.groups.service import as_vector, threshold_for
@@ -62,6 +62,14 @@ def check_model(model_a: str, model_b: str, vector: np.ndarray, name: str) -> No
         )
 
 
+def threshold_at(far: float | None) -> Threshold:
+    """The face model's calibrated threshold at `far` (default 1e-3); INVALID_OPTIONS if none."""
+    far = DEFAULT_FAR if far is None else float(far)
+    if not 0 < far < 1:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"far must be in (0, 1), got {far:g}")
+    return threshold_for(model_version(FaceEmbedder.MODEL), far)
+
+
 def compare(a: Side, b: Side, far: float | None = None) -> CompareResult:
     """Compare two faces; `match` is decided at `far` (default 1e-3), every FAR is reported.
 
@@ -69,10 +77,7 @@ def compare(a: Side, b: Side, far: float | None = None) -> CompareResult:
     codes, INVALID_FEATURE (bad base64, wrong length, NaN/inf), FEATURE_MISMATCH
     (another model's feature) or INVALID_OPTIONS (a FAR tighter than calibrated).
     """
-    far = DEFAULT_FAR if far is None else float(far)
-    if not 0 < far < 1:
-        raise VigilError(ErrorCode.INVALID_OPTIONS, f"far must be in (0, 1), got {far:g}")
-    chosen = threshold_for(model_version(FaceEmbedder.MODEL), far)  # refuse before any work
+    chosen = threshold_at(far)  # refuse before any work
     model_a, vector_a, face_a = side_feature(a, "a")
     model_b, vector_b, face_b = side_feature(b, "b")
     check_model(model_a, model_b, vector_a, "a")

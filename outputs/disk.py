@@ -1,9 +1,13 @@
-"""Archive captures on local disk, for sites without a receiver and for audits.
+"""Archive captures (or alerts) on local disk, for sites without a receiver and for audits.
 
 Per camera:
 
     <directory>/<camera>/captures-YYYY-MM-DD.jsonl        one line per capture, UTC day
     <directory>/<camera>/crops/<track>-<revision>-<event>.jpg
+
+Alerts (`DiskSink(directory, kind="alerts")`) go to `alerts-YYYY-MM-DD.jsonl`, their
+crops named `<track>-<watchlist>-<person>-<revision>-<event>.jpg` (one track may
+alert for several people).
 
 A line is the Capture with `crop_jpeg` (base64) replaced by `crop_path`, relative to
 the camera folder, so lines stay small and greppable; `read_captures` restores them.
@@ -24,7 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from vigil.schemas.alert import Alert
 from vigil.schemas.capture import Capture
+
+Archived = Capture | Alert
 
 CROP_FIELD = "crop_path"
 MAX_PART_CHARS = 150
@@ -72,10 +79,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def crop_stem(event: Archived) -> str:
+    """File name (no suffix) of an event's crop, unique per track event."""
+    parts = [event.track_id]
+    if isinstance(event, Alert):
+        parts += [event.watchlist, event.person_id]
+    return "-".join(safe_part(part) for part in parts) + f"-{event.revision}-{event.event}"
+
+
 class DiskSink:
     """Thread-safe: crops are written concurrently, JSON lines appended under one lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, kind: str = "captures") -> None:
+        self._kind = kind
         self._root = Path(directory)
         self._root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -85,13 +101,13 @@ class DiskSink:
     def __repr__(self) -> str:
         return f"DiskSink({str(self._root)!r})"
 
-    def deliver(self, capture: Capture) -> Path:
-        """Archive `capture`; returns the JSONL file its line was appended to."""
+    def deliver(self, capture: Archived) -> Path:
+        """Archive `capture` (or alert); returns the JSONL file its line was appended to."""
         camera_dir = self._root / safe_part(capture.camera_id)
         record = capture.model_dump(mode="json", exclude={"crop_jpeg"})
         record[CROP_FIELD] = self._write_crop(camera_dir, capture)
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        path = camera_dir / f"captures-{utc_day(capture.captured_at)}.jsonl"
+        path = camera_dir / f"{self._kind}-{utc_day(capture.captured_at)}.jsonl"
         self._append(camera_dir, path, line.encode())
         return path
 
@@ -102,11 +118,11 @@ class DiskSink:
                 handle.close()
             self._open.clear()
 
-    def _write_crop(self, camera_dir: Path, capture: Capture) -> str | None:
+    def _write_crop(self, camera_dir: Path, capture: Archived) -> str | None:
         if capture.crop_jpeg is None:
             return None
         data = base64.b64decode(capture.crop_jpeg, validate=True)
-        relative = f"crops/{safe_part(capture.track_id)}-{capture.revision}-{capture.event}.jpg"
+        relative = f"crops/{crop_stem(capture)}.jpg"
         write_atomic(camera_dir / relative, data)
         return relative
 
@@ -125,12 +141,12 @@ class DiskSink:
             current[1].flush()
 
 
-def read_captures(path: Path) -> Iterator[Capture]:
-    """The captures of one JSONL file written by `DiskSink`, crops back in base64."""
+def read_captures(path: Path, model: type[Archived] = Capture) -> Iterator[Archived]:
+    """The captures (or `model=Alert`: alerts) of one JSONL file written by `DiskSink`."""
     with path.open("rb") as lines:
         for line in lines:
             record = json.loads(line)
             crop = record.pop(CROP_FIELD)
             if crop is not None:
                 record["crop_jpeg"] = base64.b64encode((path.parent / crop).read_bytes()).decode()
-            yield Capture.model_validate(record)
+            yield model.model_validate(record)

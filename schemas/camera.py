@@ -9,6 +9,7 @@ cameras:
     fps: 10
 outputs:
   disk: /var/lib/vigil/captures
+  alerts: {webhook: {url: "https://example.org/alerts", secret_env: VIGIL_ALERT_SECRET}}
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import Field, field_serializer, model_validator
 
 from vigil.schemas.analyze import ALL_ATTRIBUTES, ALL_TYPES, Attribute
 from vigil.schemas.base import VigilModel
+from vigil.schemas.history import HistoryConfig
 from vigil.schemas.target import TargetType
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -82,10 +84,22 @@ class WebhookConfig(VigilModel):
     max_attempts: int = Field(default=5, ge=1, le=100)
 
 
-class OutputsConfig(VigilModel):
-    kafka: bool = Field(default=True, description="captures on the captures topic (always on)")
+class SinksConfig(VigilModel):
+    """Where a topic's events are delivered besides Kafka."""
+
     disk: Path | None = Field(default=None, description="folder for JSON Lines + crops")
     webhook: WebhookConfig | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.disk is not None or self.webhook is not None
+
+
+class OutputsConfig(SinksConfig):
+    """Capture sinks, and under `alerts` the alert sinks (delivered from `vigil.alerts`)."""
+
+    kafka: bool = Field(default=True, description="captures on the captures topic (always on)")
+    alerts: SinksConfig = Field(default_factory=SinksConfig, description="alert disk / webhook")
 
 
 class WatchlistConfig(VigilModel):
@@ -108,6 +122,9 @@ class PipelineConfig(VigilModel):
     watchlists: list[WatchlistConfig] = Field(default_factory=list)
     groups_uri: str | None = Field(
         default=None, description="Milvus Lite file or http://host:port (default $VIGIL_GROUPS_URI)"
+    )
+    history: HistoryConfig | None = Field(
+        default=None, description="store every capture for history search (vigil history)"
     )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     topics: TopicNames = Field(default_factory=TopicNames)

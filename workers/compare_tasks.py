@@ -1,6 +1,7 @@
 """Celery tasks of 1:1 compare and bulk enrolment. Task names are public API.
 
 >>> app.send_task("vigil.compare", args=[jpeg_a, jpeg_b]).get()["match"]
+>>> app.send_task("vigil.verify", args=[id_jpeg, live_jpeg]).get()["decision"]
 >>> app.send_task("vigil.enroll", args=["/data/portraits", "staff", {"min_size": 60}]).get()
 
 Coded failures come back as `{"error": {"code", "message"}}` rather than as a
@@ -14,6 +15,7 @@ from typing import Any
 from vigil.compare.compare import compare as compare_faces
 from vigil.compare.enroll import enroll as enroll_portraits
 from vigil.compare.enroll_analysis import analyze_file
+from vigil.compare.verify import verify as verify_identity
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
 from vigil.schemas.compare import EnrollOptions
@@ -40,6 +42,16 @@ def compare(a: Side, b: Side, far: float | None = None) -> dict[str, Any]:
         return compare_faces(a, b, far).model_dump(mode="json", exclude_none=True)
     except VigilError as exc:
         return error(exc.code, exc.message)
+
+
+@app.task(name="vigil.verify")
+def verify(id_photo: bytes | str, image: bytes | str, far: float | None = None) -> dict[str, Any]:
+    """Identity verification of a picture against an ID photo (VerifyResult as JSON)."""
+    try:
+        result = verify_identity(id_photo, image=image, far=far)
+    except VigilError as exc:
+        return error(exc.code, exc.message)
+    return result.model_dump(mode="json", exclude_none=True)
 
 
 @app.task(name="vigil.enroll.analyze")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from vigil.capture.ingestor import CameraIngestor
 from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus, lag
-from vigil.outputs.sink_worker import SinkWorker
+from vigil.outputs.sink_worker import ALERT_STREAM, SinkWorker
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
@@ -85,7 +85,8 @@ def run_all(
 ) -> RunSummary:
     """Run every role in this process until every source ended (files) or `stop` is set.
 
-    The alarm worker runs when the configuration names watchlists.
+    The alarm worker runs when the configuration names watchlists, and the alert sinks
+    (`outputs.alerts`) with it; the history writer when `history` is configured.
     """
     stop = stop or threading.Event()
     prepare_topics(bus, config)
@@ -104,17 +105,28 @@ def run_all(
     capture_worker = CaptureWorker(bus, config, on_capture=collect, on_frames=on_frames)
     workers: list = [capture_worker, SinkWorker(bus, config)]
     resources: list = []
+    alert_sinks: list[SinkWorker] = []  # consume alerts, not captures: drained apart
     if config.watchlists:
         from vigil.alarm.worker import AlarmWorker
         from vigil.groups.service import GroupService
 
         groups = GroupService(config.groups_uri)
         resources.append(groups)
-        workers.append(AlarmWorker(bus, config, groups, on_alert=collect_alert))
+        alarm = AlarmWorker(bus, config, groups, on_alert=collect_alert)
+        workers.append(alarm)
+        if config.outputs.alerts.configured:
+            alert_sinks.append(SinkWorker(bus, config, ALERT_STREAM))
+    if config.history is not None:
+        from vigil.history.service import HistoryService
+        from vigil.history.writer import HistoryWriter
+
+        history = HistoryService(config.history.uri)
+        resources.append(history)
+        workers.append(HistoryWriter(bus, config, history))
     workers_done = threading.Event()
     threads = [
         threading.Thread(target=worker.run, args=(workers_done,), name=type(worker).__name__)
-        for worker in workers
+        for worker in [*workers, *alert_sinks]
     ]
     for thread in threads:
         thread.start()
@@ -127,6 +139,7 @@ def run_all(
             for worker in workers[1:]
             if getattr(worker, "consumer", None) is not None
         ]
+        channels += [(alarm.producer, config.topics.alerts, sink.group) for sink in alert_sinks]
         drain(bus, channels, threads[0])
     finally:
         workers_done.set()
@@ -134,7 +147,7 @@ def run_all(
             ingestor.stop()
         for thread in threads:
             thread.join(30)
-        for worker in [*workers, *resources]:
+        for worker in [*workers, *alert_sinks, *resources]:
             worker.close()
     ingested = ingest_summary(ingestors)
     ingested.captures, ingested.alerts = summary.captures, summary.alerts

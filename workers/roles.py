@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus
-from vigil.outputs.sink_worker import SinkWorker
+from vigil.outputs.sink_worker import ALERT_STREAM, SinkWorker
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
@@ -43,12 +43,24 @@ def run_capture(
 
 
 def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
+    """Captures to their outputs and, when `outputs.alerts` names any, alerts to theirs."""
     prepare_topics(bus, config)
-    worker = SinkWorker(bus, config)
+    workers = [SinkWorker(bus, config)]
+    if config.outputs.alerts.configured:
+        workers.append(SinkWorker(bus, config, ALERT_STREAM))
+    threads = [threading.Thread(target=w.run, args=(stop,), name=w.stream.group) for w in workers]
     try:
-        worker.run(stop)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # small steps, so signals are still handled
+                thread.join(0.2)
     finally:
-        worker.close()
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        for worker in workers:
+            worker.close()
 
 
 def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
@@ -60,6 +72,21 @@ def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
     prepare_topics(bus, config)
     with GroupService(config.groups_uri) as groups:
         worker = AlarmWorker(bus, config, groups)
+        try:
+            worker.run(stop)
+        finally:
+            worker.close()
+
+
+def run_history(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
+    """Store every capture in the history (`history:` in the config, else $VIGIL_HISTORY_URI)."""
+    from vigil.history.service import HistoryService
+    from vigil.history.writer import HistoryWriter
+
+    prepare_topics(bus, config)
+    history_config = config.history
+    with HistoryService(history_config.uri if history_config else None) as history:
+        worker = HistoryWriter(bus, config, history)
         try:
             worker.run(stop)
         finally:
@@ -83,6 +110,9 @@ def run_role(
         return None
     if role == "alarm":
         run_alarm(bus, config, stop)
+        return None
+    if role == "history":
+        run_history(bus, config, stop)
         return None
     run_sink(bus, config, stop)
     return None

@@ -58,6 +58,10 @@ class Consumer(Protocol):
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit, per partition, the offset of the next record to read."""
 
+    def assigned(self) -> bool:
+        """True once this member owns its partitions: until then an empty poll means nothing
+        (a Kafka group join takes seconds)."""
+
     def close(self) -> None: ...
 
 

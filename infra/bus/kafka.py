@@ -15,7 +15,13 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RetriableError,
+    TopicAlreadyExistsError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from vigil.infra.bus.base import MessageTooLarge, Record
@@ -174,14 +180,27 @@ class KafkaBusConsumer:
                 )
         return records
 
+    def assigned(self) -> bool:
+        return bool(self.consumer.assignment())
+
     def commit(self, offsets: Mapping[Position, int]) -> None:
-        if offsets:
+        """Commit; a commit the broker refused is logged and its records replayed.
+
+        A restarted broker (or a rebalance) forgets this member: the commit fails, the
+        next poll rejoins the group and reads again from the last committed offset, so
+        the batch is delivered twice (consumers de-duplicate) rather than the role dying.
+        """
+        if not offsets:
+            return
+        try:
             self.consumer.commit(
                 {
                     TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
                     for (topic, partition), offset in offsets.items()
                 }
             )
+        except (CommitFailedError, RetriableError) as exc:
+            log.warning("commit of %s failed (%s): those records will be replayed", offsets, exc)
 
     def close(self) -> None:
         self.consumer.close()

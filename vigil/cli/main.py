@@ -6,11 +6,35 @@ import argparse
 import sys
 
 from vigil import __version__
-from vigil.cli import analyze, compare, demo, enroll, groups, pipeline, schema, worker
+from vigil.cli import (
+    analyze,
+    cluster,
+    compare,
+    demo,
+    enroll,
+    groups,
+    history,
+    pipeline,
+    schema,
+    verify,
+    worker,
+)
 from vigil.errors import VigilError
 from vigil.infra.logs import configure_logging
 
-COMMANDS = (demo, pipeline, analyze, compare, enroll, groups, schema, worker)
+COMMANDS = (
+    demo,
+    pipeline,
+    analyze,
+    compare,
+    verify,
+    enroll,
+    groups,
+    history,
+    cluster,
+    schema,
+    worker,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

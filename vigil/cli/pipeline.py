@@ -17,7 +17,7 @@ ROLES = {
     "run": "run the whole pipeline in this process (embedded defaults, no servers)",
     "ingest": "decode the cameras and publish frames to the bus",
     "capture": "track and publish captures (consumes frames; Celery does the models)",
-    "sink": "deliver captures to disk / callback URL",
+    "sink": "deliver captures and alerts to disk / callback URL",
     "alarm": "match face captures against the watchlists and publish alerts",
 }
 

@@ -1,0 +1,182 @@
+"""Identity verification: is the person in front of the camera the one on the ID photo?
+
+>>> verify("id.jpg", image="selfie.jpg").decision
+<VerifyDecision.MATCH: 'match'>
+>>> verify("id.jpg", source="rtsp://kiosk/stream", timeout=10).elapsed_s
+
+The ID photo contributes its largest face (`id_face.faces_found` tells if it held
+more). A picture is looked at once. A video source is sampled (5 fps by default)
+and every face found is compared; the answer is `match` as soon as one reaches the
+threshold, otherwise `no_match` (or `no_face`) when the time limit expires or the
+source ends. Each face goes through `compare`, so verification and 1:1 compare use
+the same calibrated thresholds and always agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+
+from vigil.analysis.image_analyzer import encode_crop
+from vigil.analysis.image_decoder import load_image
+from vigil.api import ImageSource, source_label
+from vigil.compare.compare import compare, threshold_at
+from vigil.compare.scoring import Threshold
+from vigil.errors import ErrorCode, VigilError
+from vigil.groups.faces import face_targets
+from vigil.models.face_embedder import FaceEmbedder
+from vigil.models.runtime import model_version
+from vigil.schemas.compare import ComparedFace, CompareResult
+from vigil.schemas.feature import Feature
+from vigil.schemas.target import Target
+from vigil.schemas.verify import VerifyDecision, VerifyEnd, VerifyResult
+from vigil.video.errors import redact
+from vigil.video.sampler import Sampler
+from vigil.video.source import VideoSource
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_FPS = 5.0
+
+
+def picture_face(target: Target, faces_found: int) -> ComparedFace:
+    return ComparedFace(
+        kind="picture", box=target.box, faces_found=faces_found, quality=target.quality.score
+    )
+
+
+def reference_face(id_photo: ImageSource) -> tuple[Feature, ComparedFace]:
+    """The ID photo's largest face; NO_FACE (or the decoder's code) names the ID photo."""
+    try:
+        faces = face_targets(id_photo, largest_only=False)
+    except VigilError as exc:
+        raise VigilError(exc.code, f"ID photo {exc.message}") from None
+    return faces[0].feature, picture_face(faces[0], len(faces))
+
+
+def live_faces(image: np.ndarray) -> list[Target]:
+    """Faces with features in one picture or frame; none is an answer here, not an error."""
+    try:
+        return face_targets(image, largest_only=False)
+    except VigilError as exc:
+        if exc.code == ErrorCode.NO_FACE:
+            return []
+        raise
+
+
+@dataclass
+class Watch:
+    """The live faces seen so far, and the one closest to the ID photo."""
+
+    reference: Feature
+    far: float
+    frames: int = 0
+    faces: int = 0
+    best: CompareResult | None = None
+    face: ComparedFace | None = None
+    crop_jpeg: str | None = None
+
+    def look(self, image: np.ndarray) -> bool:
+        """Compare every face of one picture or frame; True once one matched."""
+        self.frames += 1
+        faces = live_faces(image)
+        for target in faces:
+            self.faces += 1
+            result = compare(self.reference, target.feature, self.far)
+            if self.best is None or result.distance < self.best.distance:
+                self.best, self.face = result, picture_face(target, len(faces))
+                crop = encode_crop(image, np.asarray(target.box.as_list()))
+                self.crop_jpeg = base64.b64encode(crop).decode() if crop else None
+        return self.best is not None and self.best.match
+
+    def result(
+        self,
+        threshold: Threshold,
+        source: str,
+        ended: VerifyEnd,
+        id_face: ComparedFace,
+        since: float,
+    ) -> VerifyResult:
+        if self.best is None:
+            decision = VerifyDecision.NO_FACE
+        else:
+            decision = VerifyDecision.MATCH if self.best.match else VerifyDecision.NO_MATCH
+        return VerifyResult(
+            decision=decision,
+            ended=ended,
+            similarity=None if self.best is None else self.best.similarity,
+            distance=None if self.best is None else self.best.distance,
+            threshold_similarity=threshold.similarity,
+            threshold_distance=threshold.distance,
+            far=threshold.far,
+            model=model_version(FaceEmbedder.MODEL),
+            source=source,
+            elapsed_s=round(time.monotonic() - since, 3),
+            frames=self.frames,
+            faces=self.faces,
+            id_face=id_face,
+            face=self.face,
+            crop_jpeg=self.crop_jpeg,
+        )
+
+
+def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -> VerifyEnd:
+    """Sample `source` until a face matches, `timeout` s pass or it ends.
+
+    A timer stops the source at the deadline, so a stream that stalls or never
+    connects cannot hold the answer back.
+    """
+    deadline = time.monotonic() + timeout
+    video = VideoSource(source, open_timeout=timeout, read_timeout=timeout, stall_timeout=timeout)
+    timer = threading.Timer(timeout, video.stop)
+    timer.daemon = True
+    timer.start()
+    sampler = Sampler(fps)
+    try:
+        with closing(video.frames()) as frames:
+            for frame in frames:
+                if time.monotonic() >= deadline:
+                    return VerifyEnd.TIMEOUT
+                if sampler.keep(frame.source_time) and watch.look(frame.image):
+                    return VerifyEnd.MATCHED
+    finally:
+        timer.cancel()
+        video.stop()
+    return VerifyEnd.TIMEOUT if time.monotonic() >= deadline else VerifyEnd.SOURCE_ENDED
+
+
+def verify(
+    id_photo: ImageSource,
+    *,
+    image: ImageSource | None = None,
+    source: str | None = None,
+    far: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    fps: float | None = DEFAULT_FPS,
+) -> VerifyResult:
+    """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
+
+    Raises VigilError: INVALID_OPTIONS (not exactly one of image/source, a bad FAR,
+    timeout or fps), NO_FACE and the decoder's codes for the ID photo (or the picture), and
+    the video source's codes for a file that cannot be decoded.
+    """
+    started = time.monotonic()
+    if (image is None) == (source is None):
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "give exactly one of image or source")
+    for name, value in (("timeout", timeout), ("fps", fps)):
+        if value is not None and not value > 0:
+            raise VigilError(ErrorCode.INVALID_OPTIONS, f"{name} must be positive, got {value:g}")
+    threshold = threshold_at(far)  # refuse before any work
+    reference, id_face = reference_face(id_photo)
+    watch = Watch(reference, threshold.far)
+    if image is not None:
+        label = source_label(image, 0)
+        ended = VerifyEnd.MATCHED if watch.look(load_image(image)) else VerifyEnd.PICTURE
+    else:
+        label = redact(str(source))
+        ended = watch_source(watch, str(source), timeout, fps)
+    return watch.result(threshold, label, ended, id_face, started)

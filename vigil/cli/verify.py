@@ -1,0 +1,81 @@
+"""`vigil verify --id-photo P (--image I | --source S)`: is this the person on the ID photo?
+
+Exit status: 0 match, 1 no match (or no face seen), 2 error (the code is printed,
+as JSON with --json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vigil.cli.compare import probability, refused
+from vigil.errors import VigilError
+
+if TYPE_CHECKING:
+    from vigil.schemas.verify import VerifyResult
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "verify",
+        help="identity verification: a live face or a picture against an ID photo",
+        description="Compare the largest face of an ID photo with a picture, or with the"
+        " faces seen on a video source (RTSP URL or file) until one matches, the time"
+        " limit expires or the source ends. " + __doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--id-photo", type=Path, required=True, help="the reference picture")
+    live = parser.add_mutually_exclusive_group(required=True)
+    live.add_argument("--image", type=Path, help="a picture to verify (its largest face)")
+    live.add_argument("--source", help="a stream URL or video file to watch")
+    parser.add_argument(
+        "--far", type=probability, default=None, help="false-accept rate for MATCH (default 1e-3)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to watch a source (default 10)"
+    )
+    parser.add_argument(
+        "--fps", type=float, default=5.0, help="frames per second examined (default 5)"
+    )
+    parser.add_argument("--crop", type=Path, help="write the best live face here (JPEG)")
+    parser.add_argument("--json", action="store_true", help="print the VerifyResult as JSON")
+    parser.set_defaults(run=run)
+
+
+def describe(result: VerifyResult) -> str:
+    verdict = result.decision.value.upper().replace("_", " ")
+    seen = "no face" if result.similarity is None else f"best similarity {result.similarity:.1f}"
+    line = (
+        f"{verdict} at FAR {result.far:g}: {seen} (threshold {result.threshold_similarity:.1f}),"
+        f" {result.faces} faces in {result.frames} frames, {result.elapsed_s:.2f}s"
+        f" ({result.ended.value})"
+    )
+    if (result.id_face.faces_found or 1) > 1:
+        line += f"; the ID photo holds {result.id_face.faces_found} faces, the largest was used"
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    from vigil.compare.verify import verify
+
+    try:
+        result = verify(
+            str(args.id_photo),
+            image=None if args.image is None else str(args.image),
+            source=args.source,
+            far=args.far,
+            timeout=args.timeout,
+            fps=args.fps,
+        )
+    except VigilError as exc:
+        refused(exc, args.json)
+        return 2
+    if args.crop is not None and result.crop_jpeg is not None:
+        args.crop.write_bytes(base64.b64decode(result.crop_jpeg))
+    if args.json:
+        print(result.model_dump_json(indent=2, exclude_none=True))
+    else:
+        print(describe(result))
+    return 0 if result.match else 1
