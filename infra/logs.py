@@ -8,10 +8,40 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 
 STANDARD_FIELDS = set(vars(logging.makeLogRecord({})))
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s/]+)(@)")
+SECRET_ENV_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN", re.IGNORECASE)
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` wherever it appears in a log line (settings register their passwords)."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        _secrets.add(value)
+
+
+def secret_values() -> set[str]:
+    """Registered secrets plus the values of variables named *SECRET*, *PASSWORD*, *TOKEN*
+    (the webhook HMAC secret lives in one), read now so a later export is covered too."""
+    named = {
+        value
+        for name, value in os.environ.items()
+        if SECRET_ENV_NAME.search(name) and len(value) >= MIN_SECRET_LENGTH
+    }
+    return _secrets | named
+
+
+def redact(text: str) -> str:
+    """The text with URL passwords and every known secret replaced by ***."""
+    text = URL_PASSWORD.sub(r"\1***\3", text)
+    for value in sorted(secret_values(), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 class StderrHandler(logging.StreamHandler):
@@ -28,6 +58,11 @@ class StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value) -> None:
         return None
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Redacted last, on the whole line: a library may log its config (kafka-python's
+        admin client logs its SASL password at DEBUG), or an exception may quote a URL."""
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,12 +7,23 @@ same code scales out to Redis and separate workers by configuration only.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_serializer
 
+from vigil.infra.logs import register_secret
 from vigil.schemas.base import VigilModel
 
 ENV_PREFIX = "VIGIL_"
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***: broker URLs carry Redis passwords."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # a malformed URL: not ours to judge here, but never shown whole
+        return "***"
+    return url.replace(f":{password}@", ":***@") if password else url
 
 
 class Settings(VigilModel):
@@ -34,8 +45,11 @@ class Settings(VigilModel):
     )
     kafka_sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, ...")
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = Field(default=None, repr=False)
-    kafka_ssl_cafile: str | None = None
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="never logged")
+    kafka_ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) for TLS")
+    kafka_ssl_certfile: str | None = Field(default=None, description="client certificate (mTLS)")
+    kafka_ssl_keyfile: str | None = Field(default=None, description="client key (mTLS)")
+    kafka_ssl_password: SecretStr | None = Field(default=None, description="client key password")
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_max_poll_interval_ms: int = Field(
         default=60_000, ge=1000, description="a batch takes seconds; short keeps joins quick"
@@ -60,6 +74,26 @@ class Settings(VigilModel):
         }
         return cls.model_validate(values)
 
+    def model_post_init(self, _context) -> None:
+        """Every secret these settings hold is masked in any log line from now on."""
+        for secret in (self.kafka_sasl_password, self.kafka_ssl_password):
+            register_secret(secret.get_secret_value() if secret else None)
+        for url in (self.celery_broker, self.celery_backend):
+            try:
+                register_secret(urlsplit(url).password)
+            except ValueError:
+                continue
+
+    @field_serializer("celery_broker", "celery_backend")
+    def _masked(self, url: str) -> str:
+        """Dumps are for showing; the clients read the attributes, which keep the password."""
+        return mask_url(url)
+
+    def __repr_args__(self):
+        """repr() masks passwords in URLs (SecretStr fields mask themselves)."""
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if isinstance(value, str) else value
+
     @property
     def eager(self) -> bool:
         if self.celery_eager is not None:
@@ -67,18 +101,9 @@ class Settings(VigilModel):
         return self.celery_broker.startswith("memory://")
 
     def redacted(self) -> dict[str, str]:
-        """Settings safe to log: passwords in URLs are masked."""
-        from urllib.parse import urlsplit
-
-        def mask(url: str) -> str:
-            parts = urlsplit(url)
-            if parts.password:
-                return url.replace(f":{parts.password}@", ":***@")
-            return url
-
-        hidden = {"kafka_sasl_password"}
+        """Settings safe to log or print: passwords masked, in URLs too."""
         return {
-            name: "***" if name in hidden and value else mask(str(value))
+            name: "***" if isinstance(value, SecretStr) else mask_url(str(value))
             for name, value in self.model_dump().items()
         }
 
@@ -88,8 +113,15 @@ class Settings(VigilModel):
         extra = {
             "sasl_mechanism": self.kafka_sasl_mechanism,
             "sasl_plain_username": self.kafka_sasl_username,
-            "sasl_plain_password": self.kafka_sasl_password,
+            "sasl_plain_password": secret(self.kafka_sasl_password),
             "ssl_cafile": self.kafka_ssl_cafile,
+            "ssl_certfile": self.kafka_ssl_certfile,
+            "ssl_keyfile": self.kafka_ssl_keyfile,
+            "ssl_password": secret(self.kafka_ssl_password),
         }
         options.update({name: value for name, value in extra.items() if value})
         return options
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -18,6 +18,10 @@ MAX_CONSECUTIVE_DECODE_ERRORS = 30
 """Decode errors in a row before a stream counts as broken. Isolated errors are normal
 (a live stream joined between keyframes, one damaged packet) and are only counted."""
 
+MAX_FRAME_PIXELS = 8192 * 4320
+"""Largest frame decoded (DCI 8K). A few MB of MJPEG claiming 10000x10000 decodes to
+300 MB per frame: such a file or camera is refused, not allowed to exhaust memory."""
+
 _POLL = 0.1  # seconds: how often a thread blocked on a full queue looks at its cancel flag
 _DEFAULT_FPS = 25.0
 
@@ -108,6 +112,9 @@ class StreamReader:
         if not container.streams.video:
             return StreamEnded(VideoSourceError(VideoErrorCode.UNSUPPORTED, "no video stream"))
         stream = container.streams.video[0]
+        oversized = too_large(stream.codec_context.width, stream.codec_context.height)
+        if oversized is not None:
+            return StreamEnded(oversized)
         if not self.live:
             stream.thread_type = "AUTO"  # frame threads: ~1.7x faster, a few frames' latency
         step = 1.0 / float(stream.average_rate or stream.guessed_rate or _DEFAULT_FPS)
@@ -126,6 +133,9 @@ class StreamReader:
                         break
                     continue
                 for frame in decoded:
+                    oversized = too_large(frame.width, frame.height)
+                    if oversized is not None:  # dimensions may change mid-stream
+                        return StreamEnded(oversized)
                     last_time = frame.time if frame.time is not None else frames * step
                     image = frame.to_ndarray(format="bgr24")
                     self._counters.frames_decoded += 1
@@ -160,6 +170,16 @@ class StreamReader:
             self._counters.frames_dropped += 1
         except queue.Empty:
             pass
+
+
+def too_large(width: int, height: int) -> VideoSourceError | None:
+    if width * height <= MAX_FRAME_PIXELS:
+        return None
+    message = (
+        f"frames of {width}x{height} = {width * height:,} pixels exceed the limit of"
+        f" {MAX_FRAME_PIXELS:,} (8K)"
+    )
+    return VideoSourceError(VideoErrorCode.UNSUPPORTED, message)
 
 
 def _incomplete_file(

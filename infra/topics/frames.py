@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from vigil.infra.bus.base import Producer, Record
-from vigil.infra.topics.json_topic import UndecodableRecord
+from vigil.infra.topics.json_topic import UndecodableRecord, check_record_size
 from vigil.schemas.frame import FrameMeta
 
 META_HEADER = "vigil-meta"
@@ -28,6 +28,7 @@ class FrameTopic:
         )
 
     def decode(self, record: Record) -> tuple[FrameMeta, bytes | None]:
+        check_record_size(record)
         raw = record.headers.get(META_HEADER)
         if raw is None:
             raise UndecodableRecord(

@@ -1,0 +1,285 @@
+"""Hostile pictures and videos: bombs refused from their headers, broken codecs and
+odd file sources end with a coded error, fast, and never take the ingestor down.
+
+Policy for camera file sources: a `url` is operator configuration, so any path is
+allowed, but only a regular file (or a folder of them) is opened; devices, pipes and
+sockets are refused before opening (a FIFO would hang the open, /dev/urandom could
+stream forever), and whatever else is not a video is refused by the decoder with a
+message that names the path, never the file's content.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.synthetic_video import write_video
+from tests.test_video_source import CARPHONE, VTEST, faststart_copy, read_until_error
+from vigil.analysis.image_decoder import decode_image
+from vigil.capture.ingestor import CameraIngestor
+from vigil.errors import ErrorCode, VigilError
+from vigil.infra.bus.base import MessageTooLarge
+from vigil.infra.bus.memory import MemoryBus
+from vigil.infra.topics.captures import CaptureTopic
+from vigil.infra.topics.frames import FrameTopic
+from vigil.schemas.camera import CameraConfig, TopicNames
+from vigil.video import VideoSource
+from vigil.video.decoder import MAX_FRAME_PIXELS
+
+pytestmark = pytest.mark.timeout(60)
+SECRET_LINE = b"root:$6$hash-that-must-never-be-echoed:19000:0:99999:7:::\n"
+
+
+def pil_bytes(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def jpeg_claiming(side: int) -> bytes:
+    """A 16x16 JPEG whose frame header (SOF0) claims side x side."""
+    data = bytearray(cv2.imencode(".jpg", np.full((16, 16, 3), 90, np.uint8))[1].tobytes())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", side, side)
+    return bytes(data)
+
+
+def webp_claiming(side: int, lossless: bool) -> bytes:
+    data = bytearray(pil_bytes(Image.new("RGB", (16, 16)), "WEBP", lossless=lossless))
+    if lossless:  # VP8L: 14 bits width-1, 14 bits height-1 after the signature byte
+        (word,) = struct.unpack("<I", data[21:25])
+        size = (side - 1) | ((side - 1) << 14)
+        data[21:25] = struct.pack("<I", (word & ~((1 << 28) - 1)) | size)
+    else:  # VP8: 14-bit width and height after the start code
+        data[26:30] = struct.pack("<HH", side, side)
+    return bytes(data)
+
+
+def bmp_claiming(side: int) -> bytes:
+    data = bytearray(cv2.imencode(".bmp", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+    data[18:26] = struct.pack("<ii", side, side)
+    return bytes(data)
+
+
+def gif_claiming(side: int) -> bytes:
+    data = bytearray(pil_bytes(Image.new("P", (16, 16)), "GIF"))
+    data[6:10] = struct.pack("<HH", side, side)
+    return bytes(data)
+
+
+def tiff_claiming(side: int) -> bytes:
+    """A minimal bilevel TIFF header: 60000x60000 of CCITT G4 would be a few KB on disk."""
+    tags = [(256, 4, side), (257, 4, side), (258, 3, 1), (259, 3, 4), (262, 3, 0)]
+    ifd = struct.pack("<H", len(tags))
+    ifd += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        pytest.param(jpeg_claiming(60000), ErrorCode.IMAGE_TOO_LARGE, id="jpeg"),
+        pytest.param(webp_claiming(16383, lossless=False), ErrorCode.IMAGE_TOO_LARGE, id="webp"),
+        pytest.param(webp_claiming(16383, lossless=True), ErrorCode.IMAGE_TOO_LARGE, id="webp-ll"),
+        pytest.param(bmp_claiming(60000), ErrorCode.IMAGE_TOO_LARGE, id="bmp"),
+        pytest.param(gif_claiming(60000), ErrorCode.UNSUPPORTED_FORMAT, id="gif"),
+        pytest.param(tiff_claiming(60000), ErrorCode.UNSUPPORTED_FORMAT, id="tiff"),
+    ],
+)
+def test_picture_bombs_are_refused_from_their_header(data: bytes, code: ErrorCode):
+    assert len(data) < 1000, "tiny on the wire, gigabytes once decoded"
+    with pytest.raises(VigilError) as caught:
+        decode_image(data)
+    assert caught.value.code == code
+    if code == ErrorCode.IMAGE_TOO_LARGE:
+        assert "pixels, over the limit" in caught.value.message
+
+
+# --- videos ---------------------------------------------------------------------------------
+
+
+def mjpeg_claiming(path: Path, width: int, height: int, frames: int = 2) -> Path:
+    """An MJPEG AVI of flat grey frames: a few hundred KB, a 100 MB array per frame."""
+    jpeg = pil_bytes(Image.new("L", (width, height), 90), "JPEG", quality=5)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=5)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        for index in range(frames):
+            packet = av.Packet(jpeg)
+            packet.pts = packet.dts = index
+            packet.stream = stream
+            container.mux(packet)
+    return path
+
+
+def test_video_beyond_8k_is_refused_before_a_frame_is_decoded(tmp_path: Path):
+    bomb = mjpeg_claiming(tmp_path / "bomb.avi", 9000, 4400)
+    assert MAX_FRAME_PIXELS < 9000 * 4400 and bomb.stat().st_size < 2_000_000
+    frames, error = read_until_error(VideoSource(bomb))
+    assert frames == []
+    assert error.code == "unsupported" and "9000x4400" in error.message and "8K" in error.message
+
+
+def test_h264_header_with_garbage_data_fails_as_corrupt(tmp_path: Path):
+    data = bytearray(faststart_copy(CARPHONE, tmp_path / "whole.mp4").read_bytes())
+    payload = data.find(b"mdat") + 4  # index (moov) intact, every sample replaced by noise
+    noise = np.random.default_rng(0).integers(0, 256, len(data) - payload, dtype=np.uint8)
+    data[payload:] = noise.tobytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    frames, error = read_until_error(VideoSource(broken))
+    assert frames == [] and error.code == "corrupt_stream"
+    assert "could not be decoded" in error.message
+
+
+def zero_size_frames(path: Path, packets: int = 40) -> Path:
+    """vtest's first packets, every second one written as an empty (zero-size) chunk."""
+    with av.open(str(VTEST)) as source, av.open(str(path), "w") as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for index, packet in enumerate(source.demux(source.streams.video[0])):
+            if index == packets:
+                break
+            if index % 2:
+                empty = av.Packet(b"")
+                empty.pts, empty.dts, empty.time_base = packet.pts, packet.dts, packet.time_base
+                packet = empty
+            packet.stream = stream
+            target.mux(packet)
+    return path
+
+
+def test_zero_size_frames_yield_the_real_ones_then_a_coded_error(tmp_path: Path):
+    video = zero_size_frames(tmp_path / "gaps.avi")
+    frames, error = read_until_error(VideoSource(video))
+    assert len(frames) == 20 and all(f.image.shape == (576, 768, 3) for f in frames)
+    assert error.code == "corrupt_stream" and "20 of the 40" in error.message
+
+
+# --- file sources -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "etc" / "shadow"
+    path.parent.mkdir()
+    path.write_bytes(SECRET_LINE)
+    return path
+
+
+@pytest.mark.parametrize("form", ["traversal", "file-url"])
+def test_a_path_outside_the_media_folder_is_refused_without_echoing_it(
+    tmp_path: Path, secret: Path, form: str
+):
+    media = tmp_path / "media"
+    media.mkdir()
+    url = f"{media}/../etc/shadow" if form == "traversal" else f"file://{secret}"
+    frames, error = read_until_error(VideoSource(url))
+    assert frames == [] and error.code == "unsupported" and "not a video" in error.message
+    assert "hash-that" not in error.message and "root:" not in error.message
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_pipes_and_devices_are_refused_before_opening(tmp_path: Path, kind: str):
+    if kind == "fifo":
+        path = tmp_path / "camera.mp4"
+        os.mkfifo(path)  # nobody writes: opening it would block for ever
+    else:
+        path = Path("/dev/zero")
+    frames, error = read_until_error(VideoSource(path))
+    assert frames == [] and error.code == "unsupported" and "not a regular file" in error.message
+
+
+def test_symlink_loops_and_specials_in_a_folder(tmp_path: Path):
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    frames, error = read_until_error(VideoSource(loop))
+    assert frames == [] and error.code == "not_found"
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "self.mp4").symlink_to(folder / "self.mp4")
+    os.mkfifo(folder / "pipe.mp4")
+    (folder / "cycle").symlink_to(folder, target_is_directory=True)
+    write_video([np.full((48, 64, 3), 90, np.uint8)] * 3, folder / "real.avi", 5, "mpeg4")
+    played = list(VideoSource(folder).frames())
+    assert len(played) == 3, "only the regular video file is played"
+
+
+# --- the ingestor: huge frames, frames over the bus limit, broken files ---------------------
+
+
+def ingest(path: Path, bus: MemoryBus, **camera) -> tuple[CameraIngestor, list]:
+    config = CameraConfig(id="cam", url=str(path), pace="fast", fps=None, **camera)
+    ingestor = CameraIngestor(config, bus, TopicNames(), stop=threading.Event())
+    ingestor.run()
+    reader = bus.consumer(["vigil.frames"], "test-reader")
+    topic = FrameTopic()
+    return ingestor, [topic.decode(record) for record in reader.poll(0.2, max_records=1000)]
+
+
+def test_an_8k_camera_is_scaled_to_the_configured_width(tmp_path: Path):
+    video = mjpeg_claiming(tmp_path / "8k.avi", 7680, 4320)
+    ingestor, frames = ingest(video, MemoryBus(max_message_bytes=2_000_000), keyframe_interval=0.01)
+    assert ingestor.error is None and ingestor.stats.published == 2
+    images = [(meta, jpeg) for meta, jpeg in frames if jpeg is not None]
+    assert len(images) == 2
+    for meta, jpeg in images:
+        assert (meta.size.width, meta.size.height) == (1920, 1080)
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (
+            1080,
+            1920,
+            3,
+        )
+
+
+def test_frames_over_the_bus_limit_are_refused_loudly_and_the_stream_goes_on(
+    tmp_path: Path, caplog
+):
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    flat = np.full_like(noise, 90)
+    video = write_video([noise, flat, noise, flat], tmp_path / "mixed.avi", 5, "mpeg4")
+    bus = MemoryBus(max_message_bytes=10_000)
+    ingestor, frames = ingest(video, bus, jpeg_quality=100, keyframe_interval=0.01)
+    assert ingestor.error is None
+    assert (ingestor.stats.oversize, ingestor.stats.published) == (2, 2), "noisy ones refused"
+    refusals = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
+    assert len(refusals) == 2 and all("exceeds the 10,000 limit" in r for r in refusals)
+    assert [(meta.sequence, jpeg is not None) for meta, jpeg in frames] == [
+        (0, True),
+        (1, True),
+        (2, False),  # the end of stream still reaches tracking
+    ]
+    assert frames[-1][0].end_of_stream
+
+
+def test_a_broken_file_ends_its_ingestor_with_a_coded_error(tmp_path: Path):
+    ingestor, frames = ingest(zero_size_frames(tmp_path / "gaps.avi"), MemoryBus())
+    assert isinstance(ingestor.error, VigilError) and ingestor.error.code == "corrupt_stream"
+    assert sum(jpeg is not None for _, jpeg in frames) == ingestor.stats.published > 0
+    assert frames[-1][0].end_of_stream, "open tracks are closed when a file breaks"
+
+
+def test_a_capture_over_the_bus_limit_is_refused_at_the_producer_and_nothing_else_is_lost():
+    from vigil.capture.synthetic import face_capture
+
+    bus = MemoryBus(max_message_bytes=100_000)
+    producer, topic = bus.producer(), CaptureTopic()
+    small = face_capture(None, track_id="1")
+    huge = face_capture(None, track_id="2").model_copy(update={"crop_jpeg": "A" * 200_000})
+    topic.send(producer, small)
+    with pytest.raises(MessageTooLarge) as refused:
+        topic.send(producer, huge)
+    assert "vigil.captures" in str(refused.value) and "100,000 limit" in str(refused.value)
+    assert "bytes exceeds" in str(refused.value)
+    topic.send(producer, face_capture(None, track_id="3"))
+    records = bus.consumer([topic.name], "reader").poll(0.2)
+    assert [topic.decode(r).track_id for r in records] == ["1", "3"]
