@@ -6,6 +6,13 @@ with the reason. The same worker serves both streams, told apart by a `SinkStrea
 
     SinkWorker(bus, config)                        # vigil.captures -> outputs.disk / webhook
     SinkWorker(bus, config, stream=ALERT_STREAM)   # vigil.alerts -> outputs.alerts.*
+
+At-least-once: an offset is committed only once every record before it is settled
+(written to disk and delivered by the webhook, or dead-lettered naming its origin), so
+a sink killed during an outage loses nothing: the next one reads the rest again.
+Back-pressure: the worker reads no more than the webhook queue has room for, and stops
+reading while it is full (the topic holds the backlog; nothing is dropped, nothing
+blocks the capture step, which publishes to the topic regardless).
 """
 
 from __future__ import annotations
@@ -13,22 +20,26 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vigil.infra.bus.base import Bus, Record, consume, next_offsets
+from vigil.infra.bus.base import Bus, Record
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
 from vigil.infra.topics.json_topic import JsonTopic, UndecodableRecord
 from vigil.outputs.disk import DiskSink
-from vigil.outputs.webhook import DeadLetterHandler, WebhookSink
+from vigil.outputs.offsets import Origin, SettledOffsets
+from vigil.outputs.webhook import DeadLetterHandler, SettledHandler, WebhookSink
 from vigil.schemas.camera import PipelineConfig, SinksConfig, WebhookConfig
 from vigil.schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 SINK_GROUP = "vigil-sink"
 ALERT_SINK_GROUP = "vigil-alert-sink"
+BATCH = 50
+POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,11 @@ ALERT_STREAM = SinkStream(
 )
 
 
-def webhook_sink(hook: WebhookConfig, on_dead_letter: DeadLetterHandler) -> WebhookSink:
+def webhook_sink(
+    hook: WebhookConfig,
+    on_dead_letter: DeadLetterHandler,
+    on_settled: SettledHandler | None = None,
+) -> WebhookSink:
     """A WebhookSink for `hook`, its HMAC secret read from the variable it names."""
     secret = os.environ.get(hook.secret_env) if hook.secret_env else None
     if hook.secret_env and not secret:
@@ -64,7 +79,12 @@ def webhook_sink(hook: WebhookConfig, on_dead_letter: DeadLetterHandler) -> Webh
         secret=secret,
         timeout=hook.timeout,
         max_attempts=hook.max_attempts,
+        backoff_initial=hook.backoff_initial,
+        backoff_max=hook.backoff_max,
         on_dead_letter=on_dead_letter,
+        queue_size=hook.queue_size,
+        workers=hook.workers,
+        on_settled=on_settled,
     )
 
 
@@ -74,20 +94,26 @@ class SinkWorker:
     config: PipelineConfig
     stream: SinkStream = CAPTURE_STREAM
     group: str | None = None  # default: the stream's group
-    delivered: int = 0
+    delivered: int = 0  # handed to every output (the webhook may still be sending)
     sinks: list = field(default_factory=list)
+    close_grace: float = 5.0  # s for the webhook to finish on close; the rest is replayed
 
     def __post_init__(self) -> None:
         self.group = self.group or self.stream.group
         self.topic = self.stream.topic(self.config)
         self.deadletters = DeadLetterTopic(self.config.topics.deadletter)
         self.producer = self.bus.producer()
+        self.offsets = SettledOffsets()
         self._lock = threading.Lock()
+        self._settled = threading.Event()  # wakes a reader waiting for queue room
         outputs = self.stream.outputs(self.config)
-        if outputs.disk is not None:
-            self.sinks.append(DiskSink(outputs.disk, kind=self.stream.kind))
-        if outputs.webhook is not None:
-            self.sinks.append(webhook_sink(outputs.webhook, self.dead_letter))
+        self.disk = DiskSink(outputs.disk, self.stream.kind) if outputs.disk else None
+        self.webhook = (
+            webhook_sink(outputs.webhook, self.dead_letter, self._on_settled)
+            if outputs.webhook
+            else None
+        )
+        self.sinks = [sink for sink in (self.disk, self.webhook) if sink is not None]
         self.consumer = self.bus.consumer([self.topic.name], self.group) if self.sinks else None
 
     def dead_letter(self, letter: DeadLetter) -> None:
@@ -96,25 +122,70 @@ class SinkWorker:
             self.producer.flush(timeout=10)
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        if self.consumer is not None:
-            consume(self.consumer, self.process, stop, 50, idle_timeout)
+        """Read, hand over and commit settled offsets until `stop` (or idle this long).
+
+        Only this thread polls and commits (Kafka consumers are not thread-safe);
+        webhook threads only mark records settled.
+        """
+        if self.consumer is None:
+            return
+        idle_since = time.monotonic()
+        while not stop.is_set():
+            self.commit_settled()
+            room = self.webhook.room if self.webhook is not None else BATCH
+            if room == 0:  # queue full: stop reading until the webhook settles something
+                self._settled.wait(POLL_S)
+                self._settled.clear()
+                idle_since = time.monotonic()
+                continue
+            records = self.consumer.poll(timeout=POLL_S, max_records=min(BATCH, room))
+            if records:
+                self.process(records)
+                idle_since = time.monotonic()
+            elif self.offsets.in_flight:
+                idle_since = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
+                break
+        self.commit_settled()
 
     def process(self, records: list[Record]) -> None:
+        """Hand `records` to the outputs; their offsets are committed once settled."""
         for record in records:
+            origin = Origin.of(record)
+            if self.offsets.seen(origin):  # re-read after a rejoin: already queued or settled
+                continue
             try:
                 event = self.topic.decode(record)
             except UndecodableRecord as exc:
                 letter = dead_letter_for(record, self.stream.stage, str(exc), "undecodable")
                 self.dead_letter(letter)
+                self.offsets.done(origin)
                 continue
-            for sink in self.sinks:
-                sink.deliver(event)
+            if self.disk is not None:
+                self.disk.deliver(event)
+            if self.webhook is not None:
+                self.offsets.begin(origin)  # before: the webhook may settle it at once
+                self.webhook.deliver(event, origin)
+            else:
+                self.offsets.done(origin)
             self.delivered += 1
-        self.consumer.commit(next_offsets(records))
+        self.commit_settled()
+
+    def commit_settled(self) -> None:
+        if self.consumer is not None:
+            self.consumer.commit(self.offsets.to_commit())
 
     def close(self) -> None:
-        for sink in self.sinks:
-            sink.close()
+        """Stop the outputs, commit what they settled; what they did not is read again."""
+        if self.disk is not None:
+            self.disk.close()
+        if self.webhook is not None:
+            self.webhook.close(self.close_grace, dead_letter_backlog=False)
         if self.consumer is not None:
+            self.commit_settled()
             self.consumer.close()
         self.producer.close()
+
+    def _on_settled(self, origin: Origin) -> None:
+        self.offsets.settle(origin)
+        self._settled.set()

@@ -3,7 +3,13 @@
 `deliver` only enqueues; worker threads POST, retry transient failures with capped,
 jittered backoff, and turn everything they give up on into a DeadLetter. Delivery is
 at-least-once (a timeout after the receiver acted causes a resend with the same
-`X-Vigil-Event-Id`), so receivers de-duplicate by that header.
+`X-Vigil-Event-Id`, which is the event's `message_id`, also in the JSON body), so
+receivers de-duplicate by that header.
+
+An event given with its `Origin` (topic, partition, offset) is reported to `on_settled`
+once it is delivered or its dead letter (which then names that origin) was handed over:
+the sink worker commits only settled offsets. `room` tells a caller how many events can
+be queued now, so it can stop reading instead of overflowing the queue.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 from pydantic import BaseModel
 
 from vigil.infra.metrics import DEAD_LETTERS, WEBHOOK_DELIVERIES
+from vigil.outputs.offsets import Origin
 from vigil.outputs.signing import sign
 from vigil.schemas.deadletter import DeadLetter
 
@@ -38,6 +45,7 @@ _RETRY_4XX = frozenset({408, 429})
 _STOP = object()
 
 DeadLetterHandler = Callable[[DeadLetter], None]
+SettledHandler = Callable[[Origin], None]
 
 
 def backoff_delay(
@@ -74,15 +82,17 @@ class _Job:
     event_id: str
     key: str | None
     excerpt: str
+    origin: Origin | None = None
 
     @classmethod
-    def of(cls, event: BaseModel) -> _Job:
+    def of(cls, event: BaseModel, origin: Origin | None = None) -> _Job:
         text = event.model_dump_json()
         return cls(
             body=text.encode(),
             event_id=str(getattr(event, "message_id", None) or uuid.uuid4()),
             key=getattr(event, "capture_id", None),
             excerpt=text[:EXCERPT_CHARS],
+            origin=origin,
         )
 
 
@@ -114,6 +124,7 @@ class WebhookSink:
         on_dead_letter: DeadLetterHandler | None = None,
         queue_size: int = 1000,
         workers: int = 2,
+        on_settled: SettledHandler | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -128,11 +139,13 @@ class WebhookSink:
         self._max_attempts = max_attempts
         self._backoff = (backoff_initial, backoff_max)
         self._on_dead_letter = on_dead_letter
+        self._on_settled = on_settled
         self._opener = urllib.request.build_opener(_NoRedirect)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()  # guards _closed against concurrent enqueues
         self._closed = False
         self._abort = threading.Event()
+        self._keep_backlog = False  # close(): leave unfinished events unsettled, for replay
         self._counts = {"delivered": 0, "retried": 0, "failed": 0}
         self._counts_lock = threading.Lock()
         self._threads = [
@@ -160,26 +173,38 @@ class WebhookSink:
         """Events dead-lettered, whatever the reason."""
         return self._counts["failed"]
 
-    def deliver(self, event: BaseModel) -> bool:
-        """Queue `event` without waiting. False when it was dead-lettered instead."""
-        job = _Job.of(event)
+    @property
+    def room(self) -> int:
+        """Events that `deliver` can queue now (more once the threads take some)."""
+        return max(0, self._queue.maxsize - self._queue.qsize())
+
+    def deliver(self, event: BaseModel, origin: Origin | None = None) -> bool:
+        """Queue `event` without waiting. False when it was dead-lettered instead.
+
+        A full queue dead-letters at once (with `origin`, if given, to replay it from):
+        callers that must not lose events check `room` first, as the sink worker does.
+        """
+        job = _Job.of(event, origin)
         refused = self._enqueue(job)
         if refused is None:
             return True
-        self._dead_letter(job, refused.reason, refused.code)
+        self._give_up(job, refused.reason, refused.code)
         return False
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 30.0, dead_letter_backlog: bool = True) -> None:
         """Deliver what is queued, then stop the threads, within `timeout` seconds.
 
         What is still queued at the deadline is dead-lettered, not dropped; a request
-        in flight then finishes in its (daemon) thread without further retries.
+        in flight then finishes in its (daemon) thread without further retries. With
+        `dead_letter_backlog=False` those events are left unsettled instead: a caller
+        that commits only settled offsets has the next process deliver them.
         """
         deadline = time.monotonic() + timeout
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._keep_backlog = not dead_letter_backlog
         for _ in self._threads:  # FIFO: each worker reaches its stop after the backlog
             try:
                 self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
@@ -205,13 +230,17 @@ class WebhookSink:
         return None
 
     def _drain(self) -> None:
+        left = 0
         while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if isinstance(job, _Job):
-                self._dead_letter(job, "sink closed before delivery", "closed")
+                left += 1
+                self._give_up(job, "sink closed before delivery", "closed")
+        if left and self._keep_backlog:
+            log.warning("webhook closed with %d events undelivered: left for replay", left)
 
     def _run(self) -> None:
         while isinstance(job := self._queue.get(), _Job):
@@ -219,22 +248,25 @@ class WebhookSink:
                 self._send(job)
             except Exception:  # a bug must not kill the worker and stall the queue
                 log.exception("webhook worker failed on event %s", job.event_id)
-                self._dead_letter(job, "internal error in webhook sink", "internal")
+                self._give_up(job, "internal error in webhook sink", "internal")
 
     def _send(self, job: _Job) -> None:
         for attempt in range(1, self._max_attempts + 1):
             failure = self._post(job)
             if failure is None:
                 self._count("delivered")
+                self._settled(job)
                 return
             if not failure.retryable or attempt == self._max_attempts:
                 break
             if self._abort.wait(backoff_delay(attempt, *self._backoff)):
+                if self._keep_backlog:  # unsettled: the next process delivers it
+                    return
                 failure = _Failure(f"{failure.reason}; sink closed", failure.code, False)
                 break
             self._count("retried")
         reason = f"{failure.reason} (attempt {attempt} of {self._max_attempts})"
-        self._dead_letter(job, reason, failure.code)
+        self._give_up(job, reason, failure.code)
 
     def _post(self, job: _Job) -> _Failure | None:
         request = urllib.request.Request(
@@ -272,16 +304,25 @@ class WebhookSink:
             headers.update(sign(job.body, self._secret))
         return headers
 
-    def _dead_letter(self, job: _Job, reason: str, code: str) -> None:
+    def _give_up(self, job: _Job, reason: str, code: str) -> None:
+        """Dead-letter `job` and settle it, unless a close leaves it for replay."""
+        if code == "closed" and self._keep_backlog:
+            return
+        if self._dead_letter(job, reason, code):
+            self._settled(job)
+
+    def _dead_letter(self, job: _Job, reason: str, code: str) -> bool:
+        """True once the letter is handed over; a failed handler leaves the event unsettled."""
         self._count("failed")
         DEAD_LETTERS.labels(stage=STAGE).inc()
         log.warning("webhook dead letter for event %s: %s", job.event_id, reason)
         if self._on_dead_letter is None:
-            return
+            return True
         letter = DeadLetter(
             stage=STAGE,
             reason=reason,
             error_code=code,
+            **(job.origin._asdict() if job.origin else {}),  # topic, partition, offset
             key=job.key,
             payload_excerpt=job.excerpt,
             payload_size=len(job.body),
@@ -290,6 +331,16 @@ class WebhookSink:
             self._on_dead_letter(letter)
         except Exception:  # the handler's failure must not reach the pipeline or a worker
             log.exception("on_dead_letter handler failed for event %s", job.event_id)
+            return False
+        return True
+
+    def _settled(self, job: _Job) -> None:
+        if job.origin is None or self._on_settled is None:
+            return
+        try:
+            self._on_settled(job.origin)
+        except Exception:
+            log.exception("on_settled handler failed for event %s", job.event_id)
 
     def _count(self, result: str) -> None:
         with self._counts_lock:

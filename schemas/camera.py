@@ -48,6 +48,9 @@ class CameraConfig(VigilModel):
     enabled: bool = True
     fps: float | None = Field(default=5.0, gt=0, le=120, description="sampling rate; null = all")
     pace: Pace = Pace.AUTO
+    loop: bool = Field(
+        default=False, description="files: replay from the start at the end (load tests, demos)"
+    )
     types: frozenset[TargetType] = Field(default=ALL_TYPES, min_length=1)
     attributes: frozenset[Attribute] = Field(default=ALL_ATTRIBUTES)
     features: bool = Field(default=True, description="compute face features on best shots")
@@ -82,6 +85,12 @@ class WebhookConfig(VigilModel):
     )
     timeout: float = Field(default=5.0, gt=0, le=120)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    backoff_initial: float = Field(default=0.5, gt=0, le=60, description="first retry delay, s")
+    backoff_max: float = Field(default=10.0, gt=0, le=600, description="retry delay cap, s")
+    queue_size: int = Field(
+        default=1000, ge=1, le=100_000, description="events queued before the sink stops reading"
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="POSTs in flight at once")
 
 
 class SinksConfig(VigilModel):
