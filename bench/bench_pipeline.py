@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,9 +28,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procs import cpu_seconds, descendants, percentile
+from procs import (
+    CaptureLines,
+    Pipeline,
+    cpu_seconds,
+    new_latency_ms,
+    percentile,
+    wait_until_closed,
+    write_config,
+)
 
-from vigil.infra.processes import free_port, start_tansu, stop, wait_for_port
 from vigil.samples import SAMPLE_VIDEO
 
 TYPES = ["face", "person", "vehicle"]
@@ -71,8 +77,7 @@ def embedded(url: str, pace: str = "fast", types=TYPES) -> dict:
     summary = run_all(MemoryBus(), config)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     frames = summary.frames_processed
-    news = [c for c in summary.captures if c.event == "new"]
-    latencies = [(c.created_at - c.last_seen).total_seconds() * 1000 for c in news]
+    latencies = new_latency_ms(summary.captures)
     return {
         "frames": frames,
         "wall_s": round(wall, 1),
@@ -86,64 +91,21 @@ def embedded(url: str, pace: str = "fast", types=TYPES) -> dict:
 
 
 def distributed(workers: int, workdir: Path) -> dict:
-    kafka_port, redis_port = free_port(), free_port()
-    env = dict(
-        os.environ,
-        VIGIL_BUS="kafka",
-        VIGIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
-        VIGIL_CELERY_BROKER=f"redis://127.0.0.1:{redis_port}/0",
-        VIGIL_CELERY_BACKEND=f"redis://127.0.0.1:{redis_port}/1",
-        VIGIL_CELERY_EAGER="false",
-        VIGIL_KAFKA_SESSION_TIMEOUT_MS="6000",
-        VIGIL_KAFKA_MAX_POLL_INTERVAL_MS="60000",
-        VIGIL_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
-    )
-    config = workdir / "cameras.json"
-    config.write_text(
-        json.dumps(
-            {"cameras": [{"id": "bench", "url": str(SAMPLE_VIDEO), "types": TYPES, "pace": "fast"}]}
-        )
-    )
-    log = (workdir / "distributed.log").open("w")
-    services = [
-        start_tansu(kafka_port, log),
-        subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-            stdout=log,
-            stderr=log,
-        ),
-    ]
-    vigil = [sys.executable, "-m", "vigil.cli.main"]
-    roles = []
-    try:
-        wait_for_port(redis_port)
-        roles.append(
-            subprocess.Popen(
-                [*vigil, "worker", "-c", str(workers)], env=env, stdout=log, stderr=log
-            )
-        )
-        capture = subprocess.Popen(
-            [*vigil, "capture", str(config), "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        roles.append(capture)
-        lines: list[dict] = []
-        reader = threading.Thread(target=read_captures, args=(capture, lines), daemon=True)
-        reader.start()  # drain stdout as it comes, or a full pipe would block the capture step
+    camera = {"id": "bench", "url": str(SAMPLE_VIDEO), "types": TYPES, "pace": "fast"}
+    config = str(write_config(workdir / "cameras.json", [camera]))
+    with Pipeline(workdir) as pipe:
+        pipe.role("worker", "worker", "-c", str(workers), metrics=False)
+        capture = pipe.role("capture", "capture", config, "--json", stdout=subprocess.PIPE)
+        lines = CaptureLines(capture.process)
         time.sleep(8)  # models load, consumer group joins
-        pids = [p for role in roles for p in descendants(role.pid)]
+        pids = [p for role in pipe.roles for p in role.pids()]
         cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
-        ingest = subprocess.Popen(
-            [*vigil, "ingest", str(config)], env=env, stdout=log, stderr=subprocess.PIPE, text=True
-        )
-        report = json.loads(ingest.communicate(timeout=900)[1].strip().splitlines()[-1])
+        ingest = pipe.role("ingest", "ingest", config, stderr=subprocess.PIPE, metrics=False)
+        report = json.loads(ingest.process.communicate(timeout=900)[1].strip().splitlines()[-1])
         published = report["frames_published"] + report["frames_ticks"]
-        reader.join(timeout=600)
+        wait_until_closed([lines], timeout=600)
         wall = time.perf_counter() - wall0
-        pids = [p for role in [*roles, ingest] for p in descendants(role.pid)]
+        pids = [p for role in pipe.roles for p in role.pids()]
         cpu = cpu_seconds(pids) - cpu0
         return {
             "frames": published,
@@ -151,25 +113,9 @@ def distributed(workers: int, workdir: Path) -> dict:
             "cpu_s": round(cpu, 1),
             "fps": round(published / wall, 2),
             "frames_per_cpu_s": round(published / cpu, 2),
-            "captures": len(lines),
+            "captures": len(lines.captures),
             "celery_worker_processes": workers,
         }
-    finally:
-        for process in [*roles, *services]:
-            stop(process)
-
-
-def read_captures(capture: subprocess.Popen, lines: list[dict]) -> None:
-    """Collect the capture step's JSON lines until every track is closed.
-
-    The stream's end closes every track, and the parked vehicles stay open until then:
-    all tracks closed means the capture step has caught up.
-    """
-    while line := capture.stdout.readline():
-        lines.append(json.loads(line))
-        events = [c["event"] for c in lines]
-        if events.count("end") == events.count("new") > 0:
-            return
 
 
 def still_video(workdir: Path) -> Path:

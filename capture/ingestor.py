@@ -86,6 +86,7 @@ class CameraIngestor:
             rtsp_transport=camera.rtsp_transport,
             stall_timeout=camera.stall_timeout,
             on_state=self.on_state,
+            loop=camera.loop,
         )
         self._last_keyframe = -1e9
         self._lag = 0

@@ -57,7 +57,9 @@ class VideoSource:
     disconnect, answered by capped exponential backoff and a reopen, forever unless
     `max_reconnects` is set. A file ends at its end (ENDED); a damaged one raises
     `VideoSourceError` after every frame that did decode was yielded. A folder plays
-    its video files in name order as one source. Frame index and source time keep
+    its video files in name order as one source; `loop=True` replays a file or folder from
+    the start at each end (a looping file is a stand-in camera for load tests, and a failing
+    one stops the loop rather than retrying forever). Frame index and source time keep
     increasing across reconnects and files, so a tracker sees one monotonic clock.
     `on_state` is called from the iterating thread; `stop()` may come from any thread.
 
@@ -79,8 +81,10 @@ class VideoSource:
         backoff_max: float = 30.0,
         max_reconnects: int | None = None,
         on_state: StateCallback | None = None,
+        loop: bool = False,
     ) -> None:
         self.url = str(url)
+        self.loop = loop
         self.live = urlsplit(self.url).scheme.lower() in LIVE_SCHEMES if live is None else live
         self.rtsp_transport = rtsp_transport
         self.open_timeout = open_timeout
@@ -143,11 +147,14 @@ class VideoSource:
     def _file_frames(self) -> Iterator[DecodedFrame]:
         paths = self._video_files()
         failures = []
-        for path in paths:
-            error, _ = yield from self._play(str(path))
-            if error is not None:
-                failures.append(error)
-            if self._stop.is_set():
+        while True:
+            for path in paths:
+                error, _ = yield from self._play(str(path))
+                if error is not None:
+                    failures.append(error)
+                if self._stop.is_set():
+                    break
+            if not self.loop or failures or self._stop.is_set():
                 break
         if len(failures) == 1:
             self._fail(failures[0])
@@ -158,16 +165,26 @@ class VideoSource:
         self._set_state(SourceState.ENDED, "stopped" if self._stop.is_set() else "end of file")
 
     def _video_files(self) -> list[Path]:
-        """The file, or a folder's video files in name order; a missing one fails at once."""
+        """The file, or a folder's video files in name order; a missing one fails at once.
+
+        Anything else the decoder refuses with a coded error: a camera file path is
+        configuration, so reaching outside a media folder is the operator's choice.
+        """
         url = self.url
         path = Path(unquote(urlsplit(url).path)) if url.startswith("file://") else Path(url)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+            files = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
+            )
             if not files:
                 self._fail(VideoSourceError(VideoErrorCode.NOT_FOUND, f"{path}: no video files"))
             return files
         if not path.exists():
             self._fail(VideoSourceError(VideoErrorCode.NOT_FOUND, f"{path}: no such file"))
+        if not path.is_file():
+            # a FIFO or a device would hang the open or stream forever: only recordings
+            message = f"{path}: not a regular file (a device, pipe or socket is no recording)"
+            self._fail(VideoSourceError(VideoErrorCode.UNSUPPORTED, message))
         return [path]
 
     def _play(self, target: str) -> _Played:
