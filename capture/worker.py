@@ -168,8 +168,7 @@ class CaptureWorker:
                 work.info.description = description_task.get(timeout=self.task_timeout)
             except Exception as exc:
                 log.warning("describing %s failed: %s", work.info.track_id, exc)
-        capture = assemble(work, work.info.description)
-        self.captures.send(self.producer, capture)
+        capture = self.captures.send_fitting(self.producer, assemble(work, work.info.description))
         self.captures_published += 1
         metrics.CAPTURES.labels(
             camera=capture.camera_id, type=capture.target.type.value, event=capture.event.value

@@ -44,6 +44,11 @@ CAPTURES = Counter(
     ["camera", "type", "event"],
     registry=REGISTRY,
 )
+CROPS_DROPPED = Counter(
+    "vigil_capture_crops_dropped_total",
+    "Captures published without their crop because it exceeded the bus record limit.",
+    registry=REGISTRY,
+)
 ALERTS = Counter("vigil_alerts_total", "Alerts raised.", ["camera"], registry=REGISTRY)
 RECONNECTS = Counter(
     "vigil_reconnects_total", "Times a source was reopened.", ["camera"], registry=REGISTRY

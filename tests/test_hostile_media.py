@@ -283,3 +283,15 @@ def test_a_capture_over_the_bus_limit_is_refused_at_the_producer_and_nothing_els
     topic.send(producer, face_capture(None, track_id="3"))
     records = bus.consumer([topic.name], "reader").poll(0.2)
     assert [topic.decode(r).track_id for r in records] == ["1", "3"]
+
+
+def test_the_capture_step_sends_an_oversized_capture_without_its_crop():
+    from vigil.capture.synthetic import face_capture
+
+    bus = MemoryBus(max_message_bytes=100_000)
+    producer, topic = bus.producer(), CaptureTopic()
+    huge = face_capture(None, track_id="2").model_copy(update={"crop_jpeg": "A" * 200_000})
+    sent = topic.send_fitting(producer, huge)
+    assert sent.crop_jpeg is None and sent.message_id == huge.message_id
+    [record] = bus.consumer([topic.name], "reader").poll(0.2)
+    assert topic.decode(record).capture_id == huge.capture_id
