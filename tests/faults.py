@@ -138,23 +138,18 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def remove_torn_objects(directory: Path) -> list[Path]:
-    """Undo what S3 itself never shows: an object half-written by a client that died.
+def torn_objects(directory: Path) -> list[Path]:
+    """Objects of the s3rver in `directory` stored without their metadata: half-written.
 
-    s3rver writes an upload in place and its metadata last, so a PUT cut by the SIGKILL
-    leaves an empty object without metadata (seen: a group's committed offset), which
-    tansu then cannot parse. S3 makes a PUT visible whole or not at all: removing the torn
-    object restores one of S3's outcomes (the write never happened).
+    Plain s3rver writes an upload in place, so a PUT cut by the broker's SIGKILL left an
+    empty object that tansu then could not parse; `s3rver_strict.js` stores a body only
+    once complete, as S3 does. A torn object here means that guarantee broke.
     """
-    torn = [
+    return [
         path
         for path in directory.rglob("*._S3rver_object")
         if not path.with_name(path.name.replace("_object", "_metadata.json")).exists()
     ]
-    for path in torn:
-        path.unlink()
-        path.with_name(path.name + ".md5").unlink(missing_ok=True)
-    return torn
 
 
 @dataclass
@@ -246,17 +241,16 @@ class Services:
         self.start_redis()
         return time.monotonic() - started
 
-    def restart_broker(self, sig: int = signal.SIGKILL) -> tuple[float, list[Path]]:
+    def restart_broker(self, sig: int = signal.SIGKILL) -> float:
         """Stop tansu with `sig`, start a new one once the old has exited (else: address in
-        use). Returns the downtime and the torn objects removed (see `remove_torn_objects`).
+        use). Returns the downtime.
         """
         assert self.broker is not None
         started = time.monotonic()
         self.broker.send_signal(sig)
         self.broker.wait()
-        torn = remove_torn_objects(self.workdir / "s3") if self.durable else []
         self.start_broker()
-        return time.monotonic() - started, torn
+        return time.monotonic() - started
 
     def close(self) -> None:
         if self.worker is not None:

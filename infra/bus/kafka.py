@@ -70,6 +70,9 @@ class KafkaBus:
                 # restarted tansu does not, and kafka-python then aborts every batch as a
                 # fatal error. Duplicates from retries are removed by message id instead.
                 enable_idempotence=False,
+                # one request in flight, so a retried batch cannot land after a later one:
+                # consumers rely on per-camera order (frames, track events)
+                max_in_flight_requests_per_connection=1,
                 linger_ms=2,
                 max_request_size=self.max_message_bytes + 65_536,
                 **self.common(),
