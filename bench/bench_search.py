@@ -319,12 +319,12 @@ def main() -> None:
             uri = None if args.no_server else args.server_uri or server.start()
             for size in sizes:
                 found, done = run_size(size, args, uri, workdir)
+                print_tables(found, done)  # as measured: the 1M size takes long
                 timings += found
                 throughputs += done
         finally:
             if server:
                 server.stop()
-    print_tables(timings, throughputs)
     if args.json:
         args.json.write_text(
             json.dumps(
