@@ -30,15 +30,13 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread, as a worker runs
 
 import numpy as np
-from procs import median, percentile
+from procs import median, percentile, stopwatch
 
 from vigil.alarm.worker import AlarmWorker
 from vigil.capture.synthetic import FACE_MODEL, face_capture
@@ -124,14 +122,6 @@ def config() -> PipelineConfig:
             "watchlists": [WatchlistConfig(group=WATCHLIST, far=1e-3, cooldown=0)],
         }
     )
-
-
-@contextmanager
-def stopwatch() -> Iterator[list[float]]:
-    took: list[float] = []
-    start = time.perf_counter()
-    yield took
-    took.append(time.perf_counter() - start)
 
 
 def throughput(watchlist: Watchlist, count: int) -> dict:

@@ -26,8 +26,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per query, as worker
 
 import faiss
 import numpy as np
-from procs import median, percentile
+from procs import median, percentile, stopwatch
 
 from vigil.groups.devserver import DevServer, install
 from vigil.groups.index import Entry, GroupIndex
@@ -88,14 +87,6 @@ class Data:
 
     def metadata(self, row: int) -> dict:
         return {"site": f"s{self.sites[row]}"}
-
-
-@contextmanager
-def stopwatch() -> Iterator[list[float]]:
-    box: list[float] = []
-    started = time.perf_counter()
-    yield box
-    box.append(time.perf_counter() - started)
 
 
 # -- paths --------------------------------------------------------------------------------

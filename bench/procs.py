@@ -10,7 +10,9 @@ import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,3 +324,12 @@ def window(first: Snapshot, last: Snapshot, lines: CaptureLines | None = None) -
         if analysed
         else None,
     }
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """Seconds the block took, in the yielded list once it ends."""
+    took: list[float] = []
+    start = time.perf_counter()
+    yield took
+    took.append(time.perf_counter() - start)
