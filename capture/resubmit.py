@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from kombu.exceptions import OperationalError
 log = logging.getLogger(__name__)
 RESUBMIT_ENV = "VIGIL_TASK_RESUBMIT_S"
 DEFAULT_RESUBMIT_S = 30.0  # far above a frame task's run time on a loaded 2-core machine
+RECENTLY_READ: deque[str] = deque(maxlen=512)  # task ids whose late copies are dropped
 
 
 def resubmit_after() -> float:
@@ -64,12 +67,15 @@ class RetriedTask:
             wait = min(resend_at, deadline) - time.monotonic()
             if wait > 0 and self.result is not None:
                 try:
-                    return self.result.get(timeout=wait)
+                    value = self.result.get(timeout=wait)
                 except ResultTimeout:
                     pass
                 except (OperationalError, *connection_errors(self.result)) as exc:
                     log.warning("%s: result backend unreachable (%s)", self.name, exc)
                     time.sleep(min(1.0, max(0.0, resend_at - time.monotonic())))
+                else:
+                    self.forget()
+                    return value
             elif wait > 0:
                 time.sleep(wait)
             now = time.monotonic()
@@ -82,6 +88,30 @@ class RetriedTask:
                     now - self.submitted_at,
                 )
                 self.send()
+
+    def forget(self) -> None:
+        """Drop the result from the backend once read.
+
+        Kept for `result_expires` (an hour) every frame's detections and crops would sit in
+        Redis. And Celery's Redis client buffers a result message that arrives while no
+        one waits on it in `_pending_messages`, up to 8192 results that never drain
+        (celery#8166): with frames pipelined, ~3% of results also arrive by pub/sub after
+        `get` already read them by polling, and the capture step grew ~30 MB/h. So the ids
+        of the last results read are swept from that buffer at every read.
+        """
+        try:
+            self.result.forget()
+        except Exception as exc:  # the result was read; a failed clean-up only costs memory
+            log.debug("%s: result not forgotten (%s)", self.name, exc)
+        buffered = getattr(getattr(self.result, "backend", None), "_pending_messages", None)
+        task_id = getattr(self.result, "id", None)
+        if buffered is None or task_id is None:
+            return
+        RECENTLY_READ.append(task_id)
+        for read in RECENTLY_READ:
+            if read in buffered:
+                with suppress(KeyError):
+                    buffered.total -= len(buffered.pop(read))
 
 
 def connection_errors(result: Any) -> tuple[type[BaseException], ...]:

@@ -31,8 +31,9 @@ from vigil.groups.faces import face_targets
 from vigil.groups.rwlock import RWLock
 from vigil.groups.service import as_vector, checked, threshold_for
 from vigil.groups.store import from_us, to_us
+from vigil.history.crops import CropStore, crops_root
 from vigil.history.index import HistoryIndex, Selection, plate_key
-from vigil.history.store import HistoryStore, fit_crop
+from vigil.history.store import HistoryStore
 from vigil.schemas.capture import Capture
 from vigil.schemas.feature import Feature
 from vigil.schemas.history import (
@@ -95,7 +96,6 @@ def capture_row(capture: Capture, dim: int, written_us: int) -> dict[str, Any]:
         "model": model,
         "has_feature": target.feature is not None,
         "written_us": written_us,
-        "crop": fit_crop(capture.crop_jpeg or target.crop_jpeg),
         "vector": vector,
     }
 
@@ -104,10 +104,16 @@ class HistoryService:
     """The capture history in Milvus (Lite file by default, server by URI), searched in memory."""
 
     def __init__(
-        self, uri: str | Path | None = None, *, dim: int = 128, index_type: str | None = None
+        self,
+        uri: str | Path | None = None,
+        *,
+        dim: int = 128,
+        index_type: str | None = None,
+        crops: str | Path | None = None,
     ) -> None:
         self.uri = str(uri or default_uri())
         self.dim = dim
+        self.crops = CropStore(crops_root(self.uri, crops))
         self.store = HistoryStore(self.uri, dim=dim, index_type=index_type)
         self._writer = threading.Lock()
         self._rw = RWLock()
@@ -187,6 +193,10 @@ class HistoryService:
         rows = [capture_row(capture, self.dim, now_us) for capture in latest.values()]
         with self._writer:
             fresh = [row for row in rows if self._is_newer(row)]
+            for row in fresh:  # before the row: a stored row never misses its crop
+                capture = latest[row["capture_id"]]
+                if crop := capture.crop_jpeg or capture.target.crop_jpeg:
+                    self.crops.write(row["capture_id"], row["captured_us"], crop)
             if fresh:
                 self.store.upsert(fresh)
                 with self._rw.write():
@@ -199,6 +209,7 @@ class HistoryService:
         cutoff = to_us(checked(datetime, older_than, "older_than").astimezone(UTC))
         with self._writer:
             self.store.delete_before(cutoff)
+            self.crops.purge_before(cutoff)
             with self._rw.write():
                 return self.index.purge(cutoff)
 
@@ -354,11 +365,13 @@ class HistoryService:
         return model, vector
 
     def _records(self, found: list[dict[str, Any]], crops: bool) -> list[HistoryRecord]:
-        images = self.store.crops([f["capture_id"] for f in found]) if crops and found else {}
         records = []
         for fields in found:
             fields = dict(fields)
-            fields["captured_at"] = from_us(fields.pop("captured_us"))
-            fields["crop_jpeg"] = images.get(fields["capture_id"])
+            captured_us = fields.pop("captured_us")
+            fields["captured_at"] = from_us(captured_us)
+            fields["crop_jpeg"] = (
+                self.crops.read(fields["capture_id"], captured_us) if crops else None
+            )
             records.append(HistoryRecord.model_construct(**fields))  # trusted: from the store
         return records

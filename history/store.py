@@ -2,10 +2,10 @@
 
 `vigil_history` holds the latest revision of each capture (`capture_id` is the
 primary key, so a later revision is an upsert): scalar fields for every filter,
-the face feature (a zero vector when the capture has none: Milvus requires one),
-the crop, and `written_us`, when the row was written, which lets another process
+the face feature (a zero vector when the capture has none: Milvus requires one)
+and `written_us`, when the row was written, which lets another process
 pick up new rows (`rows_since`). It is searched in memory (`vigil.history.index`);
-Milvus is only written, scanned on start and asked for crops.
+Milvus is only written and scanned on start. Crops are files (`vigil.history.crops`).
 
 Connection handling, schema creation, scans and error mapping are `MilvusStore`'s:
 this class only replaces the group registry by the history collection.
@@ -13,19 +13,16 @@ this class only replaces the group registry by the history collection.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from pymilvus import DataType
 
 from vigil.groups.store import SCAN_BATCH, WRITE_BATCH, MilvusStore, unavailable
 
 COLLECTION = "vigil_history"
-CROP_MAX = 65_535  # Milvus's VARCHAR limit, in bytes
 TEXT_FIELDS = {  # VARCHAR fields and their maximum lengths
     "camera_id": 64,
     "track_id": 128,
@@ -46,25 +43,6 @@ NUMBER_FIELDS = {
     "quality": DataType.FLOAT,
 }
 SCALARS = ["capture_id", *TEXT_FIELDS, *NUMBER_FIELDS, "age", "has_feature", "written_us"]
-
-
-def fit_crop(crop: str | None, limit: int = CROP_MAX) -> str:
-    """The base64 crop, re-encoded smaller (quality, then size) until it fits `limit` bytes."""
-    if not crop or len(crop) <= limit:
-        return crop or ""
-    image = cv2.imdecode(np.frombuffer(base64.b64decode(crop), np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        return ""  # an undecodable crop is dropped rather than stored truncated
-    quality = 80
-    while True:
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        text = base64.b64encode(data.tobytes()).decode() if ok else ""
-        if len(text) <= limit or min(image.shape[:2]) < 16:
-            return text if len(text) <= limit else ""
-        if quality > 50:
-            quality -= 15
-        else:
-            image = cv2.resize(image, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
 
 
 class HistoryStore(MilvusStore):
@@ -88,7 +66,6 @@ class HistoryStore(MilvusStore):
             schema.add_field("age", DataType.FLOAT)  # -1: unknown
             schema.add_field("has_feature", DataType.BOOL)
             schema.add_field("written_us", DataType.INT64)
-            schema.add_field("crop", DataType.VARCHAR, max_length=CROP_MAX)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
 
         self._create(COLLECTION, fields, "vector", self.index_type)
@@ -106,15 +83,8 @@ class HistoryStore(MilvusStore):
         with unavailable(f"purge {COLLECTION}"):
             self.client.delete(COLLECTION, filter=f"captured_us < {int(captured_us)}")
 
-    def crops(self, capture_ids: list[str]) -> dict[str, str]:
-        if not capture_ids:
-            return {}
-        with unavailable(f"read crops from {COLLECTION}"):
-            rows = self.client.get(COLLECTION, ids=capture_ids, output_fields=["crop"])
-        return {row["capture_id"]: row["crop"] for row in rows if row["crop"]}
-
     def rows(self, filter: str = "") -> Iterator[list[dict[str, Any]]]:
-        """Stored rows (scalars and vector, no crop) passing a Milvus filter, in batches."""
+        """Stored rows (scalars and vector) passing a Milvus filter, in batches."""
         with unavailable(f"read {COLLECTION}"):
             iterator = self.client.query_iterator(
                 COLLECTION,

@@ -149,6 +149,11 @@ class HistoryConfig(VigilModel):
     uri: str | None = Field(
         default=None, description="Milvus Lite file or http://host:port ($VIGIL_HISTORY_URI)"
     )
+    crops: str | None = Field(
+        default=None,
+        description="folder of the crops ($VIGIL_HISTORY_CROPS; default beside a Lite file,"
+        " else ./vigil-history-crops); shared by every machine that searches",
+    )
     retention_days: float | None = Field(
         default=None, gt=0, description="purge older captures (the writer, daily)"
     )

@@ -91,6 +91,22 @@ def celery_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="session")
+def celery_client(celery_worker: dict):
+    """A Celery app that submits to the session's real worker (not eager)."""
+    from vigil.infra.celery_app import create_app
+    from vigil.infra.settings import Settings
+
+    env = celery_worker["env"]
+    return create_app(
+        Settings(
+            celery_broker=env["VIGIL_CELERY_BROKER"],
+            celery_backend=env["VIGIL_CELERY_BACKEND"],
+            celery_eager=False,
+        )
+    )
+
+
+@pytest.fixture(scope="session")
 def vtest_first_frame() -> bytes:
     """First frame of the CCTV sample, as PNG bytes (lossless)."""
     import cv2

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.infra.celery_app import create_app
-from vigil.infra.settings import Settings
-
 pytestmark = pytest.mark.integration
 TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
-def client(celery_worker):
-    env = celery_worker["env"]
-    settings = Settings(
-        celery_broker=env["VIGIL_CELERY_BROKER"],
-        celery_backend=env["VIGIL_CELERY_BACKEND"],
-        celery_eager=False,
-    )
-    return create_app(settings)
+def client(celery_client):
+    return celery_client
 
 
 def test_analyze_task_runs_on_a_worker(client, images):

@@ -28,8 +28,6 @@ from vigil.compare.augment import AUGMENTS
 from vigil.compare.calibration_data import embed_views, photo_sources
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.synthetic import Population
-from vigil.infra.celery_app import create_app
-from vigil.infra.settings import Settings
 from vigil.outputs.disk import DiskSink
 from vigil.schemas.capture import Capture, CaptureEvent
 from vigil.schemas.cluster import ClusterMethod, ClusterOptions
@@ -317,16 +315,9 @@ def test_cli_assigns_incrementally_and_reports_json(real_faces, tmp_path: Path, 
     assert main(["cluster", "--captures", archive, "--since", "tomorrow"]) == 2
 
 
-def test_cluster_task_runs_on_a_real_worker(celery_worker, real_faces, tmp_path: Path):
+def test_cluster_task_runs_on_a_real_worker(celery_client, real_faces, tmp_path: Path):
     who = write_archive(real_faces, tmp_path / "archive")
-    env = celery_worker["env"]
-    client = create_app(
-        Settings(
-            celery_broker=env["VIGIL_CELERY_BROKER"],
-            celery_backend=env["VIGIL_CELERY_BACKEND"],
-            celery_eager=False,
-        )
-    )
+    client = celery_client
     archive = {"archive": [str(tmp_path / "archive")]}
     result = client.send_task("vigil.cluster", args=[{"min_size": 2}], kwargs=archive)
     clusters = result.get(timeout=120, interval=0.01)["clusters"]

@@ -15,6 +15,7 @@ import yaml
 
 from vigil.cli.main import build_parser
 from vigil.groups.service import URI_ENV as GROUPS_URI_ENV
+from vigil.history.crops import CROPS_ENV
 from vigil.history.retention import RETENTION_ENV
 from vigil.history.service import URI_ENV as HISTORY_URI_ENV
 from vigil.infra.config import load_config
@@ -28,6 +29,7 @@ UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 OTHER_VARIABLES = {
     GROUPS_URI_ENV,
     HISTORY_URI_ENV,
+    CROPS_ENV,
     RETENTION_ENV,
     "VIGIL_LOG_FORMAT",
     "VIGIL_ALERT_SECRET",

@@ -204,16 +204,9 @@ def test_cli_enrols_with_json_summary_and_refuses_a_missing_group(
 
 @pytest.mark.integration
 def test_celery_workers_analyse_for_enrolment_and_compare(
-    portraits, service, celery_worker, tmp_path
+    portraits, service, celery_client, tmp_path
 ):
-    env = celery_worker["env"]
-    client = create_app(
-        Settings(
-            celery_broker=env["VIGIL_CELERY_BROKER"],
-            celery_backend=env["VIGIL_CELERY_BACKEND"],
-            celery_eager=False,
-        )
-    )
+    client = celery_client
     small = tmp_path / "small"
     for name in ("obama/obama.jpg", "obama/obama2.jpg", "broken.jpg", "two_people.jpg"):
         (small / name).parent.mkdir(parents=True, exist_ok=True)

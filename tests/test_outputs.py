@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from vigil.capture.synthetic import face_capture
 from vigil.infra.metrics import (
     FRAMES_IN,
     REGISTRY,
@@ -29,8 +30,6 @@ from vigil.outputs.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, veri
 from vigil.outputs.webhook import EVENT_ID_HEADER, WebhookSink, backoff_delay
 from vigil.schemas.capture import Capture, CaptureEvent
 from vigil.schemas.deadletter import DeadLetter
-from vigil.schemas.geometry import Box, FrameSize
-from vigil.schemas.target import Quality, QualityParts, Target, TargetType
 
 SECRET = "shared-webhook-secret"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) + b"\xff\xd9"
@@ -48,31 +47,16 @@ def make_capture(
     crop: bytes | None = JPEG,
     captured_at: datetime = DAY,
 ) -> Capture:
-    quality = QualityParts(detector=0.9, size=1.0, sharpness=0.7, pose=1.0, edge=1.0)
-    target = Target(
-        id=0,
-        type=TargetType.FACE,
-        label="face",
-        box=Box(x1=10, y1=20, x2=90, y2=120),
-        score=0.9,
-        quality=Quality(score=0.8, parts=quality),
-    )
-    return Capture(
-        capture_id=f"{camera_id}/{track_id}",
-        event=event,
-        revision=revision,
+    capture = face_capture(
+        None,
         camera_id=camera_id,
         track_id=track_id,
-        target=target,
-        crop_jpeg=None if crop is None else base64.b64encode(crop).decode(),
-        frame_index=42,
-        source_time=1.68,
-        captured_at=captured_at,
-        frame_size=FrameSize(width=640, height=480),
-        first_seen=captured_at - timedelta(seconds=2),
-        last_seen=captured_at,
-        frames_seen=12,
+        revision=revision,
+        event=event,
+        start=captured_at,
     )
+    crop_jpeg = None if crop is None else base64.b64encode(crop).decode()
+    return capture.model_copy(update={"crop_jpeg": crop_jpeg})
 
 
 def sample(name: str, **labels: str) -> float:

@@ -120,7 +120,7 @@ def run_all(
         from vigil.history.service import HistoryService
         from vigil.history.writer import HistoryWriter
 
-        history = HistoryService(config.history.uri)
+        history = HistoryService(config.history.uri, crops=config.history.crops)
         resources.append(history)
         workers.append(HistoryWriter(bus, config, history))
     workers_done = threading.Event()

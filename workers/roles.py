@@ -84,8 +84,8 @@ def run_history(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None
     from vigil.history.writer import HistoryWriter
 
     prepare_topics(bus, config)
-    history_config = config.history
-    with HistoryService(history_config.uri if history_config else None) as history:
+    uri, crops = (config.history.uri, config.history.crops) if config.history else (None, None)
+    with HistoryService(uri, crops=crops) as history:
         worker = HistoryWriter(bus, config, history)
         try:
             worker.run(stop)

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from vigil.cli.options import report_error
+from vigil.cli.options import print_outcome
 from vigil.errors import ErrorCode, VigilError
 
 
@@ -110,13 +110,11 @@ def assigned(path: Path, records: list, vectors: Any, query: Any, model: str) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        output = clustered(args)
-    except VigilError as exc:
-        return report_error(exc, args.json)
-    if args.json:
-        print(output.model_dump_json(indent=2, exclude_none=True))
-    elif hasattr(output, "assignments"):
+    return print_outcome(lambda: clustered(args), args.json, print_result)
+
+
+def print_result(output: Any) -> None:
+    if hasattr(output, "assignments"):
         joined = len(output.assignments) - sum(a.new_cluster for a in output.assignments)
         print(
             f"{len(output.assignments)} captures: {joined} joined existing clusters,"
@@ -124,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print_clusters(output)
-    return 0
 
 
 def print_clusters(result: Any) -> None:

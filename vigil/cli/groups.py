@@ -9,12 +9,11 @@ error and its code are printed; as JSON with --json), 2 wrong options.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vigil.cli.options import report_error
+from vigil.cli.options import print_outcome
 from vigil.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
@@ -126,24 +125,11 @@ def meta_option(parser: argparse.ArgumentParser, help: str = "metadata") -> None
 def main(args: argparse.Namespace) -> int:
     from vigil.groups.service import GroupService
 
-    try:
+    def compute() -> Any:
         with GroupService(args.store) as service:
-            output = args.action(service, args)
-    except VigilError as exc:
-        return report_error(exc, args.json)
-    if args.json:
-        print(json.dumps(jsonable(output), indent=2, ensure_ascii=False))
-    else:
-        print_table(output)
-    return 0
+            return args.action(service, args)
 
-
-def jsonable(output: Any) -> Any:
-    if isinstance(output, list):
-        return [jsonable(item) for item in output]
-    if hasattr(output, "model_dump"):
-        return output.model_dump(mode="json", exclude_none=True)
-    return output
+    return print_outcome(compute, args.json, print_table)
 
 
 # -- actions ------------------------------------------------------------------------------

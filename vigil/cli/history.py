@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vigil.cli.groups import jsonable, read_feature
-from vigil.cli.options import report_error
+from vigil.cli.groups import read_feature
+from vigil.cli.options import print_outcome
 from vigil.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
@@ -98,16 +97,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from vigil.history.service import HistoryService
 
-    try:
+    def compute() -> Any:
         with HistoryService(args.store) as service:
-            output = args.action(service, args)
-    except VigilError as exc:
-        return report_error(exc, args.json)
-    if args.json:
-        print(json.dumps(jsonable(output), indent=2, ensure_ascii=False))
-    else:
-        TABLES[type(output).__name__](output)
-    return 0
+            return args.action(service, args)
+
+    return print_outcome(compute, args.json, lambda output: TABLES[type(output).__name__](output))
 
 
 def run_writer(args: argparse.Namespace) -> int:

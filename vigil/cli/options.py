@@ -1,11 +1,13 @@
-"""Parsing helpers shared by CLI commands: comma lists into validated enums."""
+"""Helpers shared by CLI commands: comma lists into validated enums, coded errors, output."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from vigil.errors import ErrorCode, VigilError
 
@@ -61,3 +63,28 @@ def report_error(exc: VigilError, as_json: bool) -> int:
     else:
         print(f"vigil: error: [{exc.code.value}] {exc.message}", file=sys.stderr)
     return 2 if exc.code == ErrorCode.INVALID_OPTIONS else 1
+
+
+def jsonable(output: Any) -> Any:
+    """Pydantic models (and lists of them) as plain JSON values; anything else as is."""
+    if isinstance(output, list):
+        return [jsonable(item) for item in output]
+    if hasattr(output, "model_dump"):
+        return output.model_dump(mode="json", exclude_none=True)
+    return output
+
+
+def print_outcome(compute: Callable[[], Any], as_json: bool, show: Callable[[Any], None]) -> int:
+    """Run a command's work and print its result as JSON or through `show`; the exit status.
+
+    A coded VigilError becomes `report_error`'s message and status instead of a traceback.
+    """
+    try:
+        output = compute()
+    except VigilError as exc:
+        return report_error(exc, as_json)
+    if as_json:
+        print(json.dumps(jsonable(output), indent=2, ensure_ascii=False))
+    else:
+        show(output)
+    return 0
