@@ -45,14 +45,6 @@ FEATURES_PREFIX = "vigil_features_"
 PAD_DIM = 2
 WRITE_BATCH = 1000
 SCAN_BATCH = 10_000  # each iterator page waits for a Milvus time tick (~0.3 s): few, big pages
-# Milvus Lite keeps every write request in memory until a flush seals it (~16 kB per
-# one-row upsert, measured; it never sealed on its own at a camera's write rate), and
-# the small sealed segments and the deletes of upserts stay until a compaction. So a
-# Lite store flushes a collection after this many writes or rows, and compacts it every
-# few flushes: the history writer went from ~16 to <5 kB per write (revisions included).
-LITE_FLUSH_WRITES = 128
-LITE_FLUSH_ROWS = 5_000
-LITE_COMPACT_FLUSHES = 4
 SEARCH_PARAMS = {"HNSW": {"ef": 128}, "IVF_FLAT": {"nprobe": 32}, "FLAT": {}}
 BUILD_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}, "FLAT": {}}
 
@@ -154,8 +146,6 @@ class MilvusStore:
         self.index_type = index_type or ("HNSW" if self.is_server else "FLAT")
         self.timeout = timeout
         self._loaded: set[str] = set()
-        self._unflushed: dict[str, list[int]] = {}  # collection -> [writes, rows] since a flush
-        self._flushes = 0
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         with unavailable(f"cannot open Milvus at {self.uri} (a Lite file is one process's)"):
@@ -166,33 +156,12 @@ class MilvusStore:
         """Close, and stop this process's embedded Lite server so another process may open
         the file (pymilvus keeps it running until exit otherwise)."""
         with unavailable("close"):
-            for name in list(self._unflushed):
-                self._flush(name)
             self.client.close()
         if not self.is_server:
             from milvus_lite.server_manager import server_manager_instance
 
             with unavailable("release the Milvus Lite file"):
                 server_manager_instance.release_server(self.uri)
-
-    def _wrote(self, name: str, rows: int) -> None:
-        """Count a write request; flush a Lite collection once enough are held in memory."""
-        if self.is_server:
-            return  # a server seals its segments itself; frequent flushes would hurt it
-        counts = self._unflushed.setdefault(name, [0, 0])
-        counts[0] += 1
-        counts[1] += rows
-        if counts[0] >= LITE_FLUSH_WRITES or counts[1] >= LITE_FLUSH_ROWS:
-            self._flush(name)
-
-    def _flush(self, name: str) -> None:
-        self._unflushed.pop(name, None)
-        if not self.client.has_collection(name):
-            return  # dropped since
-        self.client.flush(name)
-        self._flushes += 1
-        if self._flushes % LITE_COMPACT_FLUSHES == 0:
-            self.client.compact(name)
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -288,13 +257,11 @@ class MilvusStore:
         }
         with unavailable(f"write group {record.name!r}"):
             self.client.upsert(REGISTRY, [row])
-            self._wrote(REGISTRY, 1)
 
     def delete_group(self, group_id: str) -> None:
         """Registry row first: a crash in between leaves an orphan collection, not a half group."""
         with unavailable(f"delete group {group_id}"):
             self.client.delete(REGISTRY, ids=[group_id])
-            self._wrote(REGISTRY, 1)
             self.client.drop_collection(self.features_collection(group_id))
             self._loaded.discard(self.features_collection(group_id))
 
@@ -340,15 +307,12 @@ class MilvusStore:
         write = self.client.upsert if upsert else self.client.insert
         with unavailable(f"write {len(rows)} features to {name}"):
             for start in range(0, len(rows), WRITE_BATCH):
-                batch = [self._row(row) for row in rows[start : start + WRITE_BATCH]]
-                write(name, batch)
-                self._wrote(name, len(batch))
+                write(name, [self._row(row) for row in rows[start : start + WRITE_BATCH]])
 
     def delete_features(self, group_id: str, feature_ids: list[str]) -> None:
         name = self.features_collection(group_id)
         with unavailable(f"delete {len(feature_ids)} features from {name}"):
             self.client.delete(name, ids=feature_ids)
-            self._wrote(name, len(feature_ids))
 
     def scan_features(self, group_id: str) -> Iterator[list[FeatureRow]]:
         """Every stored feature of a group, in batches (the index rebuild reads this)."""

@@ -78,12 +78,10 @@ class HistoryStore(MilvusStore):
                     COLLECTION,
                     [{**row, "vector": np.asarray(row["vector"], "f4").tolist()} for row in batch],
                 )
-                self._wrote(COLLECTION, len(batch))
 
     def delete_before(self, captured_us: int) -> None:
         with unavailable(f"purge {COLLECTION}"):
             self.client.delete(COLLECTION, filter=f"captured_us < {int(captured_us)}")
-            self._wrote(COLLECTION, 1)
 
     def rows(self, filter: str = "") -> Iterator[list[dict[str, Any]]]:
         """Stored rows (scalars and vector) passing a Milvus filter, in batches."""

@@ -78,21 +78,3 @@ def test_service_keeps_crops_on_disk_across_revisions_restarts_and_purge(tmp_pat
         assert reopened.purge(DAY + timedelta(days=2)) == 1
         assert not list((tmp_path / "history.crops").rglob("*.jpg"))
 
-
-def test_lite_store_flushes_and_compacts_as_writes_accumulate(tmp_path: Path):
-    """Milvus Lite holds unflushed writes in memory: the store seals them every few writes."""
-    from vigil.groups import store as store_module
-
-    vector = np.zeros(128, np.float32)
-    with HistoryService(tmp_path / "history.db") as history:
-        calls: list[str] = []
-        client = history.store.client
-        real_flush, real_compact = client.flush, client.compact
-        client.flush = lambda name, **kw: (calls.append("flush"), real_flush(name, **kw))[1]
-        client.compact = lambda name, **kw: (calls.append("compact"), real_compact(name, **kw))[1]
-        writes = store_module.LITE_FLUSH_WRITES * store_module.LITE_COMPACT_FLUSHES
-        for number in range(writes):
-            history.add([face_capture(vector, track_id=str(number), seconds=number)])
-        assert calls.count("flush") == store_module.LITE_COMPACT_FLUSHES
-        assert calls.count("compact") == 1
-        assert len(history) == writes
