@@ -108,6 +108,8 @@ class RetriedTask:
         if buffered is None or task_id is None:
             return
         RECENTLY_READ.append(task_id)
+        if not buffered:
+            return  # the usual case: nothing arrived late
         for read in RECENTLY_READ:
             if read in buffered:
                 with suppress(KeyError):

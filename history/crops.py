@@ -22,9 +22,11 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
+
+from vigil.groups.store import from_us
+from vigil.outputs.disk import utc_day, write_atomic
 
 log = logging.getLogger(__name__)
 CROPS_ENV = "VIGIL_HISTORY_CROPS"
@@ -42,10 +44,6 @@ def crops_root(uri: str, configured: str | Path | None = None) -> Path:
     return Path(uri).with_suffix(".crops")
 
 
-def day_of(captured_us: int) -> str:
-    return datetime.fromtimestamp(captured_us / 1e6, UTC).date().isoformat()
-
-
 class CropStore:
     """Crops of captures by (capture id, capture time)."""
 
@@ -54,7 +52,7 @@ class CropStore:
 
     def path(self, capture_id: str, captured_us: int) -> Path:
         name = hashlib.sha1(capture_id.encode()).hexdigest()
-        return self.root / day_of(captured_us) / f"{name}.jpg"
+        return self.root / utc_day(from_us(captured_us)) / f"{name}.jpg"
 
     def write(self, capture_id: str, captured_us: int, crop_base64: str) -> None:
         """Store a base64 JPEG; an undecodable one is skipped (logged), not stored broken."""
@@ -63,16 +61,7 @@ class CropStore:
         except (binascii.Error, ValueError):
             log.warning("%s: crop is not base64, not stored", capture_id)
             return
-        target = self.path(capture_id, captured_us)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path(capture_id, captured_us), data)
 
     def read(self, capture_id: str, captured_us: int) -> str | None:
         """The base64 crop, or None when there is none (never stored, purged, unreachable)."""
@@ -83,7 +72,7 @@ class CropStore:
 
     def purge_before(self, captured_us: int) -> int:
         """Remove the folders of days that end before `captured_us`; returns how many."""
-        cutoff = date.fromisoformat(day_of(captured_us))
+        cutoff = from_us(captured_us).date()
         removed = 0
         for folder in self.root.glob("????-??-??"):
             try:

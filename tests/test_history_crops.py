@@ -28,7 +28,8 @@ def test_crop_round_trip_by_day_and_hashed_name(tmp_path: Path):
     assert written.parent.name == "2026-03-10" and written.parent.parent == tmp_path / "crops"
     assert store.read(hostile, to_us(DAY)) == CROP
     assert store.read("other", to_us(DAY)) is None
-    assert not list((tmp_path / "crops").rglob("*.part")), "no temporary file left"
+    assert not list((tmp_path / "crops").rglob(".*.tmp")), "no temporary file left"
+    assert written.stat().st_mode & 0o644 == 0o644, "readable by every machine sharing it"
 
 
 def test_undecodable_crop_is_skipped_not_stored(tmp_path: Path):
@@ -77,4 +78,3 @@ def test_service_keeps_crops_on_disk_across_revisions_restarts_and_purge(tmp_pat
         assert record.revision == 1 and record.crop_jpeg == CROP
         assert reopened.purge(DAY + timedelta(days=2)) == 1
         assert not list((tmp_path / "history.crops").rglob("*.jpg"))
-
