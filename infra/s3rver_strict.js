@@ -6,7 +6,8 @@
 //    partition starts again at offset 0 and overwrites acknowledged records.
 // 2. Atomic PUT. s3rver writes in place while the body arrives and answers before the
 //    file is written, so a PUT cut by a dying client leaves an empty object that tansu
-//    cannot parse. Here a body is stored only once complete, through a rename.
+//    cannot parse. Here a body is stored only once complete, through a rename, and a PUT
+//    cut while it queued behind another on the same key fails instead of blocking the key.
 //
 // Usage: node s3rver_strict.js S3RVER_PACKAGE_DIR DATA_DIR ADDRESS PORT BUCKET
 'use strict';
@@ -23,6 +24,11 @@ const S3Error = require(path.join(packageDir, 'lib/models/error'));
 
 function readBody(content) {
   if (Buffer.isBuffer(content)) return Promise.resolve(content);
+  // A PUT cut while it waited for its key's lock has already emitted 'aborted' and 'close';
+  // listening for them now would wait forever and hold the lock against every later PUT.
+  if (content.destroyed || content.readableAborted) {
+    return Promise.reject(new Error('connection closed before the body was read'));
+  }
   return new Promise((resolve, reject) => {
     const chunks = [];
     content.on('data', chunk => chunks.push(chunk));
