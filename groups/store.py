@@ -39,6 +39,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from vigil.errors import ErrorCode, VigilError
+from vigil.groups.lite_buffer import bound_write_buffer
 
 REGISTRY = "vigil_groups"
 FEATURES_PREFIX = "vigil_features_"
@@ -148,6 +149,7 @@ class MilvusStore:
         self._loaded: set[str] = set()
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            bound_write_buffer()
         with unavailable(f"cannot open Milvus at {self.uri} (a Lite file is one process's)"):
             self.client = MilvusClient(self.uri, timeout=timeout)
             self._ensure_registry()
