@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from vigil.schemas.base import VigilMessage
+from vigil.schemas.base import VigilMessage, VigilModel
 
 
 class DeadLetter(VigilMessage):
@@ -19,3 +19,14 @@ class DeadLetter(VigilMessage):
         default=None, description="first bytes of the original payload (base64 when binary)"
     )
     payload_size: int | None = None
+
+
+class ReplaySummary(VigilModel):
+    """What `vigil deadletters replay` did (printed as JSON for machines)."""
+
+    read: int = Field(description="dead letters read")
+    matched: int = Field(description="of those, the ones the filters selected")
+    replayed: int = Field(description="originals published again")
+    gone: int = Field(description="originals no longer on their topic (retention)")
+    unreplayable: int = Field(description="letters naming no original (or unreadable letters)")
+    dry_run: bool = False

@@ -77,6 +77,9 @@ class Bus(Protocol):
     def committed(self, topic: str, group: str) -> dict[int, int]:
         """Per partition of `topic`, the next offset `group` will read (0 when none)."""
 
+    def fetch(self, topic: str, partition: int, offset: int) -> Record | None:
+        """The record at `offset`, outside any group; None once retention dropped it."""
+
 
 def lag(producer: Producer, bus: Bus, topic: str, group: str) -> int:
     """Records this producer wrote to `topic` that `group` has not committed yet.

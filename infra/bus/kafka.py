@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from kafka.errors import (
     CommitFailedError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    OffsetOutOfRangeError,
     RetriableError,
     TopicAlreadyExistsError,
 )
@@ -56,6 +58,7 @@ class KafkaBus:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.client_id = client_id
         self._readers: dict[str, KafkaConsumer] = {}
+        self._fetcher: KafkaConsumer | None = None
         self._readers_lock = threading.Lock()
 
     def common(self) -> dict[str, Any]:
@@ -124,6 +127,53 @@ class KafkaBus:
             partitions = reader.partitions_for_topic(topic) or set()
             return {p: reader.committed(TopicPartition(topic, p)) or 0 for p in partitions}
 
+    def fetch(
+        self, topic: str, partition: int, offset: int, timeout: float = 10.0
+    ) -> Record | None:
+        """The record at `offset` through a group-less reader kept for the next fetch.
+
+        A fetch answers from the start of the batch holding `offset`; records before it
+        are skipped. None when the partition starts after `offset` (retention) or holds
+        nothing there within `timeout`.
+        """
+        with self._readers_lock:
+            reader = self._fetcher
+            if reader is None:
+                reader = self._fetcher = KafkaConsumer(
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="none",
+                    fetch_max_wait_ms=self.fetch_max_wait_ms,
+                    max_partition_fetch_bytes=max(1_048_576, self.max_message_bytes + 65_536),
+                    **self.common(),
+                )
+            position = TopicPartition(topic, partition)
+            reader.assign([position])
+            reader.seek(position, offset)
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    batches = reader.poll(timeout_ms=int(left * 1000), max_records=500)
+                except OffsetOutOfRangeError:
+                    return None
+                for message in batches.get(position, []):
+                    if message.offset >= offset:
+                        return as_record(message) if message.offset == offset else None
+            return None
+
+
+def as_record(message: Any) -> Record:
+    """kafka-python's ConsumerRecord as the bus's transport-neutral record."""
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key.decode() if message.key is not None else None,
+        value=message.value or b"",
+        headers=dict(message.headers or []),
+        timestamp_ms=message.timestamp,
+    )
+
 
 class KafkaBusProducer:
     def __init__(self, producer: KafkaProducer, max_message_bytes: int) -> None:
@@ -177,21 +227,7 @@ class KafkaBusConsumer:
 
     def poll(self, timeout: float = 1.0, max_records: int = 100) -> list[Record]:
         batches = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
-        records = []
-        for batch in batches.values():
-            for message in batch:
-                records.append(
-                    Record(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key.decode() if message.key is not None else None,
-                        value=message.value or b"",
-                        headers=dict(message.headers or []),
-                        timestamp_ms=message.timestamp,
-                    )
-                )
-        return records
+        return [as_record(message) for batch in batches.values() for message in batch]
 
     def assigned(self) -> bool:
         return bool(self.consumer.assignment())

@@ -76,6 +76,10 @@ class MemoryBus:
         begin = max(0, start - first)
         return [log[i] for i in range(begin, min(len(log), begin + limit))]
 
+    def fetch(self, topic: str, partition: int, offset: int) -> Record | None:
+        found = self.read((topic, partition), offset, 1)
+        return found[0] if found and found[0].offset == offset else None
+
     def committed_at(self, group: str, position: TopicPartition) -> int:
         return self._committed.get((group, position), 0)
 

@@ -10,6 +10,7 @@ from vigil.cli import (
     analyze,
     cluster,
     compare,
+    deadletters,
     demo,
     enroll,
     groups,
@@ -32,6 +33,7 @@ COMMANDS = (
     groups,
     history,
     cluster,
+    deadletters,
     schema,
     worker,
 )
