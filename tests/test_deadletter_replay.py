@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import closing
 
 import pytest
 
@@ -94,11 +95,21 @@ def test_vigil_deadletters_on_kafka(kafka_bootstrap, monkeypatch, capsys):
     monkeypatch.setenv("VIGIL_KAFKA_BOOTSTRAP", kafka_bootstrap)
     for name, value in KAFKA_TEST_TIMEOUTS.items():
         monkeypatch.setenv(name, value)
-    bus = KafkaBus(kafka_bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    with closing(
+        KafkaBus(kafka_bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    ) as bus:
+        check_command_on(bus, capsys)
+
+
+def check_command_on(bus: KafkaBus, capsys) -> None:
     run = uuid.uuid4().hex[:6]
     source, letters, redo = f"{run}.captures", f"{run}.deadletter", f"{run}.redo"
     bus.ensure_topics([source, letters, redo], 1)
     originals = originals_with_letters(bus, source, letters, ["sink.webhook", "alarm"])
+
+    second = bus.fetch(source, 0, originals[1].offset)  # inside the batch the first opens
+    assert second is not None and second.value == originals[1].value
+    assert bus.fetch(source, 0, originals[1].offset + 1, timeout=2) is None
 
     assert main(["deadletters", "list", "--topic", letters, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -80,6 +80,9 @@ class Bus(Protocol):
     def fetch(self, topic: str, partition: int, offset: int) -> Record | None:
         """The record at `offset`, outside any group; None once retention dropped it."""
 
+    def close(self) -> None:
+        """Release connections the bus itself holds (not its producers' or consumers')."""
+
 
 def lag(producer: Producer, bus: Bus, topic: str, group: str) -> int:
     """Records this producer wrote to `topic` that `group` has not committed yet.

@@ -127,6 +127,15 @@ class KafkaBus:
             partitions = reader.partitions_for_topic(topic) or set()
             return {p: reader.committed(TopicPartition(topic, p)) or 0 for p in partitions}
 
+    def close(self) -> None:
+        """Close the cached readers (`committed`, `fetch`); producers and consumers are the
+        caller's to close."""
+        with self._readers_lock:
+            for reader in [*self._readers.values(), self._fetcher]:
+                if reader is not None:
+                    reader.close()
+            self._readers, self._fetcher = {}, None
+
     def fetch(
         self, topic: str, partition: int, offset: int, timeout: float = 10.0
     ) -> Record | None:

@@ -76,6 +76,9 @@ class MemoryBus:
         begin = max(0, start - first)
         return [log[i] for i in range(begin, min(len(log), begin + limit))]
 
+    def close(self) -> None:
+        """Nothing to release: the records live as long as the bus object."""
+
     def fetch(self, topic: str, partition: int, offset: int) -> Record | None:
         found = self.read((topic, partition), offset, 1)
         return found[0] if found and found[0].offset == offset else None

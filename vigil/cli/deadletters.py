@@ -11,6 +11,7 @@ remembers what it has read, so a letter is replayed once. Exit status: 0 done,
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,8 @@ def run_list(args: argparse.Namespace) -> int:
     from vigil.infra.topics.replay import list_letters
 
     def compute() -> list[DeadLetter]:
-        return list_letters(kafka_bus(), topic_of(args), letter_filter(args))
+        with closing(kafka_bus()) as bus:
+            return list_letters(bus, topic_of(args), letter_filter(args))
 
     return print_outcome(compute, args.json, print_letters)
 
@@ -98,14 +100,15 @@ def run_replay(args: argparse.Namespace) -> int:
     from vigil.infra.topics.replay import REPLAY_GROUP, replay
 
     def compute() -> ReplaySummary:
-        return replay(
-            kafka_bus(),
-            topic_of(args),
-            letter_filter(args),
-            to=args.to,
-            group=args.group or REPLAY_GROUP,
-            dry_run=args.dry_run,
-        )
+        with closing(kafka_bus()) as bus:
+            return replay(
+                bus,
+                topic_of(args),
+                letter_filter(args),
+                to=args.to,
+                group=args.group or REPLAY_GROUP,
+                dry_run=args.dry_run,
+            )
 
     return print_outcome(compute, args.json, print_summary)
 
