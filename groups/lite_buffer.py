@@ -5,9 +5,9 @@ batches' accounted size reaches `MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES` (128 M
 default), then go to Parquet. The account counts Arrow buffers only, and a one-row write
 costs ~15 kB of process memory for ~2 kB of account: the history writer (three
 single-row upserts per capture) grew ~45 kB per capture and would have reached ~1 GB
-before its first flush. 4 MiB bounds that to ~80 MB. Bulk writes (1000-row batches)
-then flush every ~4k rows: 50k rows went in at 13.0k rows/s instead of 21.9k, and a
-search of Lite itself took 53 ms instead of 708 (flushed segments are indexed; the
+before its first flush. 2 MiB bounds that to ~30 MB. Bulk writes (1000-row batches)
+then flush every ~2k rows: 50k rows went in at 12.4k rows/s instead of 21.9k, and a
+search of Lite itself took 71 ms instead of 708 (flushed segments are indexed; the
 memtable is scanned row by row). Vigil searches its own in-memory indexes, not Lite.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 LIMIT_ENV = "MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES"
-DEFAULT_LIMIT_BYTES = 4 * 2**20
+DEFAULT_LIMIT_BYTES = 2 * 2**20
 
 
 def bound_write_buffer() -> int:
