@@ -39,7 +39,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from vigil.errors import ErrorCode, VigilError
-from vigil.groups.lite_buffer import bound_write_buffer
+from vigil.groups.lite_buffer import FlushPacer, bound_write_buffer
 
 REGISTRY = "vigil_groups"
 FEATURES_PREFIX = "vigil_features_"
@@ -152,6 +152,7 @@ class MilvusStore:
             bound_write_buffer()
         with unavailable(f"cannot open Milvus at {self.uri} (a Lite file is one process's)"):
             self.client = MilvusClient(self.uri, timeout=timeout)
+            self._pacer = None if self.is_server else FlushPacer(self.client.flush)
             self._ensure_registry()
 
     def close(self) -> None:
@@ -164,6 +165,11 @@ class MilvusStore:
 
             with unavailable("release the Milvus Lite file"):
                 server_manager_instance.release_server(self.uri)
+
+    def _written(self, collection: str) -> None:
+        """Count a write call: Lite is flushed every few hundred (`lite_buffer`)."""
+        if self._pacer is not None:
+            self._pacer.written(collection)
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -310,11 +316,13 @@ class MilvusStore:
         with unavailable(f"write {len(rows)} features to {name}"):
             for start in range(0, len(rows), WRITE_BATCH):
                 write(name, [self._row(row) for row in rows[start : start + WRITE_BATCH]])
+                self._written(name)
 
     def delete_features(self, group_id: str, feature_ids: list[str]) -> None:
         name = self.features_collection(group_id)
         with unavailable(f"delete {len(feature_ids)} features from {name}"):
             self.client.delete(name, ids=feature_ids)
+            self._written(name)
 
     def scan_features(self, group_id: str) -> Iterator[list[FeatureRow]]:
         """Every stored feature of a group, in batches (the index rebuild reads this)."""

@@ -78,6 +78,7 @@ class HistoryStore(MilvusStore):
                     COLLECTION,
                     [{**row, "vector": np.asarray(row["vector"], "f4").tolist()} for row in batch],
                 )
+                self._written(COLLECTION)
 
     def delete_before(self, captured_us: int) -> None:
         with unavailable(f"purge {COLLECTION}"):

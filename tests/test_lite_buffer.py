@@ -1,5 +1,6 @@
-"""Milvus Lite's write buffer is flushed to disk by size, so small writes cannot pile up in
-memory (the history writer grew ~45 kB per capture under Lite's 128 MiB default)."""
+"""Milvus Lite's write buffer is flushed to disk by size and by write calls, so small writes
+cannot pile up in memory (the history writer grew ~45 kB per capture under Lite's own
+128 MiB limit)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ import pytest
 from milvus_lite.engine import collection
 
 from vigil.capture.synthetic import face_capture
-from vigil.groups.lite_buffer import DEFAULT_LIMIT_BYTES, LIMIT_ENV
+from vigil.groups.lite_buffer import DEFAULT_LIMIT_BYTES, FLUSH_EVERY_ENV, LIMIT_ENV, FlushPacer
 from vigil.history.service import HistoryService
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def lite_limit(monkeypatch):
+def lite_env(monkeypatch):
     """Restores the engine's limit after the test, whatever the test sets."""
     monkeypatch.setattr(collection, "MEMTABLE_MEMORY_LIMIT", collection.MEMTABLE_MEMORY_LIMIT)
     monkeypatch.delenv(LIMIT_ENV, raising=False)
+    monkeypatch.delenv(FLUSH_EVERY_ENV, raising=False)
     return monkeypatch
 
 
@@ -26,20 +28,47 @@ def parquet_files(tmp_path) -> list:
     return list((tmp_path / "history.db").rglob("*.parquet"))
 
 
-def test_opening_a_lite_store_bounds_its_write_buffer(lite_limit, tmp_path):
+def add_captures(history: HistoryService, count: int, start: int = 0) -> np.ndarray:
+    """`count` captures, one `add` each (as the writer does); returns the last vector."""
+    rng = np.random.default_rng(start)
+    for n in range(start, start + count):
+        vector = rng.normal(size=128).astype(np.float32)
+        vector /= np.linalg.norm(vector)
+        history.add([face_capture(vector, track_id=str(n))])
+    return vector
+
+
+def test_opening_a_lite_store_bounds_its_write_buffer(lite_env, tmp_path):
     with HistoryService(tmp_path / "history.db"):
         assert collection.MEMTABLE_MEMORY_LIMIT == DEFAULT_LIMIT_BYTES
 
 
-def test_single_row_writes_reach_parquet_once_over_the_limit(lite_limit, tmp_path):
-    lite_limit.setenv(LIMIT_ENV, str(64 * 1024))
-    rng = np.random.default_rng(0)
+def test_small_writes_reach_parquet_once_over_the_byte_limit(lite_env, tmp_path):
+    lite_env.setenv(LIMIT_ENV, str(64 * 1024))
+    lite_env.setenv(FLUSH_EVERY_ENV, "0")
     with HistoryService(tmp_path / "history.db") as history:
         assert not parquet_files(tmp_path)
-        for n in range(100):
-            vector = rng.normal(size=128).astype(np.float32)
-            history.add([face_capture(vector / np.linalg.norm(vector), track_id=str(n))])
+        last = add_captures(history, 100)
         assert parquet_files(tmp_path), "the memtable was flushed"
-        assert len(history.search(vector, k=1).hits) == 1
+        assert len(history.search(last, k=1).hits) == 1
     with HistoryService(tmp_path / "history.db") as reopened:
         assert len(reopened) == 100
+
+
+def test_every_nth_write_call_flushes(lite_env, tmp_path):
+    lite_env.setenv(FLUSH_EVERY_ENV, "10")
+    with HistoryService(tmp_path / "history.db") as history:
+        add_captures(history, 9)
+        assert not parquet_files(tmp_path), "nine calls: still in memory"
+        add_captures(history, 1, start=9)
+        assert parquet_files(tmp_path), "the tenth call flushed"
+
+
+def test_flush_pacer_counts_each_collection_apart():
+    flushed: list[str] = []
+    pacer = FlushPacer(flushed.append, every=2)
+    for name in ["a", "b", "a", "a", "b", "a"]:
+        pacer.written(name)
+    assert flushed == ["a", "b", "a"]
+    FlushPacer(flushed.append, every=0).written("c")
+    assert "c" not in flushed, "0 turns it off"
