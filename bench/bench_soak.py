@@ -10,7 +10,10 @@ Verdict "memory flat": for every Vigil process, the least-squares RSS slope over
 two thirds of the run (the first third is warm-up: models, caches, Milvus segments) is below
 --max-slope MB/hour. The history writer holds what it stores by design (the search mirror,
 and Milvus Lite's rows in its own process): it is judged per stored capture instead, against
---max-history-kb. tansu's memory:// storage keeps every record and is reported apart.
+--max-history-kb; on Milvus Lite a 30-minute run only sees its first flushes and
+compactions, each a lasting 10-20 MB step, so its long-run memory is measured by
+bench/bench_history_memory.py. tansu's memory:// storage keeps every record and is
+reported apart.
 Writes bench/results/soak.json, soak.csv and docs/soak.png.
 """
 
