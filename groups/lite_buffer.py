@@ -5,15 +5,15 @@ batches' accounted size reaches `MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES` (128 M
 default), then go to Parquet. The account counts Arrow buffers only, and a one-row write
 costs ~15 kB of process memory for ~2 kB of account: the history writer (three
 single-row upserts per capture) grew ~45 kB per capture and would have reached ~1 GB
-before its first flush. 2 MiB bounds that to ~30 MB. Bulk writes (1000-row batches)
+before its first flush. At 2 MiB, single-row writes flush every ~950. Bulk writes (1000-row batches)
 then flush every ~2k rows: 50k rows went in at 12.4k rows/s instead of 21.9k, and a
 search of Lite itself took 71 ms instead of 708 (flushed segments are indexed; the
 memtable is scanned row by row). Vigil searches its own in-memory indexes, not Lite.
 
 The account still misses what dominates for small writes: each write call leaves Arrow
 batches whose C++ and Python objects cost ~10 kB however few rows they hold. The history
-writer writes a few rows per call, so 2 MiB of account was ~2,500 calls and ~30 MB of
-memory in a 30-minute soak, before any flush. `FlushPacer` also flushes every
+writer writes a few rows per call, so 2 MiB of account was still ~2,500 calls and ~30 MB
+of memory in a 30-minute soak, before any flush. `FlushPacer` also flushes every
 `FLUSH_EVERY_WRITES` calls per collection, which bounds that part to ~3 MB; bulk writes
 make few calls and are not affected.
 """
