@@ -8,6 +8,7 @@ reconnect backoff's 30 s cap).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 import uuid
@@ -31,7 +32,21 @@ def wait_until(condition, what: str, server: RtspServer) -> None:
     deadline = time.monotonic() + WAIT
     while not condition():
         assert time.monotonic() < deadline, f"not within {WAIT}s: {what} ({server.status()})"
+        server.revive_if_crashed()
         time.sleep(0.1)
+
+
+def test_a_test_server_that_crashed_is_revived_on_its_port():
+    server = RtspServer().start()
+    try:
+        port = server.port
+        server._signal(signal.SIGABRT)  # what GStreamer's failed assertion does
+        server._process.wait()
+        assert server.revive_if_crashed()
+        assert (server.port, server.crashes) == (port, 1)
+        assert not server.revive_if_crashed(), "running again"
+    finally:
+        server.stop()
 
 
 def test_capture_resumes_after_the_rtsp_server_restarts():
