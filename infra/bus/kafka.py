@@ -61,6 +61,10 @@ class KafkaBus:
         self._fetcher: KafkaConsumer | None = None
         self._readers_lock = threading.Lock()
 
+    def partition_fetch_bytes(self) -> int:
+        """Room for the largest record a producer may send, plus its batch header."""
+        return max(1_048_576, self.max_message_bytes + 65_536)
+
     def common(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id, **self.security}
 
@@ -91,7 +95,7 @@ class KafkaBus:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             fetch_max_bytes=max(52_428_800, 2 * self.max_message_bytes),
-            max_partition_fetch_bytes=max(1_048_576, self.max_message_bytes + 65_536),
+            max_partition_fetch_bytes=self.partition_fetch_bytes(),
             **self.group_settings,
             **self.common(),
         )
@@ -153,7 +157,7 @@ class KafkaBus:
                     enable_auto_commit=False,
                     auto_offset_reset="none",
                     fetch_max_wait_ms=self.fetch_max_wait_ms,
-                    max_partition_fetch_bytes=max(1_048_576, self.max_message_bytes + 65_536),
+                    max_partition_fetch_bytes=self.partition_fetch_bytes(),
                     **self.common(),
                 )
             position = TopicPartition(topic, partition)

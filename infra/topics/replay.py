@@ -18,6 +18,8 @@ from datetime import datetime
 
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.bus.base import Bus, Consumer, Producer, Record, next_offsets
+from vigil.infra.topics.deadletter import DeadLetterTopic
+from vigil.infra.topics.json_topic import UndecodableRecord
 from vigil.schemas.deadletter import DeadLetter, ReplaySummary
 
 REPLAY_GROUP = "vigil.deadletters.replay"
@@ -68,8 +70,8 @@ def read_batches(consumer: Consumer, topic: str, idle_s: float = IDLE_S) -> Iter
 
 def parse(record: Record) -> DeadLetter | None:
     try:
-        return DeadLetter.model_validate_json(record.value)
-    except ValueError:
+        return DeadLetterTopic(record.topic).decode(record)
+    except UndecodableRecord:
         return None
 
 
