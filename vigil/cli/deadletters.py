@@ -121,7 +121,9 @@ def origin(letter: DeadLetter) -> str:
 
 def print_letters(letters: list[DeadLetter]) -> None:
     for letter in letters:
-        reason = letter.reason if len(letter.reason) <= REASON_WIDTH else letter.reason[:89] + "…"
+        reason = letter.reason
+        if len(reason) > REASON_WIDTH:
+            reason = reason[: REASON_WIDTH - 1] + "…"
         print(
             f"{letter.created_at:%Y-%m-%d %H:%M:%S}  {letter.stage:<14} "
             f"{letter.error_code or '-':<18} {origin(letter):<32} {reason}"
