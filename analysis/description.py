@@ -16,7 +16,7 @@ from vigil.models.age_gender import AgeGender, AgeGenderEstimator
 from vigil.models.colours import person_colours, vehicle_colour, vehicle_type
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.face_mesh import FaceMesh, FacePose
-from vigil.models.plate_reader import PlateReader
+from vigil.models.plate_reader import PlateReader, PlateReading
 from vigil.models.runtime import model_version
 from vigil.models.types import Detection
 from vigil.schemas.analyze import Attribute
@@ -27,6 +27,7 @@ from vigil.schemas.target import (
     FaceAttributes,
     PersonAttributes,
     Plate,
+    PlateMissing,
     Pose,
     Quality,
     TargetType,
@@ -36,6 +37,8 @@ from vigil.schemas.target import (
 # OCR costs 150-250 ms a vehicle; below this width (px) a plate is a few pixels wide
 # and was never read on the fixtures, so the attempt is skipped.
 MIN_PLATE_VEHICLE_WIDTH = 120
+# Target label of a vehicle target made from a plate close-up (no vehicle detected).
+PLATE_CLOSEUP_LABEL = "plate"
 
 MODEL_NAMES = (
     "blazeface_full_192",
@@ -132,10 +135,14 @@ class Describer:
             details = VehicleAttributes()
             if Attribute.VEHICLE_TYPE in attributes:
                 details.vehicle_type = vehicle_type(vehicle.label)
+                alternative = vehicle.extra.get("alternative")
+                if alternative is not None:
+                    details.alternative_type = vehicle_type(alternative["label"])
+                    details.alternative_score = round(float(alternative["score"]), 4)
             if Attribute.VEHICLE_COLOUR in attributes:
-                details.colour = colour(vehicle_colour(image, vehicle.box))
+                details.colour = colour(vehicle_colour(image, vehicle.box, vehicle.label))
             if Attribute.PLATE in attributes:
-                details.plate = self.read_plate(image, vehicle.box)
+                details.plate, details.plate_missing = self.plate_or_reason(image, vehicle.box)
             if details != VehicleAttributes():
                 fields["vehicle"] = details
             result.append(fields)
@@ -143,19 +150,48 @@ class Describer:
 
     def read_plate(self, image: np.ndarray, box: np.ndarray) -> Plate | None:
         """Plate text, tried only on vehicles large enough for a plate to be legible."""
+        plate, _ = self.plate_or_reason(image, box)
+        return plate
+
+    def plate_or_reason(
+        self, image: np.ndarray, box: np.ndarray
+    ) -> tuple[Plate | None, PlateMissing | None]:
+        """The plate in the box and None, or None and why there is none."""
         region = quality.crop(image, box)
         if region.size == 0 or region.shape[1] < MIN_PLATE_VEHICLE_WIDTH:
-            return None
-        reading = self.plates.read(region)
+            return None, PlateMissing.VEHICLE_TOO_SMALL
+        reading, reason = self.plates.read_or_reason(region)
         if reading is None:
+            return None, PlateMissing(reason)
+        return plate_attribute(reading, box), None
+
+    def plate_closeup(self, image: np.ndarray) -> tuple[Detection, dict] | None:
+        """The whole picture read as a plate close-up: a vehicle detection and its fields.
+
+        For pictures of a plate alone, where no vehicle is detected. The detection's
+        box is the whole picture, its label `PLATE_CLOSEUP_LABEL` and its score the
+        OCR confidence; None when no plate-like text is read.
+        """
+        height, width = image.shape[:2]
+        box = np.array([0, 0, width, height], np.float32)
+        plate, _ = self.plate_or_reason(image, box)
+        if plate is None:
             return None
-        plate_box = None
-        if reading.box is not None:
-            offset = np.maximum(np.asarray(box[:2], dtype=np.float32), 0)
-            plate_box = Box.from_xyxy(np.asarray(reading.box, np.float32) + np.tile(offset, 2))
-        return Plate(
-            text=reading.text, confidence=round(float(reading.confidence), 4), box=plate_box
-        )
+        detection = Detection(box=box, score=plate.confidence, label=PLATE_CLOSEUP_LABEL)
+        fields = {
+            "quality": assess(image, detection, TargetType.VEHICLE),
+            "vehicle": VehicleAttributes(plate=plate),
+        }
+        return detection, fields
+
+
+def plate_attribute(reading: PlateReading, box: np.ndarray) -> Plate:
+    """A plate reading on the crop of `box`, with its box moved to frame pixels."""
+    plate_box = None
+    if reading.box is not None:
+        offset = np.maximum(np.asarray(box[:2], dtype=np.float32), 0)
+        plate_box = Box.from_xyxy(np.asarray(reading.box, np.float32) + np.tile(offset, 2))
+    return Plate(text=reading.text, confidence=round(float(reading.confidence), 4), box=plate_box)
 
 
 def assess(image: np.ndarray, detection: Detection, target_type: TargetType) -> Quality:

@@ -2,7 +2,9 @@
 
 Detection (which models run) and description (attributes, features) are shared
 with the video pipeline; this module only adds picture-specific policy: a
-border for close-ups, face-to-person links, filters and target numbering.
+border for close-ups, plate close-ups (a picture where nothing is detected is
+read as a plate; see `Describer.plate_closeup`), face-to-person links, filters
+and target numbering.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from vigil.analysis import quality
 from vigil.analysis.description import Describer, model_versions
 from vigil.analysis.detection import Detections, Detectors, owning_person
 from vigil.models.types import Detection
-from vigil.schemas.analyze import AnalyzeOptions
+from vigil.schemas.analyze import AnalyzeOptions, Attribute
 from vigil.schemas.geometry import Box
 from vigil.schemas.target import Target, TargetType
 
@@ -80,6 +82,14 @@ class ImageAnalyzer:
                 Candidate(d, TargetType.VEHICLE, f)
                 for d, f in zip(found.vehicles, fields, strict=True)
             ]
+            if Attribute.PLATE in attributes and not (
+                found.vehicles or found.persons or found.faces
+            ):
+                # Nothing detected: the picture may be a plate close-up (a vehicle target
+                # whose plate is the text). Pictures with people or vehicles are scenes.
+                closeup = describe.plate_closeup(image)
+                if closeup is not None:
+                    result.append(Candidate(closeup[0], TargetType.VEHICLE, closeup[1]))
         if TargetType.FACE in options.types:
             fields = describe.faces(image, found.faces, attributes, options.features)
             persons_listed = TargetType.PERSON in options.types

@@ -77,7 +77,7 @@ def wall(width: int, height: int, seed: int) -> np.ndarray:
     """A static textured background (float32 BGR)."""
     rng = np.random.default_rng(seed)
     grey = rng.uniform(70, 180, (TEXTURE_CELLS, TEXTURE_CELLS * width // height, 1))
-    tint = rng.uniform(-12, 12, grey.shape[:2] + (3,))
+    tint = rng.uniform(-12, 12, (*grey.shape[:2], 3))
     return cv2.resize((grey + tint).astype(np.float32), (width, height), cv2.INTER_CUBIC)
 
 
@@ -117,7 +117,9 @@ def render(scene: Scene, placements: list[list[tuple]], seed: int) -> Scene:
     background = wall(width, height, seed)
     rng = np.random.default_rng(seed + 1)
     # A few noise fields reused in turn: drawing a fresh one per frame dominated the run.
-    noise = [rng.normal(0.0, SENSOR_NOISE_STD, background.shape).astype(np.float32) for _ in range(7)]
+    noise = [
+        rng.normal(0.0, SENSOR_NOISE_STD, background.shape).astype(np.float32) for _ in range(7)
+    ]
     for index, frame_placements in enumerate(placements):
         canvas = background.copy()
         truth = {}
@@ -188,12 +190,15 @@ def pan(seed: int = 2, speed: float = 24.0, faces: int = 14) -> Scene:
     rng = np.random.default_rng(seed)
     wall_width = width * 2.4
     spots: list[tuple[float, float, float, str, bool]] = []
-    people = list(PEOPLE) + ["obama2", "obama3"]
+    people = [*list(PEOPLE), "obama2", "obama3"]
     while len(spots) < faces:
         side = float(rng.choice([24, 28, 32, 40, 48, 64]))
         x = float(rng.uniform(60, wall_width - 60))
         y = float(rng.uniform(70, height - 70))
-        if all(abs(x - sx) > (side + s) * 1.2 or abs(y - sy) > (side + s) * 1.2 for sx, sy, s, *_ in spots):
+        if all(
+            abs(x - sx) > (side + s) * 1.2 or abs(y - sy) > (side + s) * 1.2
+            for sx, sy, s, *_ in spots
+        ):
             spots.append((x, y, side, people[len(spots) % len(people)], bool(len(spots) % 2)))
     steps = int((wall_width - width) / speed) + 1
     placements = [
@@ -236,7 +241,14 @@ def occlusion(seed: int = 4, side: float = 64.0) -> Scene:
     for step in range(steps):
         progress = step / (steps - 1)
         back = ("back", "biden", side * 0.85, width * (0.15 + 0.7 * progress), height * 0.5, False)
-        front = ("front", "grace_hopper", side, width * (0.85 - 0.7 * progress), height * 0.52, False)
+        front = (
+            "front",
+            "grace_hopper",
+            side,
+            width * (0.85 - 0.7 * progress),
+            height * 0.52,
+            False,
+        )
         placements.append([back, front])  # pasted in order: the front one covers the back one
     return render(Scene("one face passes in front of another", "occlusion"), placements, seed)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigil.analysis.face_identity import FaceIdentity
 from vigil.capture.assembler import assemble
 from vigil.capture.resubmit import RetriedTask
 from vigil.infra import metrics
@@ -58,6 +59,8 @@ class CaptureWorker:
     tracked: dict[str, tuple[str, int]] = field(default_factory=dict)
     frames_processed: int = 0
     captures_published: int = 0
+    # One face-identity checker for all cameras: it loads the face embedder on first use.
+    same_face: FaceIdentity = field(default_factory=FaceIdentity)
 
     def __post_init__(self) -> None:
         topics = self.config.topics
@@ -72,7 +75,7 @@ class CaptureWorker:
             camera = self.config.camera(camera_id)
             if camera is None:
                 return None
-            self.cameras[camera_id] = CameraTracking(camera)
+            self.cameras[camera_id] = CameraTracking(camera, same_face=self.same_face)
         return self.cameras[camera_id]
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:

@@ -28,6 +28,10 @@ PLATE_CHARS = re.compile(r"[A-Z0-9]{4,10}")
 HAS_LETTER = re.compile(r"[A-Z]")
 HAS_DIGIT = re.compile(r"[0-9]")
 
+# Why `read_or_reason` found no plate (the values of schemas.target.PlateMissing).
+NO_TEXT = "no_text"  # no text line at or above min_confidence
+NOT_PLATE_LIKE = "not_plate_like"  # text lines read, none passes `normalise_plate`
+
 
 def normalise_plate(text: str) -> str | None:
     """The plate string in canonical form, or None when the text is not plate-like."""
@@ -101,6 +105,14 @@ class PlateReader:
 
     def read(self, vehicle_crop: np.ndarray) -> PlateReading | None:
         """The most confident plate-like line on the crop, or None."""
+        reading, _ = self.read_or_reason(vehicle_crop)
+        return reading
+
+    def read_or_reason(self, vehicle_crop: np.ndarray) -> tuple[PlateReading | None, str | None]:
+        """The plate reading and None, or None and why: `NO_TEXT` or `NOT_PLATE_LIKE`.
+
+        Works on a vehicle crop or on a plate close-up (the plate is one line either way).
+        """
         check_image(vehicle_crop)
         image, scale = fit_side(vehicle_crop, self.min_side, self.max_side)
         # Flags stick to the engine instance, so all three are passed every call.
@@ -108,7 +120,7 @@ class PlateReader:
             image, use_det=True, use_cls=False, use_rec=True, text_score=self.min_confidence
         )
         if not result.txts:
-            return None
+            return None, NO_TEXT
         best: PlateReading | None = None
         for text, score, quad in zip(result.txts, result.scores, result.boxes, strict=True):
             plate = normalise_plate(text)
@@ -117,7 +129,7 @@ class PlateReader:
             corners = np.asarray(quad, np.float32) / scale
             box = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
             best = PlateReading(text=plate, confidence=float(score), box=box)
-        return best
+        return best, (None if best is not None else NOT_PLATE_LIKE)
 
     def read_batch(self, vehicle_crops: Iterable[np.ndarray]) -> list[PlateReading | None]:
         """One reading (or None) per crop, in order."""

@@ -64,10 +64,38 @@ class Plate(VigilModel):
     box: Box | None = Field(default=None, description="plate box in frame pixels")
 
 
+class PlateMissing(StrEnum):
+    """Why a vehicle's plate was asked for but not returned."""
+
+    VEHICLE_TOO_SMALL = "vehicle_too_small"
+    NO_TEXT = "no_text"
+    NOT_PLATE_LIKE = "not_plate_like"
+
+
 class VehicleAttributes(VigilModel):
+    """Vehicle type, colour and plate, each present only when asked for.
+
+    `alternative_type` is set when the detector reported the same vehicle under a
+    second class as well (COCO splits vans and pickups between car and truck, small
+    two-wheelers between bicycle and motorcycle): the target keeps the better-scoring
+    class, this is the other one. `plate_missing` says why `plate` is absent when
+    plates were asked for.
+    """
+
     vehicle_type: str | None = Field(default=None, description="car, bus, truck, motorcycle, ...")
+    alternative_type: str | None = Field(
+        default=None, description="runner-up vehicle type the detector gave the same vehicle"
+    )
+    alternative_score: float | None = Field(
+        default=None, ge=0, le=1, description="detector confidence of `alternative_type`"
+    )
     colour: ColourAttribute | None = None
     plate: Plate | None = None
+    plate_missing: PlateMissing | None = Field(
+        default=None,
+        description="why no plate: vehicle_too_small (box under 120 px wide, OCR not tried),"
+        " no_text (no text line read), not_plate_like (text read, none shaped like a plate)",
+    )
 
 
 class Target(VigilModel):
@@ -75,7 +103,11 @@ class Target(VigilModel):
 
     id: int = Field(ge=0, description="index of this target within its image or frame")
     type: TargetType
-    label: str = Field(description="detector class: face, person, car, bus, truck, ...")
+    label: str = Field(
+        description="detector class: face, person, car, bus, truck, ...; 'plate' for a"
+        " vehicle target made from a plate close-up (a picture with no vehicle found whose"
+        " whole area reads as a plate; its box is the whole picture, its score the OCR's)"
+    )
     box: Box
     score: float = Field(ge=0, le=1, description="detector confidence")
     quality: Quality

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from vigil.api import analyze_image, analyze_images
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.schemas.analyze import AnalyzeOptions
-from vigil.schemas.target import TargetType
+from vigil.schemas.target import PlateMissing, TargetType
 
 FACES_WITH_FEATURES = AnalyzeOptions(types={"face"}, features=True)
 PORTRAITS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "grace_hopper.jpg"]
@@ -118,3 +120,91 @@ def test_crops_are_jpeg(images):
     import base64
 
     assert base64.b64decode(result.targets[0].crop_jpeg)[:3] == b"\xff\xd8\xff"
+
+
+# --- one box per vehicle, plate close-ups and why a plate is missing (issue 11) ------
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO / "tests" / "media"
+SAMPLES = REPO / "vigil" / "samples"
+PLATES = AnalyzeOptions(types={"vehicle"}, attributes={"plate"})
+
+
+@pytest.fixture(scope="module")
+def sample_car() -> np.ndarray:
+    image = cv2.imread(str(SAMPLES / "car_with_synth_plate.png"))
+    assert image is not None
+    return image
+
+
+def test_van_is_one_target_with_its_alternative_type():
+    capture = cv2.VideoCapture(str(SAMPLES / "vtest.avi"))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    result = analyze_image(frame, AnalyzeOptions(types={"vehicle"}, attributes={"vehicle_type"}))
+    # Before: 3 vehicle targets, the parked van twice (truck 0.48, car 0.39, same box).
+    assert len(result.targets) == 2
+    van = max(result.targets, key=lambda t: t.box.width * t.box.height)
+    assert van.vehicle.vehicle_type == "truck"
+    assert van.vehicle.alternative_type == "car"
+    assert 0.35 <= van.vehicle.alternative_score < van.score
+    other = next(t for t in result.targets if t is not van)
+    assert other.vehicle.alternative_type is None and other.vehicle.alternative_score is None
+
+
+def test_plate_close_up_gives_its_text():
+    # The plate alone: no vehicle is detected (before: 0 targets, no word why).
+    result = analyze_image(MEDIA / "plate_AB123CD.png", PLATES)
+    assert result.ok, result.error
+    [target] = result.targets
+    assert target.type == TargetType.VEHICLE and target.label == "plate"
+    assert target.vehicle.plate.text == "AB123CD" and target.vehicle.plate_missing is None
+    assert (target.box.x1, target.box.y1, target.box.x2, target.box.y2) == (0, 0, 520, 120)
+    assert target.score == target.vehicle.plate.confidence > 0.9
+    box = target.vehicle.plate.box
+    assert 0 <= box.x1 < box.x2 <= 520 and 0 <= box.y1 < box.y2 <= 120
+
+
+def test_plate_close_up_only_when_plates_asked_and_nothing_found():
+    plate = MEDIA / "plate_AB123CD.png"
+    assert analyze_image(plate, AnalyzeOptions(types={"vehicle"}, attributes=set())).targets == []
+    assert analyze_image(plate, AnalyzeOptions(types={"face", "person"})).targets == []
+    # A scene with people (and no vehicle) is not read as a plate.
+    portrait = analyze_image(SAMPLES / "grace_hopper.jpg", AnalyzeOptions(attributes={"plate"}))
+    assert not [t for t in portrait.targets if t.type == TargetType.VEHICLE]
+
+
+def test_car_plate_read_and_no_reason(sample_car):
+    [car] = analyze_image(sample_car, PLATES).targets
+    assert car.label == "car" and car.vehicle.plate.text == "AB123CD"
+    assert car.vehicle.plate_missing is None
+
+
+def test_unread_plate_says_why(sample_car):
+    # The same car with its plate painted over: the vehicle is found, no text is read.
+    masked = sample_car.copy()
+    cv2.rectangle(masked, (207, 227), (378, 286), (255, 255, 255), -1)
+    [car] = analyze_image(masked, PLATES).targets
+    assert car.vehicle.plate is None and car.vehicle.plate_missing == PlateMissing.NO_TEXT
+    # The car shrunk to about 110 px wide on a grey canvas: too small to try.
+    small = cv2.resize(sample_car, None, fx=0.18, fy=0.18, interpolation=cv2.INTER_AREA)
+    canvas = np.full((480, 640, 3), 110, np.uint8)
+    canvas[200 : 200 + small.shape[0], 250 : 250 + small.shape[1]] = small
+    [tiny] = analyze_image(canvas, PLATES).targets
+    assert tiny.box.width < 120
+    assert tiny.vehicle.plate is None
+    assert tiny.vehicle.plate_missing == PlateMissing.VEHICLE_TOO_SMALL
+
+
+def test_cli_names_plate_and_why_not(tmp_path, capsys):
+    from vigil.cli.main import main
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 520, 3), 200, np.uint8))
+    code = main(["analyze", str(MEDIA / "plate_AB123CD.png"), str(blank), "--attributes", "plate"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "#0 plate " in out and "AB123CD" in out
+    assert f"{blank}: no plate: no vehicle found" in err
+    assert "plate_AB123CD.png: no plate" not in err

@@ -17,15 +17,28 @@ from vigil.models.colours import (
     vehicle_type,
 )
 from vigil.models.object_detector import (
+    PART_OVERLAP,
     REG_BINS,
     ObjectDetector,
     bins_to_distances,
     crop,
+    suppress,
 )
-from vigil.models.plate_reader import PlateReader, fit_side, normalise_plate
+from vigil.models.plate_reader import (
+    NO_TEXT,
+    NOT_PLATE_LIKE,
+    PlateReader,
+    fit_side,
+    normalise_plate,
+)
 from vigil.models.types import Detection, iou_matrix
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO / "tests" / "media"
+SAMPLES = REPO / "vigil" / "samples"
+# The Image API's border for pictures (analysis.image_analyzer.PICTURE_BORDER).
+PICTURE_BORDER = 0.15
 VEHICLES = ("car", "truck", "bus")
 
 # Hand-labelled on vtest.avi frame 0 (768x576): three walking people and the
@@ -142,6 +155,106 @@ def test_gfl_distance_is_expected_bin_times_stride() -> None:
     np.testing.assert_allclose(bins_to_distances(logits, 16)[0], [0, 48, 112, 160], atol=1e-3)
 
 
+# --- one box per object (suppress) --------------------------------------------------
+
+
+def kept_as(boxes: list[list[float]], scores: list[float], labels: list[str]) -> list[tuple]:
+    """(label, score, box) of each object `suppress` keeps, plus its alternative label."""
+    array = np.array(boxes, np.float32)
+    result = []
+    for kept in suppress(array, np.array(scores, np.float32), labels, 0.5):
+        alternative = labels[kept.alternative] if kept.alternative is not None else None
+        result.append((labels[kept.index], scores[kept.index], boxes[kept.box], alternative))
+    return result
+
+
+def test_pickup_as_car_and_truck_is_one_vehicle_with_alternative() -> None:
+    # Same box from two cells: car 0.52, truck 0.50 (class-wise NMS kept both).
+    car, truck = [100, 100, 300, 220], [102, 98, 301, 222]
+    kept = kept_as([car, truck], [0.52, 0.50], ["car", "truck"])
+    assert kept == [("car", 0.52, car, "truck")]
+
+
+def test_handlebar_box_inside_the_bike_is_dropped() -> None:
+    # The whole bike, and a part box on its handlebars: IoU 0.16, all of it inside.
+    bike, handlebars = [100, 100, 300, 240], [220, 100, 300, 170]
+    assert kept_as([bike, handlebars], [0.61, 0.40], ["bicycle", "bicycle"]) == [
+        ("bicycle", 0.61, bike, None)
+    ]
+
+
+def test_part_box_scoring_higher_keeps_the_whole_extent() -> None:
+    # Seen on the motorcycle fixture: the rear half outscores the whole motorcycle.
+    whole, rear = [50, 34, 313, 208], [64, 65, 233, 190]
+    assert kept_as([rear, whole], [0.44, 0.37], ["motorcycle", "bicycle"]) == [
+        ("motorcycle", 0.44, whole, "bicycle")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # A rider and the bike: persons are never suppressed by vehicles.
+        (([100, 60, 200, 260], 0.8, "person"), ([90, 150, 210, 270], 0.7, "bicycle")),
+        # A motorcycle in front of a bus, its box inside the bus's: another kind.
+        (([100, 50, 500, 350], 0.7, "bus"), ([250, 200, 330, 330], 0.6, "motorcycle")),
+        # Two parked cars touching: neither a duplicate nor a part.
+        (([100, 100, 300, 200], 0.6, "car"), ([260, 105, 460, 205], 0.5, "car")),
+    ],
+)
+def test_distinct_objects_are_kept(first: tuple, second: tuple) -> None:
+    boxes, scores, labels = zip(first, second, strict=True)
+    kept = kept_as(list(boxes), list(scores), list(labels))
+    assert [k[0] for k in kept] == list(labels) and all(k[3] is None for k in kept)
+
+
+def test_person_duplicates_still_suppressed_and_empty_input() -> None:
+    assert len(kept_as([[0, 0, 50, 120], [2, 1, 51, 122]], [0.8, 0.6], ["person"] * 2)) == 1
+    assert suppress(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), [], 0.5) == []
+
+
+@pytest.fixture(scope="module")
+def sample_vtest_frame() -> np.ndarray:
+    """vtest.avi frame 0, from the copy bundled in vigil/samples."""
+    capture = cv2.VideoCapture(str(SAMPLES / "vtest.avi"))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok, "cannot read vigil/samples/vtest.avi"
+    return frame
+
+
+def test_parked_van_is_one_vehicle_with_picture_border(sample_vtest_frame: np.ndarray) -> None:
+    # With the Image API's border NanoDet reports the van twice: truck 0.48 and car 0.39
+    # on the same box (IoU 0.98); class-wise NMS kept both, so 3 vehicles for 2.
+    vehicles = [
+        d
+        for d in ObjectDetector(border=PICTURE_BORDER).detect(sample_vtest_frame)
+        if d.label != "person"
+    ]
+    assert len(vehicles) == 2
+    van = max(vehicles, key=lambda d: float(iou_matrix(VTEST_VAN, d.box)[0, 0]))
+    assert iou_matrix(VTEST_VAN, van.box)[0, 0] >= 0.6
+    assert van.label == "truck"
+    assert van.extra["alternative"]["label"] == "car"
+    assert 0.35 <= van.extra["alternative"]["score"] < van.score
+
+
+def test_motorcycle_part_box_is_dropped() -> None:
+    # tests/media/motorcycle_part_box.png: at the picture border NanoDet reports the
+    # motorcycle's rear half (0.44) and the whole motorcycle (0.37), IoU 0.46 but the
+    # half wholly inside the whole. Plain NMS kept both; one motorcycle remains.
+    image = cv2.imread(str(MEDIA / "motorcycle_part_box.png"))
+    assert image is not None
+    both = ObjectDetector(border=PICTURE_BORDER, part_overlap=2.0).detect(image)
+    assert [d.label for d in both] == ["motorcycle", "motorcycle"], "fixture no longer shows it"
+    [motorcycle] = ObjectDetector(border=PICTURE_BORDER).detect(image)
+    assert PART_OVERLAP == 0.8
+    # The kept box is the whole motorcycle (pasted at 20,20, 296x200 px), not the half.
+    whole = np.array([20 + 0.4 * 106, 20 + 0.4 * 78, 20 + 0.4 * 691, 20 + 0.4 * 454])
+    assert iou_matrix(whole, motorcycle.box)[0, 0] >= 0.7
+    assert motorcycle.score == pytest.approx(max(d.score for d in both))
+
+
 # --- plate reader --------------------------------------------------------------
 
 
@@ -162,6 +275,16 @@ def test_plate_read_on_detected_car(reader: PlateReader) -> None:
 def test_plate_read_on_plate_alone(reader: PlateReader) -> None:
     reading = reader.read(load_image("plate_AB123CD.png"))
     assert reading is not None and reading.text == "AB123CD"
+
+
+def test_plate_missing_reasons(reader: PlateReader) -> None:
+    word = np.full((120, 520, 3), 255, np.uint8)
+    cv2.putText(word, "TAXI", (110, 95), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 0), 8)
+    assert reader.read_or_reason(word) == (None, NOT_PLATE_LIKE)
+    assert reader.read_or_reason(np.full((120, 300, 3), 200, np.uint8)) == (None, NO_TEXT)
+    plate = cv2.imread(str(MEDIA / "plate_AB123CD.png"))
+    reading, reason = reader.read_or_reason(plate)
+    assert reading is not None and reading.text == "AB123CD" and reason is None
 
 
 def test_plate_read_batch_and_blank(reader: PlateReader) -> None:

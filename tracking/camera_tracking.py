@@ -12,12 +12,14 @@ the same ids and revisions, and consumers de-duplicate the repeated events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from vigil.analysis.detection import owning_person
+from vigil.analysis.face_gate import MIN_CAPTURE_FACE
 from vigil.models.types import Detection
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.capture import CaptureEvent
@@ -70,6 +72,9 @@ class CameraTracking:
     shots: dict[TargetType, BestShotSelector] = field(default_factory=dict)
     tracks: dict[tuple[TargetType, int], TrackInfo] = field(default_factory=dict)
     prefix: str | None = None
+    # Same face? Asked before a face track is re-acquired after a gap or relinked
+    # (`analysis.face_identity.FaceIdentity`); without it, position and look decide.
+    same_face: Callable[[Detection, Detection], bool] | None = None
 
     def __post_init__(self) -> None:
         # A still scene is only re-detected every keyframe_interval: a track must outlive
@@ -77,14 +82,21 @@ class CameraTracking:
         lost_after = max(2.0, 2 * self.camera.keyframe_interval + 0.5)
         for target_type in self.camera.types:
             self.trackers[target_type] = Tracker(
-                max_lost_seconds=lost_after, relink_seconds=RELINK_SECONDS
+                max_lost_seconds=lost_after,
+                relink_seconds=RELINK_SECONDS,
+                verify=self.same_face if target_type == TargetType.FACE else None,
+                confirm_at_start=True,
             )
             self.shots[target_type] = BestShotSelector()
 
     def usable(self, item: dict[str, Any]) -> bool:
+        """A shot the camera's filters accept; a face must also be big enough to be seen."""
         x1, y1, x2, y2 = item["box"]
+        min_size = self.camera.min_size
+        if item["type"] == TargetType.FACE.value:
+            min_size = max(min_size, MIN_CAPTURE_FACE)
         return (
-            min(x2 - x1, y2 - y1) >= self.camera.min_size
+            min(x2 - x1, y2 - y1) >= min_size
             and item["quality"]["score"] >= self.camera.min_quality
         )
 
@@ -193,10 +205,13 @@ class CameraTracking:
 def to_detection(item: dict[str, Any]) -> Detection:
     keypoints = item.get("keypoints")
     appearance = item.get("appearance")
+    extra: dict[str, Any] = {"item": item}  # the crop, for a face-identity check
+    if appearance:
+        extra["appearance"] = np.asarray(appearance, np.float32)
     return Detection(
         box=np.asarray(item["box"], dtype=np.float32),
         score=float(item["score"]),
         label=item["label"],
         keypoints=np.asarray(keypoints, dtype=np.float32) if keypoints is not None else None,
-        extra={"appearance": np.asarray(appearance, np.float32)} if appearance else {},
+        extra=extra,
     )

@@ -56,6 +56,11 @@ class BoxKalman:
         return max(float(self.mean[2] + self.mean[3]) / 2, MIN_SIDE)
 
     @property
+    def speed(self) -> float:
+        """Estimated speed of the centre, pixels per second."""
+        return float(np.hypot(self.mean[4], self.mean[5]))
+
+    @property
     def centre(self) -> np.ndarray:
         return self.mean[:2].copy()
 
@@ -92,6 +97,17 @@ class BoxKalman:
         self.mean = self.mean + gain @ (measured - self._MEASURE @ self.mean)
         self.covariance = (np.eye(8) - gain @ self._MEASURE) @ self.covariance
         return self.box
+
+    def observe_velocity(self, previous: np.ndarray, current: np.ndarray, dt: float) -> None:
+        """Set the centre velocity to the displacement between two boxes `dt` seconds apart.
+
+        Called on a track's second box: the measured displacement replaces the filter's
+        zero-velocity start (its uncertainty stays, so later boxes still correct it).
+        """
+        if dt <= 0:
+            return
+        moved = _centre_size(current)[:2] - _centre_size(previous)[:2]
+        self.mean[4:6] = moved / dt
 
     def _process_noise(self, dt: float) -> np.ndarray:
         """Discrete white-noise-acceleration covariance for a step of `dt` seconds."""

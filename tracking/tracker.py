@@ -15,16 +15,28 @@ are matched to the tracks' *predicted* boxes by IoU with the Hungarian method
    spurious new track cannot take an established track's detection;
 4. high-score detections still unmatched start tentative tracks.
 
-5. with `relink_seconds` set, the high-score detections still unmatched are offered
+5. the high-score detections still unmatched and the tracks still unmatched, paired by
+   centre distance within a reach of box sizes (`_reach`): fast objects whose boxes no
+   longer overlap from one sampled frame to the next. A track's second box sets its
+   velocity outright, so its third box is predicted where it will be.
+
+6. with `relink_seconds` set, the high-score detections still unmatched are offered
    to dormant tracks (`relink`): confirmed tracks lost too long for motion matching,
    claimed back by a detection that is near enough and looks alike (appearance in
    `Detection.extra["appearance"]`, see `appearance.descriptor`).
 
-A tentative track is confirmed after `confirm_hits` consecutive hits and dropped
+A tentative track is confirmed after `confirm_hits` consecutive hits (with
+`confirm_at_start`, tracks started on the first detection frame at once, as ByteTrack
+does) and dropped
 the first time it is missed (reported only in `TrackerStep.dropped`, so the caller can
 forget it). A confirmed track is lost after more than `max_misses` missed detection
 frames or `max_lost_seconds` without a hit; it then ends at once, or, with
 `relink_seconds`, goes dormant and ends if nobody claims it within that time.
+
+With `verify`, a still track missed for VERIFY_AFTER_MISSES frames or more, or a dormant
+one, is taken back only by a detection that `verify` says is the same object (faces:
+the face feature), so a newcomer standing where someone left never continues that
+person's track.
 
 Without appearance, identity comes from boxes and motion alone, so a track lost while
 it turns sharply, or a newcomer appearing where a lost track is predicted, can change ids.
@@ -36,13 +48,14 @@ it turns sharply, or a newcomer appearing where a lost track is predicted, can c
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from vigil.models.types import Detection, iou_matrix
-from vigil.tracking.assignment import match_by_iou
+from vigil.tracking.appearance import similarity
+from vigil.tracking.assignment import linear_assignment, match_by_iou
 from vigil.tracking.motion import BoxKalman
 from vigil.tracking.relink import Candidate, relink_pairs
 
@@ -51,6 +64,25 @@ APPEARANCE_RATE = 0.3
 
 # Stage 2 (low-score boxes) needs at least this IoU: ByteTrack's second-stage gate.
 LOW_SCORE_MATCH_IOU = 0.5
+# Fast objects: after the IoU stages, tracks and high-score detections still unmatched
+# are paired by centre distance, in box sizes (the mean of width and height): a face
+# crossing the frame in 4 s at 5 fps moves ~1 width per sampled frame, so its boxes no
+# longer overlap. A tentative track (velocity unknown) may reach REACH_TENTATIVE sizes
+# from its last box, a confirmed one REACH_CONFIRMED from its predicted box; sizes must
+# agree within REACH_SIZE_RATIO. Measured on bench/capture_scenes.py crossings.
+REACH_TENTATIVE = 1.6
+REACH_CONFIRMED = 1.0
+REACH_SIZE_RATIO = 1.5
+# Appearance (when both sides have it) must not contradict a distance match.
+REACH_MIN_SIMILARITY = 0.5
+# A confirmed track missed this many detection frames in a row is re-acquired only if
+# `verify` (when given) says the new detection is the same object: someone else may
+# have stepped into the place of a person who left (faces: decided by the face feature).
+VERIFY_AFTER_MISSES = 2
+# ... unless it moves (box sizes per second): a moving track is re-acquired on its
+# predicted path, where a newcomer is unlikely to stand; a still one is re-acquired at
+# the very spot where someone else may now stand.
+MOVING_SIZES_PER_SECOND = 1.0
 # A track is stationary when its filtered centre stayed within this fraction of its
 # size over its last STATIONARY_UPDATES hits (about 1 s at 5 fps).
 STATIONARY_FRACTION = 0.05
@@ -103,6 +135,7 @@ class _LiveTrack:
         self.votes: Counter[str] = Counter()
         self.appearance: np.ndarray | None = None
         self.last_box = np.asarray(detection.box, dtype=np.float32)
+        self.last_detection = detection
         self.track = Track(
             track_id=track_id,
             label=detection.label,
@@ -126,6 +159,11 @@ class _LiveTrack:
         track = self.track
         if track.hits:  # the first box is already the filter's initial state
             self.motion.update(detection.box)
+        if track.hits == 1 and timestamp > track.last_time:
+            # Second sighting: the displacement *is* the velocity. The filter, starting
+            # from zero velocity, would take several frames to learn it, and a fast
+            # object would be lost on the way.
+            self.motion.observe_velocity(self.last_box, detection.box, timestamp - track.last_time)
         self.votes[detection.label] += float(detection.score)
         self.centres.append(self.motion.centre)
         track.box = self.motion.box
@@ -137,6 +175,7 @@ class _LiveTrack:
         track.last_time = timestamp
         track.stationary = self._still()
         self.last_box = np.asarray(detection.box, dtype=np.float32)
+        self.last_detection = detection
         look = detection.extra.get("appearance")
         if look is not None:
             look = np.asarray(look, dtype=np.float32)
@@ -186,6 +225,8 @@ class Tracker:
         max_lost_seconds: float | None = 2.0,
         first_id: int = 1,
         relink_seconds: float | None = None,
+        verify: Callable[[Detection, Detection], bool] | None = None,
+        confirm_at_start: bool = False,
     ):
         if not 0 <= low_threshold <= high_threshold <= 1:
             raise ValueError("need 0 <= low_threshold <= high_threshold <= 1")
@@ -203,9 +244,16 @@ class Tracker:
         self.max_lost_seconds = max_lost_seconds
         self._next_id = first_id
         self.relink_seconds = relink_seconds
+        # (last detection of a track, new detection) -> same object? Asked only when a
+        # track is re-acquired after VERIFY_AFTER_MISSES or more, or relinked.
+        self.verify = verify
+        # Tracks started on the first detection frame are confirmed at once (ByteTrack's
+        # rule): what is in view when a camera starts is as real as what walks in later.
+        self.confirm_at_start = confirm_at_start
         self._live: dict[int, _LiveTrack] = {}
         self._dormant: dict[int, _LiveTrack] = {}
         self._now = -np.inf
+        self._updates = 0
 
     def update(self, detections: Sequence[Detection], timestamp: float) -> TrackerStep:
         """Match one detection frame's detections to the tracks (see the module docstring)."""
@@ -232,6 +280,10 @@ class Tracker:
         low_iou = max(self.match_iou, LOW_SCORE_MATCH_IOU)
         self._associate(unmatched, low, detections, low_iou, timestamp, step)
         high = self._associate(tentative, high, detections, self.match_iou, timestamp, step)
+        taken = set(step.assigned.values())
+        for lives in (confirmed, tentative):
+            left = [live for live in lives if live.track.track_id not in taken]
+            high = self._reach(left, high, detections, timestamp, step)
         high = self._relink(high, detections, timestamp, step)
         matched = set(step.assigned.values())
         for live in list(self._live.values()):
@@ -239,6 +291,7 @@ class Tracker:
                 self._missed(live, step)
         for index in high:
             self._start(index, detections[index], timestamp, step)
+        self._updates += 1
         return step
 
     def tick(self, timestamp: float) -> list[Track]:
@@ -290,8 +343,65 @@ class Tracker:
             return indices
         predicted = np.stack([live.motion.box for live in lives])
         boxes = np.stack([detections[i].box for i in indices])
+        iou = iou_matrix(predicted, boxes)
+        for row, live in enumerate(lives):
+            for col, index in enumerate(indices):
+                if iou[row, col] >= min_iou and not self._same(live, detections[index]):
+                    iou[row, col] = 0.0
         taken = set()
-        for row, col in match_by_iou(iou_matrix(predicted, boxes), min_iou):
+        for row, col in match_by_iou(iou, min_iou):
+            live, index = lives[row], indices[col]
+            live.hit(detections[index], timestamp)
+            step.assigned[index] = live.track.track_id
+            self._maybe_confirm(live, step)
+            taken.add(index)
+        return [i for i in indices if i not in taken]
+
+    def _same(self, live: _LiveTrack, detection: Detection) -> bool:
+        """False when a still track back from VERIFY_AFTER_MISSES misses is not this object."""
+        if self.verify is None or live.track.misses < VERIFY_AFTER_MISSES:
+            return True
+        if live.motion.speed >= MOVING_SIZES_PER_SECOND * live.motion.scale:
+            return True
+        return self.verify(live.last_detection, detection)
+
+    def _reach(
+        self,
+        lives: list[_LiveTrack],
+        indices: list[int],
+        detections: Sequence[Detection],
+        timestamp: float,
+        step: TrackerStep,
+    ) -> list[int]:
+        """Distance matching of what the IoU stages left (fast objects); returns indices left."""
+        if not lives or not indices:
+            return indices
+        cost = np.full((len(lives), len(indices)), np.inf)
+        for row, live in enumerate(lives):
+            origin = live.motion.box if live.track.confirmed else live.last_box
+            reach = REACH_CONFIRMED if live.track.confirmed else REACH_TENTATIVE
+            size = _size(origin)
+            for col, index in enumerate(indices):
+                detection = detections[index]
+                ratio = _size(detection.box) / size
+                distance = float(np.linalg.norm(_centre(detection.box) - _centre(origin))) / size
+                look = similarity(live.appearance, detection.extra.get("appearance"))
+                if (
+                    distance <= reach
+                    and 1 / REACH_SIZE_RATIO <= ratio <= REACH_SIZE_RATIO
+                    and (
+                        live.appearance is None
+                        or "appearance" not in detection.extra
+                        or look >= REACH_MIN_SIMILARITY
+                    )
+                    and self._same(live, detection)
+                ):
+                    cost[row, col] = distance
+        finite = np.where(np.isfinite(cost), cost, 1e6)
+        taken = set()
+        for row, col in linear_assignment(finite):
+            if not np.isfinite(cost[row, col]):
+                continue
             live, index = lives[row], indices[col]
             live.hit(detections[index], timestamp)
             step.assigned[index] = live.track.track_id
@@ -304,6 +414,9 @@ class Tracker:
         self._next_id += 1
         self._live[live.track.track_id] = live
         step.assigned[index] = live.track.track_id
+        if self.confirm_at_start and self._updates == 0:
+            live.track.confirmed = True
+            step.confirmed_now.append(live.track.track_id)
         self._maybe_confirm(live, step)
 
     def _maybe_confirm(self, live: _LiveTrack, step: TrackerStep) -> None:
@@ -361,9 +474,19 @@ class Tracker:
         taken = set()
         for row, col in relink_pairs(states, candidates, timestamp):
             live, index = sleepers[row], indices[col]
+            if self.verify is not None and not self.verify(live.last_detection, detections[index]):
+                continue
             del self._dormant[live.track.track_id]
             live.revive(detections[index], timestamp)
             self._live[live.track.track_id] = live
             step.assigned[index] = live.track.track_id
             taken.add(index)
         return [i for i in indices if i not in taken]
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float64)
+
+
+def _size(box: np.ndarray) -> float:
+    return max(1.0, float(box[2] - box[0] + box[3] - box[1]) / 2)

@@ -85,7 +85,28 @@ def print_table(response: AnalyzeResponse) -> None:
         )
         for target in result.targets:
             box = ",".join(f"{v:.0f}" for v in target.box.as_list())
-            print(f"  {describe(target)}  box=[{box}]")
+            missing = target.vehicle.plate_missing if target.vehicle else None
+            reason = f"  no plate: {missing.value}" if missing else ""
+            print(f"  {describe(target)}  box=[{box}]{reason}")
+
+
+def report_missing_plates(results: list[ImageResult], options: AnalyzeOptions) -> None:
+    """On stderr, say why a picture gave no target at all although plates were asked for.
+
+    Such a picture had no vehicle (nor anything else) and was then read whole as a
+    plate close-up, without a plate-like text. Vehicles found without a readable plate
+    carry the reason in `vehicle.plate_missing` instead (shown in the table).
+    """
+    if Attribute.PLATE not in options.attributes or TargetType.VEHICLE not in options.types:
+        return
+    filtered = " (or what was found fell below --min-size/--min-quality)"
+    for result in results:
+        if result.ok and not result.targets:
+            print(
+                f"{result.source}: no plate: no vehicle found, and the whole picture does not"
+                " read as a plate" + (filtered if options.min_size or options.min_quality else ""),
+                file=sys.stderr,
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             write_annotation(result, source, args.annotate, many)
         results.append(result)
     response = AnalyzeResponse(results=results, model_versions=analyzer.model_versions())
+    report_missing_plates(results, options)
     if args.json:
         print(response.model_dump_json(indent=2, exclude_none=True))
     else:
