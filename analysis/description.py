@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from vigil.analysis import quality
+from vigil.analysis import face_gate, quality
 from vigil.models.age_gender import AgeGender, AgeGenderEstimator
 from vigil.models.colours import person_colours, vehicle_colour, vehicle_type
 from vigil.models.face_embedder import FaceEmbedder
@@ -87,28 +87,41 @@ class Describer:
         faces: Sequence[Detection],
         attributes: Collection[Attribute],
         features: bool,
+        gate: bool = False,
     ) -> list[dict]:
-        """Per face: quality (with mesh pose), keypoints, face attributes, feature."""
+        """Per face: quality (with mesh pose), keypoints, face attributes, feature.
+
+        With `gate` (captures), a face too small or not taken for a face by the mesh
+        gets no age, gender or feature, and says why (`face_gate.withheld`).
+        """
         if not faces:
             return []
         poses = self.mesh.estimate(image, faces)
-        ages: Sequence[AgeGender | None] = (
-            self.age_gender.estimate(image, faces)
-            if {Attribute.AGE, Attribute.GENDER} & set(attributes)
-            else [None] * len(faces)
+        withheld = [
+            face_gate.withheld(face.box, pose.presence) if gate else None
+            for face, pose in zip(faces, poses, strict=True)
+        ]
+        kept = [face for face, reason in zip(faces, withheld, strict=True) if reason is None]
+        ages = iter(
+            self.age_gender.estimate(image, kept)
+            if kept and {Attribute.AGE, Attribute.GENDER} & set(attributes)
+            else [None] * len(kept)
         )
-        vectors = self.embedder.embed(image, faces) if features else None
+        vectors = iter(self.embedder.embed(image, kept) if features and kept else [])
         result = []
-        for index, (face, pose, age) in enumerate(zip(faces, poses, ages, strict=True)):
+        for face, pose, reason in zip(faces, poses, withheld, strict=True):
+            age = next(ages) if reason is None else None
+            attributes_of_face = face_attributes(pose, age, attributes)
+            attributes_of_face.withheld = reason
             fields = {
                 "quality": quality.assess(
                     image, face.box, TargetType.FACE, face.score, yaw=pose.yaw, pitch=pose.pitch
                 ),
                 "keypoints": keypoint_list(face),
-                "face": face_attributes(pose, age, attributes),
+                "face": attributes_of_face,
             }
-            if vectors is not None:
-                fields["feature"] = Feature.from_vector(vectors[index], self.embedder.model_version)
+            if features and reason is None:
+                fields["feature"] = Feature.from_vector(next(vectors), self.embedder.model_version)
             result.append(fields)
         return result
 

@@ -110,7 +110,7 @@ def describe_shot(
     target_type = TargetType(item["type"])
     describe = describer()
     if target_type == TargetType.FACE:
-        [fields] = describe.faces(crop, [detection], attributes, features)
+        [fields] = describe.faces(crop, [detection], attributes, features, gate=True)
     elif target_type == TargetType.PERSON:
         [fields] = describe.persons(crop, [detection], attributes)
     else:

@@ -45,12 +45,29 @@ class Pose(VigilModel):
     )
 
 
+class FaceWithheld(StrEnum):
+    """Why a face's age, gender and feature were left out (see analysis/face_gate.py)."""
+
+    TOO_SMALL = "too_small"  # below MIN_ATTRIBUTE_FACE px: they would not be its own
+    NOT_A_FACE = "not_a_face"  # the face mesh sees no face in the box
+
+
 class FaceAttributes(VigilModel):
+    """Age, gender, pose and mesh presence of a face.
+
+    `withheld` says why age, gender and the feature are absent although asked for: a
+    face too small to carry them, or a box the face mesh does not take for a face
+    (treat such a target as unconfirmed).
+    """
+
     age: float | None = Field(default=None, description="estimated age in years")
     gender: str | None = Field(default=None, description="'male' or 'female'")
     gender_confidence: float | None = Field(default=None, ge=0, le=1)
     pose: Pose | None = None
     presence: float | None = Field(default=None, ge=0, le=1, description="face-mesh face score")
+    withheld: FaceWithheld | None = Field(
+        default=None, description="why age, gender and feature were left out"
+    )
 
 
 class PersonAttributes(VigilModel):

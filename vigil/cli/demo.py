@@ -3,7 +3,8 @@
 1. The Image API on the sample pictures -> annotated copies.
 2. The video pipeline (ingestor, tracker, best shots, attributes, features) on the
    sample CCTV video, embedded (in-process bus, eager Celery) -> a contact sheet
-   of every final capture, plus every capture event as JSON Lines.
+   of every final capture a person would accept (no face the face mesh does not take
+   for a face, none under the capture size), plus every capture event as JSON Lines.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def pictures(out: Path) -> bool:
-    from vigil.analysis.annotate import annotate
+    from vigil.analysis.annotate import annotate, worth_showing
     from vigil.analysis.image_decoder import load_image
     from vigil.api import analyze_images
     from vigil.samples import SAMPLE_IMAGES, SAMPLES_DIR
@@ -40,13 +41,17 @@ def pictures(out: Path) -> bool:
     for source, result in zip(sources, response.results, strict=True):
         picture = out / f"{source.stem}.annotated.jpg"
         cv2.imwrite(str(picture), annotate(load_image(source), result.targets))
-        kinds = ", ".join(t.label for t in result.targets) or "nothing"
-        print(f"picture {source.name}: {kinds} -> {picture}")
+        shown = [t for t in result.targets if worth_showing(t)]
+        kinds = ", ".join(t.label for t in shown) or "nothing"
+        left_out = len(result.targets) - len(shown)
+        hidden = f" ({left_out} untrustworthy or too small, not drawn)" if left_out else ""
+        print(f"picture {source.name}: {kinds}{hidden} -> {picture}")
     (out / "pictures.json").write_text(response.model_dump_json(indent=2, exclude_none=True))
     return all(r.ok for r in response.results)
 
 
 def video(out: Path, seconds: float | None) -> bool:
+    from vigil.analysis.annotate import worth_showing
     from vigil.analysis.contact_sheet import contact_sheet
     from vigil.infra.bus.memory import MemoryBus
     from vigil.infra.config import single_camera_config
@@ -62,16 +67,19 @@ def video(out: Path, seconds: float | None) -> bool:
     with tqdm(desc="frames", unit="frame", file=sys.stderr) as progress:
         summary = run_all(MemoryBus(), config, on_frames=progress.update)
     final = [c for c in summary.captures if c.event == CaptureEvent.END]
+    shown = [c for c in final if worth_showing(c.target)]
     sheet = out / "captures.contact-sheet.jpg"
     cv2.imwrite(
-        str(sheet), contact_sheet(sorted(final, key=lambda c: (c.target.type, c.first_seen)))
+        str(sheet), contact_sheet(sorted(shown, key=lambda c: (c.target.type, c.first_seen)))
     )
     counts: dict[str, int] = {}
     for capture in final:
         counts[capture.target.type.value] = counts.get(capture.target.type.value, 0) + 1
+    left_out = len(final) - len(shown)
+    hidden = f", {left_out} untrustworthy or too small left off the sheet" if left_out else ""
     print(
         f"video: {summary.frames_processed} frames, {len(summary.captures)} capture events,"
-        f" tracks {counts} -> {sheet}"
+        f" tracks {counts}{hidden} -> {sheet}"
     )
     print(f"video: capture JSON Lines and crops in {out / 'captures'}")
     return not summary.errors
