@@ -32,7 +32,7 @@ from vigil.cluster.whispers import chinese_whispers, connected_components, merge
 from vigil.groups.synthetic import Population
 
 DISTANCE = 0.486  # face_resnet128 at FAR 1e-4 (models/weights/face_resnet128.thresholds.json)
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "media"
 
 
 def captures(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

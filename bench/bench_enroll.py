@@ -27,7 +27,7 @@ from vigil.compare.enroll import enroll
 from vigil.groups.service import GroupService
 from vigil.schemas.compare import EnrollOptions
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "images"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "media" / "images"
 PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "grace_hopper.jpg")
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from vigil.samples import SAMPLE_VIDEO, SAMPLES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "images"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "media" / "images"
 
 
 def timed(function: Callable[[], object], repeats: int) -> tuple[float, object]:

@@ -42,7 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--fixtures",
         type=Path,
-        default=REPO.parent / "shared" / "fixtures",
+        default=REPO / "tests" / "media",
         help="folder holding images/ and video/ of the test media",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -91,6 +91,10 @@ def configure_logging(verbose: bool = False, fmt: str | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Vigil's own INFO lines (roles starting, cameras reconnecting) are for operators;
+    # third-party INFO (faiss's loader trying AVX2, Milvus Lite starting and stopping)
+    # reads like a crash to them: WARNING and up only, unless -v.
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("vigil").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("kafka", "celery", "kombu", "urllib3", "pymilvus"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

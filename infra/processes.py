@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
-S3RVER = REPO / ".ci" / "node" / "node_modules" / "s3rver"
+# Test tooling lives outside the repository, where tests/run.sh installs it.
+TEST_CACHE = Path(
+    os.environ.get("VIGIL_TEST_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vigil-tests"
+)
+S3RVER = TEST_CACHE / "node" / "node_modules" / "s3rver"
 S3RVER_STRICT = Path(__file__).resolve().parent / "s3rver_strict.js"
 TANSU_BUCKET = "tansu"
 
@@ -126,7 +131,8 @@ def start_s3rver(port: int, directory: Path, log: IO) -> subprocess.Popen:
     node = shutil.which("node")
     if node is None or not (S3RVER / "package.json").is_file():
         raise FileNotFoundError(
-            f"node or s3rver missing at {S3RVER} (npm install --prefix .ci/node s3rver@3.7.1)"
+            f"node or s3rver missing at {S3RVER}: run tests/run.sh, or"
+            f" npm install --prefix {TEST_CACHE / 'node'} s3rver@3.7.1"
         )
     arguments = [str(S3RVER), str(directory), "127.0.0.1", str(port), TANSU_BUCKET]
     process = subprocess.Popen(

@@ -14,14 +14,14 @@ import pytest
 from vigil.infra.processes import free_port, start_tansu, stop, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "media"  # in the repo; provenance in its README
 IMAGES = FIXTURES / "images"
 VIDEOS = FIXTURES / "video"
 
 
 @pytest.fixture(scope="session")
 def images() -> Path:
-    assert IMAGES.is_dir(), f"test media missing: {IMAGES} (../shared must sit beside the repo)"
+    assert IMAGES.is_dir(), f"test media missing: {IMAGES}"
     return IMAGES
 
 

@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "media"
 # Static scene texture: random grey levels (slightly tinted) on a coarse grid, smoothly
 # upsampled, so the detector sees structure rather than a flat wall.
 TEXTURE_CELLS = 24

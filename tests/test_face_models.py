@@ -1,4 +1,4 @@
-"""Face detector, aligner, embedder, age/gender and mesh on the shared real photos.
+"""Face detector, aligner, embedder, age/gender and mesh on the real photos in tests/media.
 
 Identity checks use the only labelled photos available offline (three of Obama,
 one each of Biden and Grace Hopper); there is no identity-labelled data set.

@@ -155,7 +155,7 @@ def test_van_is_one_target_with_its_alternative_type():
 
 def test_plate_close_up_gives_its_text():
     # The plate alone: no vehicle is detected (before: 0 targets, no word why).
-    result = analyze_image(MEDIA / "plate_AB123CD.png", PLATES)
+    result = analyze_image(MEDIA / "images" / "plate_AB123CD.png", PLATES)
     assert result.ok, result.error
     [target] = result.targets
     assert target.type == TargetType.VEHICLE and target.label == "plate"
@@ -167,7 +167,7 @@ def test_plate_close_up_gives_its_text():
 
 
 def test_plate_close_up_only_when_plates_asked_and_nothing_found():
-    plate = MEDIA / "plate_AB123CD.png"
+    plate = MEDIA / "images" / "plate_AB123CD.png"
     assert analyze_image(plate, AnalyzeOptions(types={"vehicle"}, attributes=set())).targets == []
     assert analyze_image(plate, AnalyzeOptions(types={"face", "person"})).targets == []
     # A scene with people (and no vehicle) is not read as a plate.
@@ -202,7 +202,8 @@ def test_cli_names_plate_and_why_not(tmp_path, capsys):
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((120, 520, 3), 200, np.uint8))
-    code = main(["analyze", str(MEDIA / "plate_AB123CD.png"), str(blank), "--attributes", "plate"])
+    plate = MEDIA / "images" / "plate_AB123CD.png"
+    code = main(["analyze", str(plate), str(blank), "--attributes", "plate"])
     out, err = capsys.readouterr()
     assert code == 0
     assert "#0 plate " in out and "AB123CD" in out

@@ -1,7 +1,8 @@
 """The production path: GroupService on a real Milvus server (standalone, started here).
 
 The server comes from the PyPI package `milvus` 2.3.5, installed on first use into
-its own venv `.venv-milvus` (.ci/milvus-requirements.txt), and started on free
+its own venv under the test cache (tests/run.sh installs it there, outside the repo;
+.ci/milvus-requirements.txt), and started on free
 ports with a temporary data dir; the client is the project's pymilvus 3.x.
 """
 
@@ -17,13 +18,14 @@ from tests.test_groups import DIM, MODEL, centres, enrol, feature, photos
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.devserver import DevServer, install
 from vigil.groups.service import GroupService
+from vigil.infra.processes import TEST_CACHE
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = install(REPO / ".venv-milvus", REPO / ".ci" / "milvus-requirements.txt")
+    binary = install(TEST_CACHE / "venv-milvus", REPO / ".ci" / "milvus-requirements.txt")
     with DevServer(binary, tmp_path_factory.mktemp("milvus")) as uri:
         yield uri
 

@@ -1,4 +1,4 @@
-"""Object detector, plate reader and colour naming on the shared real fixtures."""
+"""Object detector, plate reader and colour naming on the real fixtures in tests/media."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from vigil.models.plate_reader import (
 )
 from vigil.models.types import Detection, iou_matrix
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "media"
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / "tests" / "media"
 SAMPLES = REPO / "vigil" / "samples"
@@ -282,7 +282,7 @@ def test_plate_missing_reasons(reader: PlateReader) -> None:
     cv2.putText(word, "TAXI", (110, 95), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 0), 8)
     assert reader.read_or_reason(word) == (None, NOT_PLATE_LIKE)
     assert reader.read_or_reason(np.full((120, 300, 3), 200, np.uint8)) == (None, NO_TEXT)
-    plate = cv2.imread(str(MEDIA / "plate_AB123CD.png"))
+    plate = cv2.imread(str(MEDIA / "images" / "plate_AB123CD.png"))
     reading, reason = reader.read_or_reason(plate)
     assert reading is not None and reading.text == "AB123CD" and reason is None
 

@@ -26,7 +26,7 @@ from vigil.video import (
 from vigil.video.backoff import Backoff
 from vigil.video.timeline import Timeline
 
-VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "video"
+VIDEOS = Path(__file__).resolve().parent / "media" / "video"
 VTEST = VIDEOS / "vtest.avi"  # 768x576, 10 fps, 795 frames, MSMPEG4 in AVI (index at the end)
 CARPHONE = VIDEOS / "carphone_pristine.mp4"  # 176x144, 30 fps, 120 frames, H.264, moov at end
 WAIT = 60.0  # seconds: upper bound of every wait on the RTSP server, never a timing assertion

@@ -126,13 +126,33 @@ def main(args: argparse.Namespace) -> int:
     from vigil.groups.service import GroupService
 
     def compute() -> Any:
+        if args.action in READS and store_missing(args.store):
+            return nothing_stored(args)  # a read must not create an empty store
         with GroupService(args.store) as service:
             return args.action(service, args)
 
     return print_outcome(compute, args.json, print_table)
 
 
+def store_missing(store: str | None) -> bool:
+    """True for a Milvus Lite file that does not exist (a server is never 'missing')."""
+    from vigil.groups.service import default_uri
+
+    uri = store or default_uri()
+    return not uri.startswith(("http://", "https://", "tcp://", "unix:")) and not Path(uri).exists()
+
+
+def nothing_stored(args: argparse.Namespace) -> Any:
+    """What a read action answers on a store that was never created."""
+    if args.action is do_list:
+        return []
+    name = args.group[0] if args.action is do_search else getattr(args, "group", None) or args.name
+    uri = args.store or "the default store (./vigil-groups.db or $VIGIL_GROUPS_URI)"
+    raise VigilError(ErrorCode.GROUP_NOT_FOUND, f"no group {name!r}: {uri} holds no groups yet")
+
+
 # -- actions ------------------------------------------------------------------------------
+# (READS, the actions that only read, is defined after them)
 
 
 def metadata(pairs: list[str]) -> dict[str, Any] | None:
@@ -296,3 +316,6 @@ TABLES: dict[str, Callable[[Any], None]] = {
     "MemberPage": print_page,
     "SearchResponse": print_search,
 }
+
+
+READS = frozenset({do_list, do_show, do_members, do_search})
