@@ -41,10 +41,14 @@ class Capture(VigilMessage):
     crop_jpeg: str | None = Field(default=None, description="base64 JPEG of the best shot")
     frame_index: int = Field(ge=0, description="source frame index of the best shot")
     source_time: float = Field(ge=0, description="stream seconds of the best shot")
-    captured_at: datetime = Field(description="UTC time of the best shot frame")
+    captured_at: datetime = Field(
+        description="UTC time of the best shot frame. One clock for captured_at, first_seen"
+        " and last_seen: live sources, the wall clock when the frame was decoded; files, the"
+        " time the file's analysis started plus the frame's position in the file"
+    )
     frame_size: FrameSize
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime = Field(description="UTC time of the track's first frame (same clock)")
+    last_seen: datetime = Field(description="UTC time of the track's last frame (same clock)")
     frames_seen: int = Field(ge=1, description="detections associated with the track")
     parent_capture_id: str | None = Field(
         default=None, description="faces: the capture of the person this face belongs to"
