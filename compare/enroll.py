@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from vigil.compare.enroll_report import Journal, summarise
 from vigil.compare.enroll_store import place
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.service import GroupService
+from vigil.infra.safe_read import IMAGE_LIMIT, open_regular, read_limited, too_large
 from vigil.schemas.compare import (
     EnrollOptions,
     EnrollRecord,
@@ -46,19 +48,29 @@ def default_report(group: str) -> Path:
     return Path(f"vigil-enroll-{group}.jsonl")
 
 
-def file_sha256(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
+def file_sha256(path: Path, roots: Sequence[str] | None = None) -> str:
+    """The sha256 of a regular picture file (inside `roots` if given), read bounded.
+
+    Raises a coded VigilError for a file that is missing, not a regular file (a FIFO
+    would block, a device stream for ever), over the picture limit or outside `roots`.
+    """
+    digest, total = hashlib.sha256(), 0
+    with open_regular(path, roots) as (handle, size):
+        if size > IMAGE_LIMIT:
+            raise too_large(path, size, IMAGE_LIMIT, "picture")
+        while chunk := handle.read(1 << 20):
+            total += len(chunk)
+            if total > IMAGE_LIMIT:
+                raise too_large(path, None, IMAGE_LIMIT, "picture")
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def read_or_empty(job: Job) -> bytes:
+def read_or_empty(job: Job, roots: Sequence[str] | None = None) -> bytes:
     """The file's bytes; b"" when it vanished since planning (analysed as unreadable)."""
     try:
-        return job.item.path.read_bytes()
-    except OSError:
+        return read_limited(job.item.path, IMAGE_LIMIT, what="picture", roots=roots)
+    except VigilError:
         return b""
 
 
@@ -75,9 +87,15 @@ class Enrolment:
     """One run: plans which files are new, analyses them, places them, journals each."""
 
     def __init__(
-        self, service: GroupService, group: str, options: EnrollOptions, journal: Journal
+        self,
+        service: GroupService,
+        group: str,
+        options: EnrollOptions,
+        journal: Journal,
+        roots: Sequence[str] | None = None,
     ) -> None:
         self.service, self.group, self.options, self.journal = service, group, options, journal
+        self.roots = roots  # read only files inside these folders (a Celery worker's)
         self.members_created = 0
         self.decided = 0  # new files analysed and journalled in this run
 
@@ -98,16 +116,18 @@ class Enrolment:
     def plan(self, items: list[EnrollItem]) -> Iterator[Job]:
         """New files to analyse; files already done are journalled as skipped."""
         for item in items:
-            sha = file_sha256(item.path)
-            if sha is None:
+            try:
+                sha = file_sha256(item.path, self.roots)
+            except VigilError as exc:
                 self.record(
                     item,
                     None,
                     EnrollStatus.REJECTED,
                     reason=RejectReason.UNREADABLE,
-                    detail="file_not_found: cannot read the file",
+                    detail=f"{exc.code.value}: {exc.message}",
                 )
-            elif earlier := self.journal.earlier(self.group, str(item.path), sha):
+                continue
+            if earlier := self.journal.earlier(self.group, str(item.path), sha):
                 self.record(
                     item,
                     sha,
@@ -156,6 +176,7 @@ def enroll(
     celery: Any = None,
     max_files: int | None = None,
     progress: bool = False,
+    roots: Sequence[str] | None = None,
 ) -> EnrollSummary:
     """Enrol every portrait of a folder or CSV into `group`; see the module doc.
 
@@ -163,7 +184,9 @@ def enroll(
     each file to `vigil.enroll.analyze` on its workers instead, keeping about
     4 x `workers` files in flight (so set `workers` to the Celery concurrency). `max_files`
     stops after that many new files (the rest is left for a later run). Ctrl-C
-    stops cleanly: the summary says `interrupted` and a re-run carries on.
+    stops cleanly: the summary says `interrupted` and a re-run carries on. `roots`
+    (real folder paths, as a Celery worker passes): files outside them are not read,
+    but rejected as `unreadable` (`path_not_allowed`).
     """
     options = options or EnrollOptions()
     report_path = Path(report) if report else default_report(group)
@@ -175,7 +198,7 @@ def enroll(
     try:
         ensure_group(service, group, create)
         with Journal(report_path) as journal:
-            run = Enrolment(service, group, options, journal)
+            run = Enrolment(service, group, options, journal, roots)
             jobs = list(run.plan(items))
             batch = jobs[:max_files] if max_files is not None else jobs
             bar = tqdm(
@@ -188,7 +211,8 @@ def enroll(
             window = WINDOW_PER_WORKER * max(1, workers)
             try:
                 with analyzer(options, workers, celery) as submit:
-                    for job, analysis in ordered(submit, batch, read_or_empty, window):
+                    read = partial(read_or_empty, roots=roots)
+                    for job, analysis in ordered(submit, batch, read, window):
                         run.decide(job, analysis)
                         bar.update()
             except KeyboardInterrupt:

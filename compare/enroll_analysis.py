@@ -21,6 +21,9 @@ UNREADABLE_CODES = frozenset(
         ErrorCode.IMAGE_TOO_LARGE,
         ErrorCode.IMAGE_TOO_SMALL,
         ErrorCode.FILE_NOT_FOUND,
+        ErrorCode.NOT_A_REGULAR_FILE,
+        ErrorCode.FILE_TOO_LARGE,
+        ErrorCode.PATH_NOT_ALLOWED,
     }
 )
 

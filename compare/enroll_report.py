@@ -10,6 +10,7 @@ duplicate instead of enrolling it twice.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from vigil.infra.safe_read import open_regular
 from vigil.schemas.compare import EnrollRecord, EnrollStatus, EnrollSummary
 
 Key = tuple[str, str, str]
@@ -29,15 +31,20 @@ def key(group: str, file: str, sha256: str) -> Key:
 
 
 def read_records(path: Path) -> list[EnrollRecord]:
-    """Every readable line; a line cut by a crash is ignored (that file is taken again)."""
+    """Every readable line; a line cut by a crash is ignored (that file is taken again).
+
+    Read line by line from a regular file only: a report named /dev/zero or a FIFO is
+    refused (`not_a_regular_file`) instead of filling memory or blocking.
+    """
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(EnrollRecord.model_validate_json(line))
-        except ValidationError:
-            continue
+    with open_regular(path) as (handle, _), io.BufferedReader(handle) as lines:
+        for line in lines:
+            try:
+                records.append(EnrollRecord.model_validate_json(line))
+            except ValidationError:
+                continue
     return records
 
 

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from vigil.errors import ErrorCode, VigilError
+from vigil.infra.safe_read import CONFIG_LIMIT, read_limited
 from vigil.schemas.camera import PipelineConfig
 
 
@@ -38,11 +39,15 @@ def parse_config(text: str, origin: str = "<config>") -> PipelineConfig:
 
 
 def load_config(path: str | Path) -> PipelineConfig:
+    """Read a configuration file: a regular file of at most CONFIG_LIMIT bytes, UTF-8."""
     path = Path(path)
+    data = read_limited(path, CONFIG_LIMIT, what="configuration file")
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise VigilError(ErrorCode.FILE_NOT_FOUND, f"{path}: cannot read ({exc})") from None
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"{path}: not UTF-8 text (byte {exc.start})"
+        ) from None
     return parse_config(text, str(path))
 
 

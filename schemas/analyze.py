@@ -26,6 +26,10 @@ class Attribute(StrEnum):
 
 ALL_TYPES = frozenset(TargetType)
 ALL_ATTRIBUTES = frozenset(Attribute)
+DEFAULT_MAX_PIXELS = 50_000_000
+# The most a remote client (a Celery task) may ask for: it may lower max_pixels, not raise
+# it, since it is the worker's memory and time. Library callers may raise it (to 400 MP).
+CLIENT_MAX_PIXELS = DEFAULT_MAX_PIXELS
 
 
 class AnalyzeOptions(VigilModel):
@@ -38,12 +42,18 @@ class AnalyzeOptions(VigilModel):
     min_size: int = Field(default=0, ge=0, le=10000, description="min short box side, pixels")
     min_quality: float = Field(default=0.0, ge=0, le=1, description="min overall quality")
     max_pixels: int = Field(
-        default=50_000_000, gt=0, le=400_000_000, description="refuse larger images (bombs)"
+        default=DEFAULT_MAX_PIXELS, gt=0, le=400_000_000, description="refuse larger images (bombs)"
     )
 
     @field_serializer("types", "attributes")
     def _sorted(self, values: frozenset[StrEnum]) -> list[str]:
         return sorted(value.value for value in values)
+
+    def clamped(self, ceiling: int = CLIENT_MAX_PIXELS) -> AnalyzeOptions:
+        """These options for a remote client: max_pixels lowered to `ceiling`, never raised."""
+        if self.max_pixels <= ceiling:
+            return self
+        return self.model_copy(update={"max_pixels": ceiling})
 
 
 class ImageResult(VigilModel):

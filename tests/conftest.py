@@ -64,6 +64,9 @@ def celery_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         VIGIL_CELERY_BROKER=f"{redis_url}/0",
         VIGIL_CELERY_BACKEND=f"{redis_url}/1",
         VIGIL_CELERY_EAGER="false",
+        # tasks may read paths only under these roots (infra/safe_read.py): the tests'
+        # temporary folders, where they write archives and pictures for the worker
+        VIGIL_TASK_FILE_ROOTS=str(tmp_path_factory.getbasetemp()),
     )
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with log.open("w") as handle:

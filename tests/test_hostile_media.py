@@ -14,6 +14,8 @@ import io
 import os
 import struct
 import threading
+import time
+import zlib
 from pathlib import Path
 
 import av
@@ -102,6 +104,126 @@ def test_picture_bombs_are_refused_from_their_header(data: bytes, code: ErrorCod
     assert caught.value.code == code
     if code == ErrorCode.IMAGE_TOO_LARGE:
         assert "pixels, over the limit" in caught.value.message
+
+
+# --- decode amplification under the pixel limit -----------------------------------------------
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_rgba16(width: int, height: int, extra: bytes = b"") -> bytes:
+    """A flat transparent 16-bit RGBA PNG: 381 KB at 7000x7000, 392 MB of samples decoded."""
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    packer = zlib.compressobj(9)
+    row = bytes(1 + width * 8)  # filter byte 0, then 4 samples of 2 bytes per pixel
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + extra
+        + png_chunk(b"IDAT", pixels)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def noisy_jpeg(**options) -> bytes:
+    """A 400x300 JPEG of noise (no run of flat blocks: a cut is never mistaken for the end)."""
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    return pil_bytes(Image.fromarray(noise), "JPEG", quality=90, **options)
+
+
+def jpeg_with_metadata(megabytes: float) -> bytes:
+    """A 16x16 JPEG carrying `megabytes` of APP1 (EXIF) segments of 64 KB each."""
+    small = cv2.imencode(".jpg", np.full((16, 16, 3), 90, np.uint8))[1].tobytes()
+    segment = b"\xff\xe1" + struct.pack(">H", 65535) + b"Exif\x00\x00" + bytes(65527)
+    count = int(megabytes * 1_000_000) // len(segment) + 1
+    return small[:2] + segment * count + small[2:]
+
+
+def png_with_text(megabytes: float) -> bytes:
+    body = b"Comment\x00" + b"x" * int(megabytes * 1_000_000)
+    data = cv2.imencode(".png", np.full((16, 16, 3), 90, np.uint8))[1].tobytes()
+    return data[:33] + png_chunk(b"tEXt", body) + data[33:]
+
+
+def webp_with_exif(megabytes: float) -> bytes:
+    exif = b"Exif\x00\x00" + bytes(int(megabytes * 1_000_000))
+    return pil_bytes(Image.new("RGB", (16, 16), (90, 90, 90)), "WEBP", exif=exif)
+
+
+def refused(data: bytes, **kwargs) -> tuple[VigilError, float]:
+    started = time.perf_counter()
+    with pytest.raises(VigilError) as caught:
+        decode_image(data, **kwargs)
+    return caught.value, time.perf_counter() - started
+
+
+def test_a_16_bit_rgba_png_must_fit_the_decode_budget():
+    """16-bit RGBA costs 8 bytes a pixel: 2.2 GB and 21 s for 7000x7000 before the budget."""
+    bomb = png_rgba16(1000, 1000)  # 1 MP, under max_pixels, but 8 MB of samples
+    error, elapsed = refused(bomb, max_pixels=1_500_000)
+    assert error.code == ErrorCode.IMAGE_TOO_LARGE and elapsed < 1.0
+    assert "16-bit" in error.message and "8,000,000 bytes" in error.message
+    fits = decode_image(png_rgba16(500, 500), max_pixels=1_500_000)
+    assert fits.shape == (500, 500, 3) and fits.min() == 255, "transparent is composited on white"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: jpeg_claiming(7000), id="header-claiming-7000x7000"),
+        pytest.param(lambda: noisy_jpeg()[: len(noisy_jpeg()) // 2], id="cut"),
+        pytest.param(lambda: noisy_jpeg()[: len(noisy_jpeg()) // 2] + b"\xff\xd9", id="cut+eoi"),
+        pytest.param(
+            lambda: noisy_jpeg(progressive=True)[:-3000] + b"\xff\xd9", id="progressive-cut+eoi"
+        ),
+        pytest.param(
+            lambda: noisy_jpeg()[: noisy_jpeg().find(b"\xff\xda")] + b"\xff\xd9", id="no-scan"
+        ),
+    ],
+)
+def test_a_truncated_jpeg_is_corrupt_however_it_ends(make):
+    data = make()
+    error, elapsed = refused(data)
+    assert error.code == ErrorCode.CORRUPT_IMAGE, error
+    assert elapsed < 1.0, "refused from its structure, before a 7000x7000 decode (7 s)"
+
+
+def test_a_complete_jpeg_with_trailing_bytes_still_decodes():
+    data = noisy_jpeg() + b"\x00" * 100  # cameras pad; motion photos append a video
+    assert decode_image(data).shape == (300, 400, 3)
+
+
+@pytest.mark.parametrize(
+    ("make", "size_mb"),
+    [
+        pytest.param(jpeg_with_metadata, 40, id="jpeg-exif"),
+        pytest.param(png_with_text, 20, id="png-text"),
+        pytest.param(webp_with_exif, 20, id="webp-exif"),
+    ],
+)
+def test_metadata_bombs_are_refused_before_parsing(make, size_mb: int):
+    """A 65 MB EXIF block took 31 s (quadratic in the header parser) for a 16x16 picture."""
+    data = make(size_mb)
+    assert len(data) > size_mb * 1_000_000
+    error, elapsed = refused(data)
+    assert error.code == ErrorCode.IMAGE_TOO_LARGE and "metadata" in error.message
+    assert elapsed < 1.0
+
+
+def test_small_metadata_is_fine():
+    for data in (jpeg_with_metadata(1), png_with_text(1), webp_with_exif(1)):
+        assert decode_image(data).shape == (16, 16, 3)
+
+
+def test_arithmetic_coded_jpeg_is_unsupported():
+    data = bytearray(noisy_jpeg())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 1] = 0xC9  # SOF9: arithmetic coding (no browser decodes it either)
+    error, _ = refused(bytes(data))
+    assert error.code == ErrorCode.UNSUPPORTED_FORMAT and "arithmetic" in error.message
 
 
 # --- videos ---------------------------------------------------------------------------------

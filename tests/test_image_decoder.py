@@ -102,3 +102,70 @@ def test_supported_formats(ext):
 
 def test_custom_pixel_limit(jpeg):
     assert code_of(jpeg, max_pixels=1000) == ErrorCode.IMAGE_TOO_LARGE
+
+
+# --- valid variants the structural checks must let through ---------------------------------
+
+
+def pil_jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def noise(mode: str = "RGB", size: tuple[int, int] = (157, 123)) -> Image.Image:
+    pixels = np.random.default_rng(1).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(pixels).convert(mode)
+
+
+def rotated_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: ignored, as it always was
+    return exif
+
+
+VALID_JPEGS = {
+    "baseline": lambda: pil_jpeg(noise()),
+    "progressive": lambda: pil_jpeg(noise(), progressive=True),
+    "optimised": lambda: pil_jpeg(noise(), optimize=True),
+    "4:4:4": lambda: pil_jpeg(noise(), subsampling=0),
+    "4:2:2": lambda: pil_jpeg(noise(), subsampling=1),
+    "grey": lambda: pil_jpeg(noise("L")),
+    "cmyk": lambda: pil_jpeg(noise("CMYK")),
+    "restart-markers": lambda: cv2.imencode(
+        ".jpg", np.asarray(noise()), [cv2.IMWRITE_JPEG_RST_INTERVAL, 3]
+    )[1].tobytes(),
+    "exif-orientation": lambda: pil_jpeg(noise(), exif=rotated_exif()),
+    "trailing-bytes": lambda: pil_jpeg(noise()) + b"\x00" * 64 + b"appended video",
+    # the least scan data a valid JPEG can have: about 1 bit per 8x8 block
+    "flat-progressive": lambda: pil_jpeg(
+        Image.new("L", (4000, 3000), 90), progressive=True, optimize=True, quality=1
+    ),
+}
+
+
+@pytest.mark.parametrize("make", VALID_JPEGS.values(), ids=VALID_JPEGS.keys())
+def test_valid_jpeg_variants_decode_as_opencv_decodes_them(make):
+    data = make()
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    assert np.array_equal(decode_image(data), expected)
+
+
+@pytest.mark.parametrize("mode", ["P", "LA", "1", "RGBA"])
+def test_valid_png_modes_decode(mode):
+    decoded = decode_image(pil_bytes(noise(mode), "PNG"))
+    assert decoded.shape == (123, 157, 3) and decoded.dtype == np.uint8
+
+
+def test_grey_with_alpha_is_composited_on_white():
+    transparent = Image.new("LA", (20, 20), (0, 0))
+    assert decode_image(pil_bytes(transparent, "PNG")).min() == 255
+
+
+def test_16_bit_without_alpha_decodes_at_3_bytes_a_pixel():
+    """No alpha: the codec strips 16 bits to 8 while decoding, so no budget applies."""
+    data = png(np.full((1200, 1000, 3), 40000, np.uint16))
+    decoded = decode_image(data, max_pixels=1_200_000)
+    assert decoded.shape == (1200, 1000, 3) and decoded.dtype == np.uint8
+    assert decoded[0, 0, 0] == 40000 >> 8

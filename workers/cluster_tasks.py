@@ -4,7 +4,7 @@
 and returns a `ClusterResult` dict; bad input answers `{"error": {"code", "message"}}`.
 Captures come from the history (Milvus at `history`, default $VIGIL_HISTORY_URI), or
 from capture archives on the worker (`archive`: JSON Lines files or folders written
-by the disk sink).
+by the disk sink) inside the folders listed in VIGIL_TASK_FILE_ROOTS.
 
 >>> app.send_task("vigil.cluster", args=[{"cameras": ["gate"], "since": "1h"}]).get()
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vigil.infra.celery_app import app
+from vigil.infra.safe_read import allowed_path, is_local, task_roots
 from vigil.workers.group_tasks import coded, dump
 
 
@@ -29,6 +30,11 @@ def cluster(
 
     query = checked(ClusterRequest, request or {}, "cluster request")
     if archive:
-        records, vectors = archived_faces([Path(p) for p in archive], query)
+        if is_local(cluster):
+            paths = [Path(p) for p in archive]
+        else:
+            roots = task_roots()
+            paths = [allowed_path(p, roots, "capture archive") for p in archive]
+        records, vectors = archived_faces(paths, query)
         return dump(cluster_faces(records, vectors, query.options(), model_of(records)))
     return dump(cluster_history(query, history))

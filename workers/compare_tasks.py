@@ -6,19 +6,27 @@
 
 Coded failures come back as `{"error": {"code", "message"}}` rather than as a
 task failure, as in the Image API, so a caller branches on a stable code.
+
+Pictures travel as bytes. A worker reads a path (a picture, the enrolment folder or
+CSV and every file it lists) and writes a report only inside the folders its operator
+lists in VIGIL_TASK_FILE_ROOTS (none by default: `path_not_allowed`); the default
+report is `vigil-enroll-GROUP.jsonl` in the first of them, and a report must be .jsonl.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from vigil.compare.compare import compare as compare_faces
 from vigil.compare.enroll import enroll as enroll_portraits
-from vigil.compare.enroll_analysis import analyze_file
+from vigil.compare.enroll_analysis import analyze_file, rejected
 from vigil.compare.verify import verify as verify_identity
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
-from vigil.schemas.compare import EnrollOptions
+from vigil.infra.safe_read import allowed_path, is_local, shown, task_input, task_roots
+from vigil.schemas.compare import EnrollOptions, RejectReason
 from vigil.schemas.errors import ErrorInfo
 
 Side = bytes | str | dict[str, Any]
@@ -35,10 +43,24 @@ def enroll_options(options: dict[str, Any] | None) -> EnrollOptions:
         raise VigilError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
 
 
+def report_path(report: str | None, group: str, roots: tuple[str, ...]) -> Path:
+    """Where a worker may write an enrolment report: a .jsonl file inside its roots."""
+    if report is None:
+        report = os.path.join(roots[0] if roots else "", f"vigil-enroll-{group}.jsonl")
+    path = allowed_path(report, roots, "report")
+    if path.suffix != ".jsonl":
+        raise VigilError(
+            ErrorCode.PATH_NOT_ALLOWED, f"{shown(report)}: a report must be a .jsonl file"
+        )
+    return path
+
+
 @app.task(name="vigil.compare")
 def compare(a: Side, b: Side, far: float | None = None) -> dict[str, Any]:
-    """Compare two faces: each encoded picture bytes, a path the worker reads, or a Feature dict."""
+    """Compare two faces: each encoded picture bytes, a served path, or a Feature dict."""
+    local = is_local(compare)
     try:
+        a, b = task_input(a, local=local), task_input(b, local=local)
         return compare_faces(a, b, far).model_dump(mode="json", exclude_none=True)
     except VigilError as exc:
         return error(exc.code, exc.message)
@@ -47,7 +69,9 @@ def compare(a: Side, b: Side, far: float | None = None) -> dict[str, Any]:
 @app.task(name="vigil.verify")
 def verify(id_photo: bytes | str, image: bytes | str, far: float | None = None) -> dict[str, Any]:
     """Identity verification of a picture against an ID photo (VerifyResult as JSON)."""
+    local = is_local(verify)
     try:
+        id_photo, image = task_input(id_photo, local=local), task_input(image, local=local)
         result = verify_identity(id_photo, image=image, far=far)
     except VigilError as exc:
         return error(exc.code, exc.message)
@@ -57,6 +81,11 @@ def verify(id_photo: bytes | str, image: bytes | str, far: float | None = None) 
 @app.task(name="vigil.enroll.analyze")
 def analyze(image: bytes | str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides."""
+    try:
+        image = task_input(image, local=is_local(analyze))
+    except VigilError as exc:
+        refused = rejected(RejectReason.UNREADABLE, f"{exc.code.value}: {exc.message}")
+        return refused.model_dump(mode="json", exclude_none=True)
     return analyze_file(image, enroll_options(options)).model_dump(mode="json", exclude_none=True)
 
 
@@ -72,10 +101,22 @@ def enroll(
 
     A Celery worker process may not start a pool of its own; for throughput,
     run `vigil enroll --celery` (or `--workers N`) from a machine that sees the files.
+    On a worker, the source, every file it lists and the report must lie inside
+    VIGIL_TASK_FILE_ROOTS; a file listed outside is rejected as `unreadable`.
     """
     try:
+        roots: tuple[str, ...] | None = None
+        if not is_local(enroll):
+            roots = task_roots()
+            source = str(allowed_path(source, roots, "enrolment source"))
+            report = str(report_path(report, group, roots))
         summary = enroll_portraits(
-            source, group, options=enroll_options(options), report=report, create=create
+            source,
+            group,
+            options=enroll_options(options),
+            report=report,
+            create=create,
+            roots=roots,
         )
     except VigilError as exc:
         return error(exc.code, exc.message)

@@ -5,6 +5,7 @@ model dicts. Bad input never raises: the result is `{"error": {"code", "message"
 Each worker process keeps one `GroupService` (Milvus store from VIGIL_GROUPS_URI and
 the in-memory index); with several processes use a Milvus server and send group
 writes to one of them (e.g. a dedicated queue), see `vigil.groups.service`.
+Pictures travel as bytes; a worker reads a path only inside VIGIL_TASK_FILE_ROOTS.
 
 >>> app.send_task("vigil.search", args=[jpeg_bytes, ["staff"]], kwargs={"k": 5}).get()
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
+from vigil.infra.safe_read import is_local, task_input
 from vigil.schemas.errors import ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -103,16 +105,17 @@ def add_member(
     metadata: dict | None = None,
     sources: list[str | None] | None = None,
 ) -> dict:
-    """`features`: Feature dicts, or pictures (bytes or a worker path): their largest face."""
+    """`features`: Feature dicts, or pictures (bytes or a served path): their largest face."""
     from vigil.groups.faces import face_targets
 
     vectors, qualities = [], []
+    local = is_local(add_member)
     for item in features:
         if is_feature(item):
             vectors.append(item)  # validated by the service: invalid_feature
             qualities.append(None)
         else:
-            [face] = face_targets(item, largest_only=True)
+            [face] = face_targets(task_input(item, local=local), largest_only=True)
             vectors.append(face.feature)
             qualities.append(face.quality.score)
     member = service().add_member(group, person_id, vectors, metadata, sources, qualities=qualities)
@@ -157,9 +160,10 @@ def search(
     filter: dict | None = None,
     all_faces: bool = False,
 ) -> dict:
-    """Search a Feature dict, or a picture (bytes or a worker path); `SearchResponse` dict."""
+    """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict."""
     from vigil.schemas.groups import SearchResponse
 
+    source = task_input(source, local=is_local(search))
     if is_feature(source):
         results = [service().search(source, groups, k, far, filter)]
     else:

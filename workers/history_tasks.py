@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
+from vigil.infra.safe_read import is_local, task_input
 from vigil.workers.group_tasks import Source, coded, dump
 
 
@@ -42,7 +43,8 @@ def search(
     far: float = 1e-3,
     crops: bool = True,
 ) -> dict:
-    """Past captures nearest to a Feature dict or a picture (bytes or a worker path)."""
+    """Past captures nearest to a Feature dict or a picture (bytes or a served path)."""
+    source = task_input(source, local=is_local(search))
     return dump(service().search(source, k, cameras, since, until, types, attributes, far, crops))
 
 

@@ -1,34 +1,49 @@
 """Celery tasks of the Image API. Task names are public: `vigil.image.analyze[_batch]`.
 
 >>> app.send_task("vigil.image.analyze", args=[jpeg_bytes, {"types": ["face"]}]).get()
+
+Pictures travel as bytes. A path is read on the worker only inside the folders its
+operator lists in VIGIL_TASK_FILE_ROOTS (none by default: `path_not_allowed`), and a
+client's `max_pixels` may lower the server's limit, never raise it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vigil.api import analyze_image, analyze_images
-from vigil.errors import ErrorCode
+from vigil.api import analyze_image, default_analyzer, source_label
+from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
-from vigil.schemas.analyze import AnalyzeOptions, ImageResult
+from vigil.infra.safe_read import is_local, task_input
+from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, ImageResult
 from vigil.schemas.errors import ErrorInfo
 
 
 def parse_options(options: dict[str, Any] | None) -> AnalyzeOptions | ErrorInfo:
+    """A client's options, with max_pixels clamped to the server's ceiling."""
     try:
-        return AnalyzeOptions.model_validate(options or {})
+        return AnalyzeOptions.model_validate(options or {}).clamped()
     except ValueError as exc:
         return ErrorInfo(code=ErrorCode.INVALID_OPTIONS, message=str(exc))
 
 
+def analyze_one(image: bytes | str, options: AnalyzeOptions, local: bool, label: str):
+    """One picture's ImageResult; a path the worker may not read is a coded error."""
+    try:
+        source = task_input(image, local=local)
+    except VigilError as exc:
+        return ImageResult(source=label, error=ErrorInfo(code=exc.code, message=exc.message))
+    return analyze_image(source, options, label=label)
+
+
 @app.task(name="vigil.image.analyze")
 def analyze(image: bytes | str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Analyze one image (encoded bytes, or a path the worker can read); returns ImageResult."""
+    """Analyze one image (encoded bytes, or a path under the worker's roots); ImageResult."""
+    label = image if isinstance(image, str) else "<bytes>"
     parsed = parse_options(options)
     if isinstance(parsed, ErrorInfo):
-        label = image if isinstance(image, str) else "<bytes>"
         return ImageResult(source=label, error=parsed).model_dump(mode="json", exclude_none=True)
-    result = analyze_image(image, parsed, label=image if isinstance(image, str) else "<bytes>")
+    result = analyze_one(image, parsed, is_local(analyze), label)
     return result.model_dump(mode="json", exclude_none=True)
 
 
@@ -38,4 +53,10 @@ def analyze_batch(images: list[bytes | str], options: dict[str, Any] | None = No
     parsed = parse_options(options)
     if isinstance(parsed, ErrorInfo):
         raise ValueError(parsed.message)
-    return analyze_images(images, parsed).model_dump(mode="json", exclude_none=True)
+    local = is_local(analyze_batch)
+    results = [
+        analyze_one(image, parsed, local, source_label(image, index))
+        for index, image in enumerate(images)
+    ]
+    response = AnalyzeResponse(results=results, model_versions=default_analyzer().model_versions())
+    return response.model_dump(mode="json", exclude_none=True)

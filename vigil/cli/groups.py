@@ -166,12 +166,13 @@ def metadata(pairs: list[str]) -> dict[str, Any] | None:
 
 
 def read_feature(path: Path) -> Feature:
+    """A Feature JSON file: a regular file of at most FEATURE_LIMIT bytes (coded errors)."""
+    from vigil.infra.safe_read import FEATURE_LIMIT, read_limited
     from vigil.schemas.feature import Feature
 
+    data = read_limited(path, FEATURE_LIMIT, what="feature file")
     try:
-        return Feature.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        raise VigilError(ErrorCode.FILE_NOT_FOUND, f"{path}: {exc.strerror}") from None
+        return Feature.model_validate_json(data)
     except ValueError as exc:
         raise VigilError(ErrorCode.INVALID_FEATURE, f"{path}: {exc}") from None
 
