@@ -24,7 +24,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("vigil-demo"), help="output folder (default: ./vigil-demo)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("vigil-demo"), help="output folder (default: ./vigil-demo)"
+    )
     parser.add_argument("--seconds", type=float, default=None, help="only the first N seconds")
     parser.set_defaults(run=run)
 
