@@ -87,6 +87,7 @@ class CameraIngestor:
             stall_timeout=camera.stall_timeout,
             on_state=self.on_state,
             loop=camera.loop,
+            stop=self.stop_event,  # a stop reaches connects and reconnect waits at once
         )
         self._last_keyframe = -1e9
         self._lag = 0

@@ -10,6 +10,8 @@ with the reason. The same worker serves both streams, told apart by a `SinkStrea
 At-least-once: an offset is committed only once every record before it is settled
 (written to disk and delivered by the webhook, or dead-lettered naming its origin), so
 a sink killed during an outage loses nothing: the next one reads the rest again.
+A record that an output raises on (a disk that refuses it) is dead-lettered for that
+output (stage `sink.disk`, `sink.alerts.disk`) and the sink goes on with the next one.
 Back-pressure: the worker reads no more than the webhook queue has room for, and stops
 reading while it is full (the topic holds the backlog; nothing is dropped, nothing
 blocks the capture step, which publishes to the topic regardless).
@@ -29,8 +31,9 @@ from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
 from vigil.infra.topics.json_topic import JsonTopic, UndecodableRecord
-from vigil.outputs.disk import DiskSink
+from vigil.outputs.disk import Archived, DiskSink
 from vigil.outputs.offsets import Origin, SettledOffsets
+from vigil.outputs.webhook import STAGE as WEBHOOK_STAGE
 from vigil.outputs.webhook import DeadLetterHandler, SettledHandler, WebhookSink
 from vigil.schemas.camera import PipelineConfig, SinksConfig, WebhookConfig
 from vigil.schemas.deadletter import DeadLetter
@@ -40,6 +43,11 @@ SINK_GROUP = "vigil-sink"
 ALERT_SINK_GROUP = "vigil-alert-sink"
 BATCH = 50
 POLL_S = 0.2
+
+
+def describe(exc: Exception) -> str:
+    """The reason a dead letter gives for an exception: its type and message."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,12 @@ class SinkWorker:
         self.commit_settled()
 
     def process(self, records: list[Record]) -> None:
-        """Hand `records` to the outputs; their offsets are committed once settled."""
+        """Hand `records` to the outputs; their offsets are committed once settled.
+
+        One record never stops the sink: one that cannot be decoded, or that an output
+        fails on (an exception, not a webhook failure, which retries), is dead-lettered
+        with the reason and its offset, and the next record is taken.
+        """
         for record in records:
             origin = Origin.of(record)
             if self.offsets.seen(origin):  # re-read after a rejoin: already queued or settled
@@ -157,19 +170,38 @@ class SinkWorker:
             try:
                 event = self.topic.decode(record)
             except UndecodableRecord as exc:
-                letter = dead_letter_for(record, self.stream.stage, str(exc), "undecodable")
-                self.dead_letter(letter)
+                self.give_up(record, self.stream.stage, str(exc), "undecodable")
                 self.offsets.done(origin)
                 continue
-            if self.disk is not None:
-                self.disk.deliver(event)
-            if self.webhook is not None:
-                self.offsets.begin(origin)  # before: the webhook may settle it at once
-                self.webhook.deliver(event, origin)
-            else:
-                self.offsets.done(origin)
-            self.delivered += 1
+            self.deliver(record, origin, event)
         self.commit_settled()
+
+    def deliver(self, record: Record, origin: Origin, event: Archived) -> None:
+        """To disk, then to the webhook; an output that fails does not keep it from the other."""
+        failed = False
+        if self.disk is not None:
+            try:
+                self.disk.deliver(event)
+            except Exception as exc:
+                failed = True
+                self.give_up(record, f"{self.stream.stage}.disk", describe(exc), "output_failed")
+        if self.webhook is not None:
+            self.offsets.begin(origin)  # before: the webhook may settle it at once
+            try:
+                self.webhook.deliver(event, origin)
+            except Exception as exc:
+                failed = True
+                self.give_up(record, WEBHOOK_STAGE, describe(exc), "output_failed")
+                self.offsets.settle(origin)
+        else:
+            self.offsets.done(origin)
+        self.delivered += not failed
+
+    def give_up(self, record: Record, stage: str, reason: str, code: str) -> None:
+        """Dead-letter `record`; if even that fails, raise: its offset must stay uncommitted."""
+        where = f"{record.topic}/{record.partition}@{record.offset}"
+        log.error("%s gave up on %s: %s", stage, where, reason)
+        self.dead_letter(dead_letter_for(record, stage, reason, code))
 
     def commit_settled(self) -> None:
         if self.consumer is not None:

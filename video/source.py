@@ -62,6 +62,8 @@ class VideoSource:
     one stops the loop rather than retrying forever). Frame index and source time keep
     increasing across reconnects and files, so a tracker sees one monotonic clock.
     `on_state` is called from the iterating thread; `stop()` may come from any thread.
+    `stop=` shares an event with the caller (a process's shutdown flag): setting it is
+    `stop()`, so a signal reaches a source waiting to reconnect, not only one with frames.
 
         source = VideoSource("rtsp://cam-1/stream", on_state=log_state)
         for frame in source.frames():
@@ -82,6 +84,7 @@ class VideoSource:
         max_reconnects: int | None = None,
         on_state: StateCallback | None = None,
         loop: bool = False,
+        stop: threading.Event | None = None,
     ) -> None:
         self.url = str(url)
         self.loop = loop
@@ -97,7 +100,7 @@ class VideoSource:
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._counters = Counters()
         self._timeline = Timeline()
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()
         self._index_base = 0
         self._next_index = 0
         self._last_frame_at: float | None = None  # time.monotonic() of the last frame
@@ -116,7 +119,10 @@ class VideoSource:
         return self._counters.decode_errors
 
     def stop(self) -> None:
-        """Make `frames()` return soon; thread-safe. A stopped source stays stopped."""
+        """Make `frames()` return soon; thread-safe. A stopped source stays stopped.
+
+        With a shared `stop=` event this sets that event (everyone sharing it stops).
+        """
         self._stop.set()
 
     def frames(self) -> Iterator[DecodedFrame]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from vigil.schemas.capture import Capture
 
 log = logging.getLogger(__name__)
 TOPIC_PARTITIONS = 4
+STOP_GRACE_S = 5.0  # after a stop request, how long the workers may still drain
 
 
 @dataclass
@@ -128,6 +130,11 @@ def run_all(
         threading.Thread(target=worker.run, args=(workers_done,), name=type(worker).__name__)
         for worker in [*workers, *alert_sinks]
     ]
+    consuming = [  # a worker without outputs (a sink with none) returns at once
+        thread
+        for worker, thread in zip([*workers, *alert_sinks], threads, strict=True)
+        if getattr(worker, "consumer", None) is not None
+    ]
     for thread in threads:
         thread.start()
     ingestors = start_ingestors(bus, config, stop)
@@ -140,7 +147,7 @@ def run_all(
             if getattr(worker, "consumer", None) is not None
         ]
         channels += [(alarm.producer, config.topics.alerts, sink.group) for sink in alert_sinks]
-        drain(bus, channels, threads[0])
+        drain(bus, channels, consuming, stop)
     finally:
         workers_done.set()
         for ingestor, _ in ingestors:
@@ -155,13 +162,28 @@ def run_all(
     return ingested
 
 
-def drain(bus: Bus, channels: list[tuple], capture_thread: threading.Thread) -> None:
+def drain(
+    bus: Bus,
+    channels: list[tuple],
+    workers: list[threading.Thread],
+    stop: threading.Event | None = None,
+    grace: float = STOP_GRACE_S,
+) -> None:
     """Wait until every consumer group has committed all that its producer published.
 
-    `channels` holds (producer, topic, group). If the capture step died, nothing would
-    ever drain: raise instead of waiting forever.
+    `channels` holds (producer, topic, group), `workers` the threads consuming them. If
+    one died, nothing would ever drain: raise instead of waiting forever. Once `stop` is
+    set (a signal), wait `grace` s at most: what is not committed by then is left to the
+    next run (over Kafka it is read again), and the process ends.
     """
+    deadline = None
     while any(lag(producer, bus, topic, group) for producer, topic, group in channels):
-        if not capture_thread.is_alive():
-            raise RuntimeError("the capture step died; see the log above")
+        dead = [thread.name for thread in workers if not thread.is_alive()]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} died; see the log above")
+        if stop is not None and stop.is_set():
+            deadline = deadline or time.monotonic() + grace
+            if time.monotonic() > deadline:
+                log.warning("stopped with records not yet processed: the next run reads them")
+                return
         threading.Event().wait(0.05)

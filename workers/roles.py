@@ -1,7 +1,13 @@
-"""Entry points of each pipeline role; every one runs until stopped or its sources end."""
+"""Entry points of each pipeline role; every one runs until stopped or its sources end.
+
+`stop` is the process's shutdown flag (set by SIGTERM or SIGINT in the CLI): every role
+polls or waits on it in steps of a fraction of a second, a camera down included (its
+reconnect waits share the flag), so each ends within seconds of the signal.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -20,10 +26,18 @@ from vigil.workers.pipeline import (
     wait_for,
 )
 
+log = logging.getLogger(__name__)
+
+
+def started(role: str, what: str) -> None:
+    """One line once a role is set up: from here a signal stops it cleanly."""
+    log.info("%s: %s until SIGTERM or SIGINT", role, what)
+
 
 def run_ingest(bus: Bus, config: PipelineConfig, stop: threading.Event) -> RunSummary:
     prepare_topics(bus, config)
     ingestors = start_ingestors(bus, config, stop)
+    started("ingest", f"publishing {config.topics.frames} from {len(ingestors)} camera(s)")
     wait_for(ingestors)
     return ingest_summary(ingestors)
 
@@ -36,6 +50,7 @@ def run_capture(
 ) -> None:
     prepare_topics(bus, config)
     worker = CaptureWorker(bus, config, on_capture=on_capture)
+    started("capture", f"consuming {config.topics.frames} as {worker.group}")
     try:
         worker.run(stop)
     finally:
@@ -48,7 +63,18 @@ def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
     workers = [SinkWorker(bus, config)]
     if config.outputs.alerts.configured:
         workers.append(SinkWorker(bus, config, ALERT_STREAM))
-    threads = [threading.Thread(target=w.run, args=(stop,), name=w.stream.group) for w in workers]
+    failed: list[str] = []
+
+    def deliver(worker: SinkWorker) -> None:
+        try:
+            worker.run(stop)
+        except Exception:  # not one record (those are dead-lettered): the sink itself
+            log.exception("%s stopped on an error", worker.group)
+            failed.append(str(worker.group))
+            stop.set()  # the others too: the process ends, for its supervisor to restart
+
+    threads = [threading.Thread(target=deliver, args=(w,), name=w.stream.group) for w in workers]
+    started("sink", "delivering " + ", ".join(w.topic.name for w in workers))
     try:
         for thread in threads:
             thread.start()
@@ -61,6 +87,8 @@ def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
             thread.join(30)
         for worker in workers:
             worker.close()
+    if failed:
+        raise RuntimeError(f"{', '.join(failed)} stopped on an error; see the log above")
 
 
 def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
@@ -72,6 +100,7 @@ def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
     prepare_topics(bus, config)
     with GroupService(config.groups_uri) as groups:
         worker = AlarmWorker(bus, config, groups)
+        started("alarm", f"watching {config.topics.captures} for {len(config.watchlists)} lists")
         try:
             worker.run(stop)
         finally:
@@ -87,6 +116,7 @@ def run_history(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None
     uri, crops = (config.history.uri, config.history.crops) if config.history else (None, None)
     with HistoryService(uri, crops=crops) as history:
         worker = HistoryWriter(bus, config, history)
+        started("history", f"storing {config.topics.captures}")
         try:
             worker.run(stop)
         finally:

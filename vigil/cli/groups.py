@@ -127,6 +127,10 @@ def main(args: argparse.Namespace) -> int:
 
     def compute() -> Any:
         if args.action in READS and store_missing(args.store):
+            if args.action is do_search:  # the options are checked first, store or not
+                from vigil.groups.service import SearchQuery, checked
+
+                checked(SearchQuery, {"groups": args.group, "k": args.k, "far": args.far}, "search")
             return nothing_stored(args)  # a read must not create an empty store
         with GroupService(args.store) as service:
             return args.action(service, args)

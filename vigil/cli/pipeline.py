@@ -21,11 +21,22 @@ ROLES = {
     "alarm": "match face captures against the watchlists and publish alerts",
 }
 
+ENVIRONMENT = """\
+environment (unset: everything in this process, nothing to start):
+  VIGIL_BUS=kafka                 the Kafka-protocol bus instead of the in-process one
+  VIGIL_KAFKA_BOOTSTRAP=host:port its brokers
+  VIGIL_CELERY_BROKER=redis://... Celery broker for the model workers (`vigil worker`)
+  VIGIL_CELERY_BACKEND=redis://... its result backend"""
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     for role, text in ROLES.items():
         parser = commands.add_parser(
-            role, help=text, description=f"{text}. {__doc__.split('.')[1]}."
+            role,
+            help=text,
+            description=f"{text}.",
+            epilog=ENVIRONMENT,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("config", nargs="?", type=Path, help="cameras YAML/JSON file")
@@ -45,8 +56,15 @@ def load(args: argparse.Namespace):
 
 
 def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM or SIGINT sets `stop`: the role finishes what it holds and ends in seconds
+    (a camera down included: its reconnect waits watch `stop`). A second signal acts as
+    if no handler was installed: SIGTERM ends the process, SIGINT raises KeyboardInterrupt.
+    """
+
     def handle(signum, frame) -> None:
         stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handle)
