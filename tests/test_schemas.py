@@ -57,3 +57,18 @@ def test_json_schema_is_written_for_every_public_message(tmp_path):
     schema = json.loads((tmp_path / "ImageResult.schema.json").read_text())
     assert "targets" in schema["properties"]
     assert ImageResult.model_json_schema()["title"] == "ImageResult"
+
+
+def test_the_committed_json_schemas_and_docs_are_up_to_date(tmp_path):
+    """schemas/json and docs/schemas.md are what `vigil schema` writes today."""
+    from vigil.schemas.export import DOCS, SCHEMA_DIR, markdown
+
+    for path in write_json_schemas(tmp_path):
+        committed = SCHEMA_DIR / path.name
+        assert committed.is_file(), f"{committed} missing: run vigil schema --out schemas/json"
+        assert committed.read_text() == path.read_text(), f"{committed.name} is out of date"
+    assert DOCS.read_text() == markdown(), "docs/schemas.md is out of date: vigil schema --docs"
+
+
+def test_every_kafka_message_is_public():
+    assert {"Capture", "Alert", "FrameMeta", "DeadLetter"} <= set(PUBLIC_MESSAGES)
