@@ -5,10 +5,14 @@ Run: python bench/bench_colours.py [--baseline-rev REV] [--no-write]
 Every target of bench/colour_labels.json (a box found by the real detector, with
 the palette names acceptable by eye for its upper body, lower body or vehicle
 body) is named by models/colours.py on the whole picture, as the Image API does,
-and on the video pipeline's best-shot crop (the box plus a 10% margin, JPEG q90,
-see analysis/frame_analysis.py). The table (target, part, expected, got, right?)
-and the share right, per label set ("tuning": labelled before the rules were
-changed and used to tune them; "held-out": labelled afterwards) and overall, are
+and on the video pipeline's best-shot crop: a video frame travels from the
+ingestor to the analysis worker as JPEG q85 (capture/ingestor.py, the camera's
+default jpeg_quality), and the best shot is its box plus a 10% margin, JPEG q90
+(analysis/frame_analysis.py); this rebuilds the crops of `vigil demo` byte for
+byte. The table (target, part, expected, got, right?) and the share right, per
+label set ("tuning": labelled before the rules were changed and used to tune
+them; "held-out": labelled afterwards; "demo": best shots from the demo's contact
+sheet whose captions were wrong, labelled and used to tune) and overall, are
 printed and written to bench/results/colours.md. --baseline-rev also runs
 models/colours.py as it was at that git revision on the same boxes. Rows whose
 source is a scikit-image picture ("skimage:<name>") are skipped, with the reason
@@ -39,10 +43,12 @@ LABELS = Path(__file__).with_name("colour_labels.json")
 RESULTS = Path(__file__).with_name("results") / "colours.md"
 SKIMAGE_PREFIX = "skimage:"
 PARTS = {"person": ("upper", "lower"), "vehicle": ("colour",)}
-SETS = ("tuning", "held-out")
-# As the video pipeline crops a best shot (analysis/frame_analysis.py).
+SETS = ("tuning", "held-out", "demo")
+# As the video pipeline crops a best shot (analysis/frame_analysis.py) from a frame
+# sent as JPEG by the ingestor (capture/ingestor.py; schemas/camera.py jpeg_quality).
 CROP_MARGIN = 0.1
 CROP_JPEG_QUALITY = 90
+FRAME_JPEG_QUALITY = 85
 
 Images = dict[tuple[str, int | None], np.ndarray]
 Namer = Callable[[np.ndarray, dict], dict[str, object]]
@@ -157,19 +163,30 @@ def namer(colours: ModuleType) -> Namer:
     return name
 
 
+def through_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+
 def best_shot(image: np.ndarray, target: dict) -> tuple[np.ndarray, dict]:
-    """The video pipeline's view of a target: its box plus a margin, through JPEG."""
+    """The video pipeline's view of a target: its box plus a margin, through JPEG.
+
+    A video frame is JPEG-coded first, as the ingestor sends it; a picture is not.
+    """
+    if target["frame"] is not None:
+        image = through_jpeg(image, FRAME_JPEG_QUALITY)
     height, width = image.shape[:2]
     x1, y1, x2, y2 = target["box"]
     dx, dy = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
-    cx1, cy1 = round(max(0, x1 - dx)), round(max(0, y1 - dy))
-    cx2, cy2 = round(min(width, x2 + dx)), round(min(height, y2 + dy))
-    ok, jpeg = cv2.imencode(
-        ".jpg", image[cy1:cy2, cx1:cx2], [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY]
-    )
-    assert ok
+    # float32, rounded half to even, as analysis/frame_analysis.expanded() does.
+    region = np.array(
+        [max(0, x1 - dx), max(0, y1 - dy), min(width, x2 + dx), min(height, y2 + dy)],
+        dtype=np.float32,
+    ).round()
+    cx1, cy1, cx2, cy2 = (int(v) for v in region)
     moved = dict(target, box=[x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1])
-    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR), moved
+    return through_jpeg(image[cy1:cy2, cx1:cx2], CROP_JPEG_QUALITY), moved
 
 
 def evaluate(

@@ -13,8 +13,25 @@ colour with the largest weighted vote. A pixel's weight is the product of:
   strips just outside the box, left and right of the part at the same rows
   (the video pipeline's best-shot crops keep a 10% margin for them; no strips,
   no suppression): grass behind red shorts drops out, the shorts count fully.
-  When this leaves under a fifth of the weight (grey trousers on grey tarmac)
-  the vote is taken without it.
+  When this leaves under a fifth of the weight (grey trousers on grey tarmac;
+  a black coat beside another walker in black) the vote is taken without it,
+  unless colours the strips lack (bins kept at 3/4 or more) weigh 3% of the part:
+  then they alone are voted. A box wider than its walker (an outstretched arm, a
+  loose detection) shows mostly tarmac in its leg band, and the few trouser
+  pixels are what differs from it;
+- boards (persons): 0 behind a sign or board between the camera and the walker
+  (a "fire assembly point" sign on a post), also in the background strips. A
+  board is a region of one hue band, over the box and its strips, that is large
+  (15% of them), rectangular (80% of its minimum-area rectangle, once thin
+  attachments such as the post are opened away), cut by at most one side of the
+  window, printed (8% of its outline in other colours, text and symbols, in rows
+  and columns that also hold its own colour: bands across a vest do not count)
+  and flat (V varies by at most 15% of its mean; cloth folds and shading vary
+  more). Only the one sign in vtest passes all of these in the labelled table
+  (clothing, grass and walls fail; the nearest misses, a navy puffer and a patch
+  of pitch, fail only on size): a narrow rule, checked on few boards. A
+  part with over 90% of its weight behind a board is "unknown" (not in view); a
+  part partly behind one is named from what shows.
 
 Parts: a standing person's torso is 17-50% of the box height and the legs
 55-92%, over the central 60% of the width. A head-and-shoulders or waist-up
@@ -37,6 +54,7 @@ max(B, G, R) - min(B, G, R). First matching rule wins:
 | orange | 5 <= H < 20                                                |
 | yellow | 20 <= H < 35                                               |
 | green  | 35 <= H < 80                                               |
+| blue   | 80 <= H < 100 and S < 110 (pale cyan: light blue)          |
 | cyan   | 80 <= H < 100                                              |
 | blue   | 100 <= H < 130                                             |
 | purple | 130 <= H < 155                                             |
@@ -46,7 +64,9 @@ Dark but tinted pixels keep a cool hue: CCTV crushes navy to V 20-50 with a
 clear blue cast, while black cloth is untinted or takes a warm cast. Red ends
 at 10 degrees: a flight suit's international orange (12-16 degrees) is orange.
 Vehicles count weakly tinted pixels (C < 40) as grey or white: metallic silver
-picks up the sky's blue.
+picks up the sky's blue. Pale cyan (powder blue, a pale silver-blue car at RGB
+145,183,190) is what people call light blue; cyan is left to strong turquoise
+and teal.
 
 CCTV colour is weak and lighting-dependent: treat the names as a coarse
 search filter, never as ground truth. bench/bench_colours.py measures them
@@ -77,6 +97,7 @@ WHITE_MIN_V = 190
 BROWN_MAX_V = 160
 LIGHT_RED_MAX_S = 120  # pale, bright red reads as pink
 LIGHT_RED_MIN_V = 170
+PALE_CYAN_MAX_S = 110  # pale cyan (powder blue, a silver-blue car) reads as light blue
 # Exclusive upper hue bound of each chromatic band, ascending; red also covers H >= 170.
 HUE_BANDS: tuple[tuple[str, int], ...] = (
     ("red", 5), ("orange", 20), ("yellow", 35), ("green", 80),
@@ -113,8 +134,22 @@ SKIN_MAX_SHARE = 0.6  # more skin than this is skin-coloured clothing: keep it
 RING_FRACTION = 0.08
 MIN_RING_PIXELS = 24
 VALUE_LEVELS = 4  # lightness levels per palette name in the background histogram
-MIN_KEPT_WEIGHT = 0.2  # below this share of the weight left, vote without suppression
+MIN_KEPT_WEIGHT = 0.2  # below this share of the weight left, vote without suppression,
+DISTINCT_KEEP = 0.75  # unless bins kept this much (inside share >= 4x the strips')
+MIN_DISTINCT_WEIGHT = 0.03  # weigh this share of the part: then they are voted alone
 MAX_VOTE_PIXELS = 4096  # larger parts are sampled on a grid (close-up pictures)
+
+# Boards in front of a person (a sign on a post): one hue band, after text holes are
+# filled and thin attachments (the post) opened away, that is all of the following.
+OCCLUDER_MIN_AREA = 0.15  # share of the window (the box and its background strips)
+OCCLUDER_MIN_RECTANGULARITY = 0.8  # area / its minimum-area rectangle
+OCCLUDER_MIN_PRINT = 0.08  # share of its outline in other colours: text, symbols
+OCCLUDER_MAX_SHADING = 0.15  # std / mean of V over its colour: flat, evenly lit
+OCCLUDER_MAX_CUT_SIDES = 1  # background (grass, a wall) runs out of the window on 2+
+OCCLUDER_OPENING = 0.1  # opening kernel, share of the window width (cuts off a post)
+OCCLUDER_FRAME = 0.1  # hidden beyond the board's rectangle on each side: its frame
+MAX_OCCLUDER_PIXELS = 8192  # larger windows are sampled on a grid
+HIDDEN_MAX_SHARE = 0.9  # a part with more of its weight behind a board is "unknown"
 
 VEHICLE_TYPES: dict[str, str] = {
     "car": "car",
@@ -134,6 +169,35 @@ class ColourVote:
 
 
 UNKNOWN_VOTE = ColourVote(UNKNOWN, 0.0)
+
+
+@dataclass(frozen=True)
+class Occlusion:
+    """Pixels hidden by a board, on a grid: image pixel (y, x) is
+    mask[(y - top) // step, (x - left) // step]; outside the grid nothing is hidden."""
+
+    mask: np.ndarray
+    left: int
+    top: int
+    step: int
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Hidden or not for every pixel of the grid rows x cols (image coordinates)."""
+        r = (np.asarray(rows) - self.top) // self.step
+        c = (np.asarray(cols) - self.left) // self.step
+        r_in = (r >= 0) & (r < self.mask.shape[0])
+        c_in = (c >= 0) & (c < self.mask.shape[1])
+        hidden = np.zeros((len(r), len(c)), bool)
+        hidden[np.ix_(r_in, c_in)] = self.mask[np.ix_(r[r_in], c[c_in])]
+        return hidden
+
+
+def hue_bands(hsv: np.ndarray) -> np.ndarray:
+    """Index into HUE_BANDS of every HSV pixel's hue, -1 where it is grey or dark."""
+    hue = np.where(hsv[..., 0] >= 170, 0, hsv[..., 0])
+    band_limits = np.array([limit for _, limit in HUE_BANDS])
+    bands = np.searchsorted(band_limits, hue, side="right")
+    return np.where((hsv[..., 1] >= GREY_MAX_S) & (hsv[..., 2] >= BLACK_MAX_V), bands, -1)
 
 
 def classify_pixels(bgr: np.ndarray, grey_max_chroma: int = 0) -> np.ndarray:
@@ -157,8 +221,10 @@ def classify_pixels(bgr: np.ndarray, grey_max_chroma: int = 0) -> np.ndarray:
         achromatic,
         (chromatic == PALETTE.index("orange")) & (val < BROWN_MAX_V),
         (chromatic == PALETTE.index("red")) & (sat < LIGHT_RED_MAX_S) & (val >= LIGHT_RED_MIN_V),
+        (chromatic == PALETTE.index("cyan")) & (sat < PALE_CYAN_MAX_S),
     ]
-    choices = [PALETTE.index(name) for name in ("black", "white", "grey", "brown", "pink")]
+    names = ("black", "white", "grey", "brown", "pink", "blue")
+    choices = [PALETTE.index(name) for name in names]
     return np.select(conditions, choices, default=chromatic)
 
 
@@ -218,11 +284,14 @@ def sub_box(box: np.ndarray, fractions: tuple[float, float, float, float]) -> np
     return np.array([x1 + fx1 * w, y1 + fy1 * h, x1 + fx2 * w, y1 + fy2 * h], np.float32)
 
 
-def beside(image: np.ndarray, box: np.ndarray, part: np.ndarray) -> np.ndarray:
+def beside(
+    image: np.ndarray, box: np.ndarray, part: np.ndarray, hidden: Occlusion | None = None
+) -> np.ndarray:
     """Pixels (Nx3) of the strips just left and right of the box at the part's rows.
 
-    Empty when the image holds fewer than MIN_RING_PIXELS of them (a box filling
-    the picture): no background estimate, no suppression.
+    Pixels behind a board (hidden) are left out. Empty when the image holds fewer
+    than MIN_RING_PIXELS of them (a box filling the picture): no background
+    estimate, no suppression.
     """
     height, width = image.shape[:2]
     x1, _, x2, _ = np.asarray(box, dtype=np.float64).round().astype(int)
@@ -232,8 +301,14 @@ def beside(image: np.ndarray, box: np.ndarray, part: np.ndarray) -> np.ndarray:
     rows = image[top:bottom]
 
     def strips(left: tuple[int, int], right: tuple[int, int]) -> np.ndarray:
-        pieces = [rows[:, max(0, a) : max(0, min(width, b))] for a, b in (left, right)]
-        return np.concatenate([p.reshape(-1, 3) for p in pieces])
+        pieces = []
+        for a, b in (left, right):
+            a, b = max(0, a), max(0, min(width, b))
+            piece = rows[:, a:b]
+            if hidden is not None:
+                piece = piece[~hidden.at(np.arange(top, top + len(rows)), np.arange(a, b))]
+            pieces.append(piece.reshape(-1, 3))
+        return np.concatenate(pieces)
 
     outside = strips((x1 - ring, x1), (x2, x2 + ring))
     return outside if len(outside) >= MIN_RING_PIXELS else outside[:0]
@@ -247,8 +322,12 @@ def part_colour(
     skin: bool,
     grey_max_chroma: int = 0,
     black_weight: float = 1.0,
+    hidden: Occlusion | None = None,
 ) -> ColourVote:
-    """Vote over one part of a box with skin and background pixels suppressed."""
+    """Vote over one part of a box with skin, background and hidden pixels suppressed.
+
+    "unknown" when more than HIDDEN_MAX_SHARE of the part's weight is behind a board.
+    """
     part = sub_box(box, fractions)
     region = crop(image, part)
     if region.size == 0:
@@ -258,11 +337,20 @@ def part_colour(
     region = np.ascontiguousarray(region[::step, ::step])
     labels = classify_pixels(region, grey_max_chroma)
     weights = centre_weights(*labels.shape)
+    if hidden is not None:
+        left, top = (max(0, v) for v in np.asarray(part[:2], np.float64).round().astype(int))
+        covered = hidden.at(
+            np.arange(top, top + region.shape[0] * step, step),
+            np.arange(left, left + region.shape[1] * step, step),
+        )
+        if (weights * covered).sum() > HIDDEN_MAX_SHARE * weights.sum():
+            return UNKNOWN_VOTE
+        weights = weights * ~covered
     if skin:
         is_skin = skin_mask(region)
         if is_skin.mean() <= SKIN_MAX_SHARE:
             weights = weights * ~is_skin
-    surround = beside(image, box, part)[:: step * step]
+    surround = beside(image, box, part, hidden)[:: step * step]
     if len(surround):
         strip = np.ascontiguousarray(surround[None])
         bins = colour_bins(region, labels)
@@ -282,7 +370,98 @@ def part_colour(
         kept = weights * keep[bins]
         if kept.sum() >= MIN_KEPT_WEIGHT * weights.sum():
             weights = kept
+        else:
+            # Little stands out: only colours the surroundings lack may still win.
+            distinct = kept * (keep[bins] >= DISTINCT_KEEP)
+            if distinct.sum() >= MIN_DISTINCT_WEIGHT * weights.sum():
+                weights = distinct
     return tally(labels, weights, black_weight)
+
+
+def occlusion(image: np.ndarray, box: np.ndarray) -> Occlusion | None:
+    """Boards (a sign on a post) between the camera and a person; None when there are none.
+
+    Looked for over the box and its background strips, on a grid of at most
+    MAX_OCCLUDER_PIXELS: each hue band present there, its text holes filled and its
+    thin attachments opened away, is a board where it passes is_board. A board
+    hides its minimum-area rectangle grown by OCCLUDER_FRAME of its shorter side
+    on every side (at least one grid step): its frame, print and JPEG fringe.
+    """
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = np.asarray(box, dtype=np.float64).round().astype(int)
+    ring = max(2, round(RING_FRACTION * (x2 - x1)))
+    left, top = max(0, x1 - ring), max(0, y1)
+    right, bottom = min(width, x2 + ring), min(height, y2)
+    if right <= left or bottom <= top:
+        return None
+    step = max(1, math.ceil(math.sqrt((right - left) * (bottom - top) / MAX_OCCLUDER_PIXELS)))
+    window = np.ascontiguousarray(image[top:bottom:step, left:right:step])
+    hsv = cv2.cvtColor(window, cv2.COLOR_BGR2HSV)
+    bands = hue_bands(hsv)
+    area = bands.size
+    present, counts = np.unique(bands[bands >= 0], return_counts=True)
+    small = np.ones((3, 3), np.uint8)
+    size = max(3, 2 * round(OCCLUDER_OPENING * window.shape[1] / 2) + 1)
+    opening = np.ones((size, size), np.uint8)
+    hidden = np.zeros(bands.shape, np.uint8)
+    # A board's own colour fills most of its outline: skip bands with far too few pixels.
+    for band in present[counts >= OCCLUDER_MIN_AREA * area / 2]:
+        colour = (bands == band).astype(np.uint8)
+        closed = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, small)
+        outlines, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        filled = np.zeros_like(closed)
+        cv2.drawContours(filled, outlines, -1, 1, cv2.FILLED)
+        core = cv2.morphologyEx(filled, cv2.MORPH_OPEN, opening)
+        outlines, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for outline in outlines:
+            shape = np.zeros_like(core)
+            cv2.drawContours(shape, [outline], -1, 1, cv2.FILLED)
+            if is_board(outline, shape.astype(bool), colour.astype(bool), hsv[..., 2]):
+                # Its frame and print too: the rectangle, grown on every side.
+                centre, (side_a, side_b), angle = cv2.minAreaRect(outline)
+                grow = 2 * max(1.0, OCCLUDER_FRAME * min(side_a, side_b))
+                corners = cv2.boxPoints((centre, (side_a + grow, side_b + grow), angle))
+                cv2.fillConvexPoly(hidden, np.round(corners).astype(np.int32), 1)
+    if not hidden.any():
+        return None
+    return Occlusion(hidden.astype(bool), left, top, step)
+
+
+def is_board(outline: np.ndarray, shape: np.ndarray, colour: np.ndarray, value: np.ndarray) -> bool:
+    """A printed board rather than clothing or background (see the OCCLUDER_ limits).
+
+    outline: its contour; shape: the pixels inside it; colour: the pixels of its hue
+    band; value: HSV V of the window. Large, rectangular, cut by at most one side of
+    the window, with print on it (printed_share), and one flat, evenly lit colour:
+    cloth folds and shading vary more.
+    """
+    height, width = shape.shape
+    inside = int(shape.sum())
+    if inside < OCCLUDER_MIN_AREA * shape.size:
+        return False
+    _, (side_a, side_b), _ = cv2.minAreaRect(outline)
+    if cv2.contourArea(outline) < OCCLUDER_MIN_RECTANGULARITY * side_a * side_b:
+        return False
+    x, y, w, h = cv2.boundingRect(outline)
+    if (x == 0) + (y == 0) + (x + w == width) + (y + h == height) > OCCLUDER_MAX_CUT_SIDES:
+        return False
+    if printed_share(shape, colour) < OCCLUDER_MIN_PRINT:
+        return False
+    own = shape & colour
+    lightness = value[own].astype(np.float64)
+    return float(lightness.std()) <= OCCLUDER_MAX_SHADING * float(lightness.mean())
+
+
+def printed_share(shape: np.ndarray, colour: np.ndarray) -> float:
+    """Share of a shape in other colours with its own colour in the same row and
+    column: text and symbols. Rows or columns with none of its colour (bands
+    across a hi-vis vest, stripes of a jumper, a gap between two garments) do not
+    count.
+    """
+    own = shape & colour
+    other = shape & ~colour
+    other &= own.any(axis=1, keepdims=True) & own.any(axis=0, keepdims=True)
+    return float(other.sum() / max(1, int(shape.sum())))
 
 
 def is_bust(image: np.ndarray, box: np.ndarray) -> bool:
@@ -297,14 +476,15 @@ def is_bust(image: np.ndarray, box: np.ndarray) -> bool:
 def person_colours(image: np.ndarray, box: np.ndarray) -> dict[str, ColourVote]:
     """Clothing colours "upper" (torso) and "lower" (legs; "unknown" when not in view)."""
     check_image(image)
+    hidden = occlusion(image, box)
     if is_bust(image, box):
         return {
-            "upper": part_colour(image, box, BUST_UPPER_BODY, skin=True),
+            "upper": part_colour(image, box, BUST_UPPER_BODY, skin=True, hidden=hidden),
             "lower": UNKNOWN_VOTE,
         }
     return {
-        "upper": part_colour(image, box, UPPER_BODY, skin=True),
-        "lower": part_colour(image, box, LOWER_BODY, skin=True),
+        "upper": part_colour(image, box, UPPER_BODY, skin=True, hidden=hidden),
+        "lower": part_colour(image, box, LOWER_BODY, skin=True, hidden=hidden),
     }
 
 

@@ -2,15 +2,25 @@
 
 The table (bench/colour_labels.json, in-repo pictures only: vtest.avi frames and the
 bundled photos) is named as the Image API does (whole picture) and as the video
-pipeline does (best-shot crop through JPEG); bench/bench_colours.py prints it.
+pipeline does (best-shot crop of the JPEG-coded frame, through JPEG);
+bench/bench_colours.py prints it.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from bench.bench_colours import best_shot, evaluate, in_repo, load_images, load_targets, namer
+from bench.bench_colours import (
+    SETS,
+    best_shot,
+    evaluate,
+    in_repo,
+    load_images,
+    load_targets,
+    namer,
+)
 from vigil.models import colours
 from vigil.models.colours import (
     UNKNOWN,
@@ -62,7 +72,26 @@ def test_labelled_table_is_at_least_80_percent_right(
 def test_table_covers_persons_and_vehicles(table: list[dict]) -> None:
     kinds = {t["type"] for t in table}
     assert kinds == {"person", "vehicle"}
-    assert all(t["set"] in {"tuning", "held-out"} for t in table)
+    assert all(t["set"] in SETS for t in table)
+
+
+def test_best_shot_is_the_video_pipelines_crop(table: list[dict], images: dict) -> None:
+    """Frame JPEG-coded as the ingestor sends it, box plus margin, JPEG q90: same bytes."""
+    from vigil.analysis.frame_analysis import CROP_JPEG_QUALITY, CROP_MARGIN, expanded
+    from vigil.analysis.image_analyzer import encode_crop
+    from vigil.schemas.camera import CameraConfig
+    from vigil.schemas.target import TargetType
+
+    quality = CameraConfig.model_fields["jpeg_quality"].default
+    for target in [t for t in table if t["frame"] is not None][:10]:
+        frame = images[(target["source"], target["frame"])]
+        ok, sent = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        received = cv2.imdecode(sent, cv2.IMREAD_COLOR)
+        kind = TargetType(target["type"])
+        region = expanded(np.asarray(target["box"]), CROP_MARGIN[kind], *frame.shape[1::-1])
+        jpeg = encode_crop(received, region, CROP_JPEG_QUALITY)
+        shot, _ = best_shot(frame, target)
+        assert ok and np.array_equal(cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1), shot)
 
 
 def test_best_shot_crop_keeps_the_box_on_the_target(table: list[dict], images: dict) -> None:
@@ -172,6 +201,67 @@ def test_background_strips_stop_at_the_image_edge() -> None:
     assert colours.beside(image, box, part).shape == (rows * ring, 3)  # right strip only
 
 
+def test_trousers_at_the_edge_of_a_wide_box_are_named() -> None:
+    """An outstretched arm widens the box: its leg band is mostly light tarmac."""
+    light_tarmac = (200, 198, 196)
+    scene = np.full((300, 200, 3), light_tarmac, np.uint8)
+    box = np.array([60, 60, 140, 210], np.float32)
+    scene[62:80, 112:126] = SKIN_TONES[1]  # head, right of the box centre
+    scene[82:135, 108:130] = BLACK  # coat
+    scene[95:101, 62:108] = BLACK  # pointing arm
+    scene[135:206, 116:119] = BLACK  # legs at the right of the leg band
+    scene[135:206, 121:124] = BLACK
+    assert person_colours(scene, box)["lower"].name == "black"
+
+
+def test_black_coat_beside_a_walker_in_black_stays_black() -> None:
+    """The strips see another black coat: little stands out, the plain vote decides."""
+    scene, box = standing_person(TARMAC, BLACK, BLACK)
+    scene[82:206, 60:80] = BLACK  # a second walker, just left of the box
+    assert person_colours(scene, box)["upper"].name == "black"
+
+
+SIGN = (200, 200, 90)  # BGR: teal-cyan board, S 140
+
+
+def signed(scene: np.ndarray, top: int, bottom: int, left: int, right: int) -> None:
+    """A cyan board with a white frame and white print, on a grey post."""
+    scene[bottom:, (left + right) // 2 - 2 : (left + right) // 2 + 2] = (170, 170, 170)
+    scene[top:bottom, left:right] = (240, 240, 240)
+    scene[top + 2 : bottom - 2, left + 2 : right - 2] = SIGN
+    for row in range(top + 8, bottom - 8, 9):  # lines of text
+        scene[row : row + 3, left + 6 : right - 6] = (245, 245, 245)
+
+
+def test_board_hiding_the_torso_gives_unknown() -> None:
+    scene, box = standing_person(TARMAC, BLACK, NAVY)
+    signed(scene, 78, 140, 80, 120)
+    votes = person_colours(scene, box)
+    assert votes["upper"].name == UNKNOWN and votes["upper"].fraction == 0.0
+    assert votes["lower"].name == "blue"
+    torso = colours.crop(scene, colours.sub_box(box, colours.UPPER_BODY))
+    assert dominant_colour(torso).name == "cyan"  # without the board rule
+
+
+def test_board_hiding_half_the_torso_leaves_the_rest() -> None:
+    scene, box = standing_person(TARMAC, RED, BLACK)
+    signed(scene, 78, 140, 100, 140)
+    assert person_colours(scene, box)["upper"].name == "red"
+
+
+def test_flat_garments_are_not_boards() -> None:
+    """A plain flat tabard, or a hi-vis vest with reflective bands, is clothing."""
+    hi_vis = (20, 230, 230)
+    for bands in (False, True):
+        scene, box = standing_person(TARMAC, hi_vis, NAVY)
+        scene[82:135, 82:118] = hi_vis  # wide, flat, rectangular
+        if bands:
+            scene[100:104, 82:118] = (200, 200, 200)
+            scene[118:122, 82:118] = (200, 200, 200)
+        assert colours.occlusion(scene, box) is None
+        assert person_colours(scene, box)["upper"].name == "yellow"
+
+
 # --- dark colours and vehicles ---------------------------------------------------------
 
 
@@ -181,6 +271,15 @@ def test_background_strips_stop_at_the_image_edge() -> None:
     ids=["navy", "black", "warm black", "dark green"],
 )
 def test_dark_pixels_keep_only_a_cool_tint(bgr: tuple[int, int, int], name: str) -> None:
+    assert dominant_colour(np.full((20, 20, 3), bgr, np.uint8)).name == name
+
+
+@pytest.mark.parametrize(
+    ("bgr", "name"),
+    [((190, 183, 145), "blue"), ((230, 224, 176), "blue"), ((200, 200, 60), "cyan")],
+    ids=["pale silver-blue car", "powder blue", "teal"],
+)
+def test_pale_cyan_is_light_blue(bgr: tuple[int, int, int], name: str) -> None:
     assert dominant_colour(np.full((20, 20, 3), bgr, np.uint8)).name == name
 
 

@@ -200,6 +200,24 @@ def test_an_idle_role_ends_on_sigterm(tmp_path, kafka_bootstrap, kafka_env, role
     assert_stopped_cleanly(role)
 
 
+@pytest.mark.parametrize("command", ["capture", "sink", "ingest"])
+def test_a_role_whose_broker_is_down_ends_on_sigterm(tmp_path, roles, command):
+    """The broker never answers: kafka-python retries its bootstrap with no stop flag in
+    reach, so the stop deadline ends the process (nothing was taken, nothing is lost)."""
+    config = write_config(tmp_path, "down", outputs={"disk": str(tmp_path / "out")})
+    env = {**embedded_env(), "VIGIL_BUS": "kafka", "VIGIL_KAFKA_BOOTSTRAP": dead_broker()}
+    role = Role(tmp_path, [command, str(config)], env)
+    roles.append(role)
+    role.wait_for_log("ECONNREFUSED")  # retrying its bootstrap
+    status, took = role.signal_and_wait()
+    assert took < STOP_S and status in (0, 1, -signal.SIGTERM), (status, role.text()[-2000:])
+    print(f"\nvigil {command} (broker down): ended {took:.2f} s after SIGTERM")
+
+
+def dead_broker() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
 @pytest.mark.integration
 def test_an_idle_celery_worker_ends_on_sigterm(tmp_path, redis_url, roles):
     import redis

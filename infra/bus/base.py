@@ -31,6 +31,10 @@ class Record:
         return (self.topic, self.partition)
 
 
+class BusUnavailable(ConnectionError):
+    """The broker could not be reached when a client was set up (address, network, down)."""
+
+
 class MessageTooLarge(ValueError):
     """A record over the bus's size limit: refused loudly, never dropped silently."""
 

@@ -11,13 +11,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import (
     CommitFailedError,
+    KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     OffsetOutOfRangeError,
@@ -26,10 +27,11 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from vigil.infra.bus.base import MessageTooLarge, Record
+from vigil.infra.bus.base import BusUnavailable, MessageTooLarge, Record
 from vigil.infra.bus.base import TopicPartition as Position
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class KafkaBus:
@@ -68,9 +70,19 @@ class KafkaBus:
     def common(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id, **self.security}
 
+    def connect(self, make: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A kafka-python client; an unreachable broker is `BusUnavailable`, not a trace."""
+        try:
+            return make(*args, **kwargs)
+        except (KafkaConnectionError, KafkaTimeoutError) as exc:
+            raise BusUnavailable(
+                f"cannot reach the Kafka-protocol broker at {self.bootstrap}: {exc}"
+            ) from None
+
     def producer(self) -> KafkaBusProducer:
         return KafkaBusProducer(
-            KafkaProducer(
+            self.connect(
+                KafkaProducer,
                 acks="all",
                 retries=10,
                 # An idempotent producer needs the broker to remember its producer id; a
@@ -88,7 +100,8 @@ class KafkaBus:
         )
 
     def consumer(self, topics: Iterable[str], group: str) -> KafkaBusConsumer:
-        consumer = KafkaConsumer(
+        consumer = self.connect(
+            KafkaConsumer,
             *topics,
             group_id=group,
             enable_auto_commit=False,
@@ -103,7 +116,7 @@ class KafkaBus:
 
     def ensure_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
         """Create missing topics with their final partition count (some brokers cannot grow it)."""
-        admin = KafkaAdminClient(**self.common())
+        admin = self.connect(KafkaAdminClient, **self.common())
         try:
             existing = set(admin.list_topics())
             missing = [

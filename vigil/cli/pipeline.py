@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -65,12 +66,33 @@ def install_stop_handlers(stop: threading.Event) -> None:
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        watchdog = threading.Timer(STOP_DEADLINE_S, overdue, args=(signal.Signals(signum).name,))
+        watchdog.daemon = True
+        watchdog.start()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handle)
 
 
+# A role that has not ended this long after a stop request is blocked somewhere no stop
+# flag reaches (a broker that does not answer a bootstrap or a flush): it exits anyway.
+# Nothing is lost by it: offsets are committed only after the work they cover, so what
+# was in hand is read again by the next process (at-least-once, docs/reliability.md).
+STOP_DEADLINE_S = 7.0
+
+
+def overdue(name: str) -> None:
+    print(
+        f"vigil: still running {STOP_DEADLINE_S:.0f} s after {name}: exiting now; work not"
+        " yet committed is read again on restart",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
+
+
 def run(args: argparse.Namespace) -> int:
+    from vigil.infra.bus.base import BusUnavailable
     from vigil.infra.bus.factory import bus_from_settings
     from vigil.infra.settings import Settings
     from vigil.workers import roles
@@ -106,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    summary = roles.run_role(args.role, bus, config, stop, on_capture=show, on_alert=alert)
+    try:
+        summary = roles.run_role(args.role, bus, config, stop, on_capture=show, on_alert=alert)
+    except BusUnavailable as exc:
+        print(f"vigil: error: [bus_unavailable] {exc}", file=sys.stderr)
+        return 1
     if summary is not None:
         report = {
             "frames_published": summary.frames_published,
