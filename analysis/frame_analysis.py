@@ -14,13 +14,13 @@ from functools import cache
 import numpy as np
 
 from vigil.analysis import quality
+from vigil.analysis.appearance import descriptor
 from vigil.analysis.description import Describer
 from vigil.analysis.detection import Detectors
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.models.types import Detection
 from vigil.schemas.analyze import Attribute
 from vigil.schemas.target import TargetType
-from vigil.tracking.appearance import descriptor
 
 # Context kept around a detection in its crop: faces need room for alignment and the
 # mesh (1.5x the box); bodies and vehicles only a little.

@@ -5,7 +5,7 @@ once (so several workers detect in parallel), then walks the results in frame
 order through each camera's trackers, submits descriptions of the best shots
 that must be published, publishes the captures in order, and only then commits
 the batch's offsets: a crash replays frames rather than losing captures.
-A task whose result is late is submitted again (capture/resubmit.py), so a dead
+A task whose result is late is submitted again (workers/resubmit.py), so a dead
 worker or a restarted Redis delays frames but loses none.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 
 from vigil.analysis.face_identity import FaceIdentity
 from vigil.capture.assembler import assemble
-from vigil.capture.resubmit import RetriedTask
 from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, Record, consume, next_offsets
 from vigil.infra.topics.captures import CaptureTopic
@@ -30,7 +29,6 @@ from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 from vigil.schemas.frame import FrameMeta
 from vigil.tracking.camera_tracking import CameraTracking, CaptureWork
-from vigil.workers import frame_tasks
 
 log = logging.getLogger(__name__)
 CAPTURE_GROUP = "vigil-capture"
@@ -54,6 +52,12 @@ class CaptureWorker:
     task_timeout: float = 120.0
     on_capture: Callable[[Capture], None] | None = None
     on_frames: Callable[[int], None] | None = None
+    # The two model steps, each `(args, name) -> pending result` with `.get(timeout)`:
+    # Celery's in production (`workers.frame_tasks.submit_detect` / `submit_describe`, which
+    # re-submit a task whose result is late), anything of that shape in tests. Given by the
+    # layer that wires the roles, never imported here.
+    detect_step: Callable[[list, str], Any] | None = None
+    describe_step: Callable[[list, str], Any] | None = None
     cameras: dict[str, CameraTracking] = field(default_factory=dict)
     # per camera, (stream id, sequence) of the last frame tracked: replays are skipped
     tracked: dict[str, tuple[str, int]] = field(default_factory=dict)
@@ -63,6 +67,8 @@ class CaptureWorker:
     same_face: FaceIdentity = field(default_factory=FaceIdentity)
 
     def __post_init__(self) -> None:
+        if self.detect_step is None or self.describe_step is None:
+            raise ValueError("the capture step needs its detect_step and describe_step")
         topics = self.config.topics
         self.frames = FrameTopic(topics.frames)
         self.captures = CaptureTopic(topics.captures)
@@ -111,10 +117,7 @@ class CaptureWorker:
         frame = Pending(record, meta)
         if jpeg is not None:
             args = [jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
-            frame.detection = RetriedTask(
-                lambda: frame_tasks.detect.apply_async(args=args),
-                name=f"detect {meta.camera_id} #{meta.sequence}",
-            )
+            frame.detection = self.detect_step(args, f"detect {meta.camera_id} #{meta.sequence}")
         return frame
 
     def replayed(self, meta: FrameMeta) -> bool:
@@ -147,7 +150,7 @@ class CaptureWorker:
             del self.cameras[frame.meta.camera_id]
         return work
 
-    def describe(self, work: CaptureWork) -> RetriedTask | None:
+    def describe(self, work: CaptureWork) -> Any:
         if not work.needs_description:
             return None
         camera = self.cameras.get(work.info.first_seen.camera_id)
@@ -160,10 +163,7 @@ class CaptureWorker:
             sorted(a.value for a in config.attributes),
             config.features,
         ]
-        return RetriedTask(
-            lambda: frame_tasks.describe.apply_async(args=args),
-            name=f"describe {work.info.track_id}",
-        )
+        return self.describe_step(args, f"describe {work.info.track_id}")
 
     def publish(self, work: CaptureWork, description_task: Any) -> None:
         if description_task is not None:

@@ -34,7 +34,7 @@ from vigil.cluster.service import (
 )
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.index import Entry, GroupIndex
-from vigil.outputs.disk import write_atomic
+from vigil.infra.files import write_atomic
 from vigil.schemas.cluster import (
     Assignment,
     AssignResult,

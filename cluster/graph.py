@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from vigil.compare.scoring import MIDPOINT, SLOPE
 from vigil.groups.ann import Ann
+from vigil.models.scoring import MIDPOINT, SLOPE
 
 EXACT_MAX = 20_000
 DEFAULT_K = 32
@@ -40,7 +40,7 @@ class Graph:
         return int(self.src.size)
 
     def weights(self) -> np.ndarray:
-        """Similarity in (0, 1), the project's distance->similarity curve (compare.scoring)."""
+        """Similarity in (0, 1), the project's distance->similarity curve (models.scoring)."""
         exponent = np.clip(SLOPE * (self.distance - MIDPOINT), -60.0, 60.0)
         return 1.0 / (1.0 + np.exp(exponent))
 

@@ -18,7 +18,8 @@ from vigil.compare.calibration_stats import (
     accept_rate,
     closest_unlabelled,
 )
-from vigil.compare.scoring import MIDPOINT, Threshold, Thresholds, similarity
+from vigil.models.scoring import MIDPOINT, similarity
+from vigil.schemas.threshold import Threshold, Thresholds
 
 SECTION_TITLE = "## Thresholds"
 PERCENTILES = (0.01, 0.1, 1, 5, 50, 95)

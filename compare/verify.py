@@ -24,9 +24,8 @@ import numpy as np
 
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
-from vigil.api import ImageSource, source_label
+from vigil.analysis.pictures import ImageSource, source_label
 from vigil.compare.compare import compare, threshold_at
-from vigil.compare.scoring import Threshold
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.faces import face_targets
 from vigil.models.face_embedder import FaceEmbedder
@@ -34,6 +33,7 @@ from vigil.models.runtime import model_version
 from vigil.schemas.compare import ComparedFace, CompareResult
 from vigil.schemas.feature import Feature
 from vigil.schemas.target import Target
+from vigil.schemas.threshold import Threshold
 from vigil.schemas.verify import VerifyDecision, VerifyEnd, VerifyResult
 from vigil.video.errors import redact
 from vigil.video.sampler import Sampler

@@ -13,14 +13,16 @@ from vigil.schemas.analyze import AnalyzeOptions
 from vigil.schemas.target import Target
 
 if TYPE_CHECKING:
-    from vigil.api import ImageSource
+    from vigil.analysis.pictures import ImageSource
 
 FACE_FEATURES = AnalyzeOptions(types={"face"}, features=True, attributes=frozenset())
 
 
 def face_targets(image: ImageSource, largest_only: bool = True) -> list[Target]:
     """Faces with features, largest first; refuses a bad picture or one with no face."""
-    from vigil.api import analyze_image  # lazy: the face models load on first use only
+    from vigil.analysis.pictures import (
+        analyze_image,  # lazy: the face models load on first use only
+    )
 
     result = analyze_image(image, FACE_FEATURES)
     if result.error:

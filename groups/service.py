@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,7 +28,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from vigil.compare.scoring import Threshold, similarity, thresholds
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.catalog import GroupState
 from vigil.groups.faces import face_targets
@@ -35,11 +35,12 @@ from vigil.groups.filters import NormalFilter, normalize
 from vigil.groups.index import EXACT_MAX
 from vigil.groups.rwlock import RWLock
 from vigil.groups.store import FeatureRow, GroupRecord, MilvusStore, new_ids
+from vigil.models.scoring import similarity, thresholds
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
 from vigil.schemas.groups import (
     FeatureGroup,
-    GroupName,
+    GivenGroupName,
     Member,
     MemberFeature,
     MemberPage,
@@ -49,9 +50,10 @@ from vigil.schemas.groups import (
     SearchQuery,
     SearchResult,
 )
+from vigil.schemas.threshold import Threshold
 
 if TYPE_CHECKING:
-    from vigil.api import ImageSource
+    from vigil.analysis.pictures import ImageSource
 
 URI_ENV = "VIGIL_GROUPS_URI"
 DEFAULT_URI = "vigil-groups.db"
@@ -67,6 +69,10 @@ def default_uri() -> str:
 def adapter(kind: Any) -> TypeAdapter:
     """Built once per type: a TypeAdapter costs ~0.4 ms to build, a validation ~1 us."""
     return TypeAdapter(kind)
+
+
+def nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def checked(kind: Any, value: T, what: str) -> T:
@@ -171,7 +177,11 @@ class GroupService:
     # -- lookups --------------------------------------------------------------------------
 
     def _state(self, name: str) -> GroupState:
-        name = checked(GroupName, name, "group name")
+        """The group a caller names: its stored name exactly (one created before names were
+        NFKC-folded stays reachable, to be renamed), else the NFKC-folded name."""
+        if isinstance(name, str) and (state := self._groups.get(nfc(name))) is not None:
+            return state
+        name = checked(GivenGroupName, name, "group name")
         state = self._groups.get(name)
         if state is None:
             raise VigilError(ErrorCode.GROUP_NOT_FOUND, f"no group named {name!r}")
@@ -191,6 +201,7 @@ class GroupService:
     def create_group(
         self, name: str, description: str = "", metadata: dict[str, Any] | None = None
     ) -> FeatureGroup:
+        name = checked(GivenGroupName, name, "group name")  # fullwidth "ｓｔａｆｆ" is "staff"
         group = checked(
             FeatureGroup,
             {"name": name, "description": description, "metadata": metadata or {}},
@@ -220,7 +231,7 @@ class GroupService:
             return self._state(name).summary()
 
     def rename_group(self, name: str, new_name: str) -> FeatureGroup:
-        new_name = checked(GroupName, new_name, "new group name")
+        new_name = checked(GivenGroupName, new_name, "new group name")
         with self._writer:
             state = self._state(name)
             if new_name == state.name:

@@ -12,6 +12,11 @@ a crop can outlive its row by less than a day, never the other way round. Writes
 atomic (temporary file, then rename): a reader never sees half a JPEG. Several
 machines share the history through a shared folder (NFS, a mounted bucket); a missing
 file only means a result without its crop.
+
+Crops are faces: their files get the permissions of the process's umask, like any
+file it creates (0644 under the common 022, 0640 under 027, 0600 under 077), never a
+fixed mode: run the history role with `UMask=0027` (systemd) to keep them from
+other users of the machine.
 """
 
 from __future__ import annotations
@@ -21,16 +26,47 @@ import binascii
 import hashlib
 import logging
 import os
+import secrets
 import shutil
+from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
 from vigil.groups.store import from_us
-from vigil.outputs.disk import utc_day, write_atomic
+from vigil.infra.files import utc_day
 
 log = logging.getLogger(__name__)
 CROPS_ENV = "VIGIL_HISTORY_CROPS"
 SERVER_DEFAULT = "vigil-history-crops"
+FILE_MODE = 0o666  # less the umask, applied by the kernel at creation: no fixed mode
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see a half-written file.
+
+    The temporary file is created with FILE_MODE, so the umask decides the permissions
+    (mkstemp's 0600 followed by a chmod to 0644 ignored it); O_EXCL on a random name, so
+    nothing already there (a symlink planted in a shared folder) is followed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = path.parent / f".{secrets.token_hex(8)}.tmp"
+        try:
+            descriptor = os.open(temporary, flags, FILE_MODE)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def crops_root(uri: str, configured: str | Path | None = None) -> Path:

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from vigil.compare.scoring import DEFAULT_FAR, similarity
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.faces import face_targets
 from vigil.groups.rwlock import RWLock
@@ -34,6 +33,7 @@ from vigil.groups.store import from_us, to_us
 from vigil.history.crops import CropStore, crops_root
 from vigil.history.index import HistoryIndex, Selection, plate_key
 from vigil.history.store import HistoryStore
+from vigil.models.scoring import similarity
 from vigil.schemas.capture import Capture
 from vigil.schemas.feature import Feature
 from vigil.schemas.history import (
@@ -45,6 +45,7 @@ from vigil.schemas.history import (
     HistorySearchOptions,
 )
 from vigil.schemas.target import TargetType
+from vigil.schemas.threshold import DEFAULT_FAR
 
 URI_ENV = "VIGIL_HISTORY_URI"
 DEFAULT_URI = "vigil-history.db"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from vigil.history.retention import beat_schedule
+from vigil.infra.retention import beat_schedule
 from vigil.infra.settings import Settings
 
 TASK_MODULES = [

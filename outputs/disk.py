@@ -25,16 +25,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from vigil.infra.files import utc_day, write_atomic
 from vigil.schemas.alert import Alert
 from vigil.schemas.capture import Capture
 
@@ -103,29 +100,6 @@ def shortened(escaped: str, limit: int, digest: str) -> str:
     if limit < len(digest) + 1:
         raise ValueError(f"a name of {limit} characters cannot hold a hash")
     return _cut(escaped, limit - len(digest) - 1) + "~" + digest
-
-
-def utc_day(moment: datetime) -> str:
-    """ISO date of `moment` in UTC; a naive time is taken as UTC, as schemas define it."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).date().isoformat()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; crops are shared data
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def crop_stem(event: Archived, suffix: str = ".jpg") -> str:

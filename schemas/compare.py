@@ -38,7 +38,7 @@ class CompareResult(VigilModel):
 
     model: str = Field(description="name@version of the features compared")
     distance: float = Field(ge=0, description="L2 distance between the raw features")
-    similarity: float = Field(ge=0, le=100, description="0-100, see vigil.compare.scoring")
+    similarity: float = Field(ge=0, le=100, description="0-100, see vigil.models.scoring")
     far: float = Field(gt=0, lt=1, description="the FAR `match` is decided at")
     match: bool = Field(description="same person at `far`")
     decisions: list[Decision] = Field(description="one per calibrated FAR, loosest first")

@@ -3,6 +3,13 @@
 Names are validated here, once, so that the store, the CLI and the Celery tasks
 all refuse the same things: a group name is a label (never a path), a person id
 is printable, and metadata keys can be used in a filter without escaping.
+
+A group name a caller gives (`GivenGroupName`: create, rename, every lookup) is
+NFKC-normalised first, so look-alikes that Unicode calls compatibility variants name
+one group: fullwidth `ｓｔａｆｆ`, `ﬁre` with a ligature, half-width katakana. Case is
+kept (`Staff` and `staff` are two groups, as they always were, and read differently).
+Metadata values must fit the store: integers within int64, finite floats, strings of
+at most TEXT_MAX characters.
 """
 
 from __future__ import annotations
@@ -15,16 +22,17 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from vigil.compare.scoring import DEFAULT_FAR, Threshold
 from vigil.schemas.base import VigilModel, utc_now
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
+from vigil.schemas.threshold import DEFAULT_FAR, Threshold
 
 MAX_K = 1000
 GROUP_NAME_MAX = 64
 PERSON_ID_MAX = 128
 TEXT_MAX = 1024
 METADATA_MAX_KEYS = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Milvus JSON numbers
 METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 NAME_PUNCTUATION = frozenset("_-.")
 UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -33,6 +41,11 @@ UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 def _nfc(value: object) -> object:
     """One spelling per name: a decomposed 'é' and a composed one are the same group."""
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def _nfkc(value: object) -> object:
+    """One name per look-alike: compatibility variants (fullwidth, ligatures) fold."""
+    return unicodedata.normalize("NFKC", value) if isinstance(value, str) else value
 
 
 def _printable(value: str, what: str) -> str:
@@ -82,21 +95,39 @@ def _metadata(value: dict[str, str | int | float | bool]) -> dict[str, str | int
         raise ValueError(f"metadata holds {len(value)} keys; at most {METADATA_MAX_KEYS}")
     _keys(value)
     for key, item in value.items():
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"metadata {key!r} is not a finite number")
+        _storable(item, f"metadata {key!r}")
         if isinstance(item, str):
             _printable(item, f"metadata {key!r}")
     return value
 
 
+def _storable(item: object, what: str) -> None:
+    """Numbers the store can hold: a larger int made Milvus refuse the whole write."""
+    if isinstance(item, float) and not math.isfinite(item):
+        raise ValueError(f"{what} is not a finite number")
+    if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+        raise ValueError(f"{what} is an integer outside the 64-bit range (-2**63 .. 2**63-1)")
+
+
+def _filter_values(value: dict[str, object]) -> dict[str, object]:
+    _keys(value)
+    for key, item in value.items():
+        for one in item if isinstance(item, list) else [item]:
+            _storable(one, f"filter {key!r}")
+    return value
+
+
 GroupName = Annotated[str, BeforeValidator(_nfc), AfterValidator(_group_name)]
+# What callers give (create, rename, lookups); stored names are read back as GroupName,
+# so a group created before NFKC under a name it changes is still listed as it is.
+GivenGroupName = Annotated[str, BeforeValidator(_nfkc), AfterValidator(_group_name)]
 PersonId = Annotated[str, BeforeValidator(_nfc), AfterValidator(_person_id)]
 Text = Annotated[str, Field(max_length=TEXT_MAX), AfterValidator(_text)]
 Scalar = Annotated[str, Field(max_length=TEXT_MAX)] | bool | int | float
 Metadata = Annotated[dict[str, Scalar], AfterValidator(_metadata)]
 FilterValue = Scalar | Annotated[list[Scalar], Field(min_length=1, max_length=1000)]
 Filter = Annotated[
-    dict[str, FilterValue], Field(max_length=METADATA_MAX_KEYS), AfterValidator(_keys)
+    dict[str, FilterValue], Field(max_length=METADATA_MAX_KEYS), AfterValidator(_filter_values)
 ]
 
 
@@ -159,7 +190,7 @@ class SearchHit(VigilModel):
     person_id: PersonId
     feature_id: str
     distance: float = Field(ge=0, description="L2 distance between raw features")
-    similarity: float = Field(ge=0, le=100, description="0-100, see compare.scoring")
+    similarity: float = Field(ge=0, le=100, description="0-100, see models/scoring.py")
     metadata: Metadata = Field(default_factory=dict)
 
 

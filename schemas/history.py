@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from vigil.compare.scoring import DEFAULT_FAR, Threshold
 from vigil.schemas.base import VigilModel
 from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.target import TargetType
+from vigil.schemas.threshold import DEFAULT_FAR, Threshold
 
 MAX_K = 1000
 MAX_LIMIT = 10_000
@@ -123,7 +123,7 @@ class HistoryRecord(VigilModel):
 class HistoryHit(VigilModel):
     record: HistoryRecord
     distance: float = Field(ge=0, description="L2 distance between raw features")
-    similarity: float = Field(ge=0, le=100, description="0-100, see compare.scoring")
+    similarity: float = Field(ge=0, le=100, description="0-100, see models/scoring.py")
     match: bool = Field(description="distance within the threshold of the FAR asked")
 
 

@@ -50,6 +50,7 @@ python -m pip check
 
 say "lint"
 ruff check .
+bash tools/lint.sh  # import contracts: layers point down (docs/architecture.md)
 
 say "tests"
 # Tests start their own Redis, Celery workers and Kafka-protocol broker on free ports.

@@ -6,11 +6,11 @@ import numpy as np
 
 from vigil.alarm.decider import AlarmDecider
 from vigil.capture.synthetic import face_capture
-from vigil.compare.scoring import Threshold
 from vigil.schemas.alert import AlertEvent
 from vigil.schemas.camera import WatchlistConfig
 from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.groups import SearchHit, SearchResult
+from vigil.schemas.threshold import Threshold
 
 THRESHOLD = Threshold(far=1e-3, distance=0.5273, similarity=70.524)
 

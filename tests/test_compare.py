@@ -22,11 +22,12 @@ from vigil.compare.calibration_stats import (
     pair_distances,
 )
 from vigil.compare.compare import compare
-from vigil.compare.scoring import Thresholds, similarity, thresholds_path
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.faces import face_targets
 from vigil.models.runtime import model_version
+from vigil.models.scoring import similarity, thresholds_path
 from vigil.schemas.feature import Feature
+from vigil.schemas.threshold import Thresholds
 from vigil.workers import compare_tasks
 
 MODEL = model_version("face_resnet128")

@@ -16,9 +16,9 @@ import yaml
 from vigil.cli.main import build_parser
 from vigil.groups.service import URI_ENV as GROUPS_URI_ENV
 from vigil.history.crops import CROPS_ENV
-from vigil.history.retention import RETENTION_ENV
 from vigil.history.service import URI_ENV as HISTORY_URI_ENV
 from vigil.infra.config import load_config
+from vigil.infra.retention import RETENTION_ENV
 from vigil.infra.settings import ENV_PREFIX, Settings
 from vigil.schemas.camera import PipelineConfig
 

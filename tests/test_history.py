@@ -409,7 +409,7 @@ def test_history_tasks_on_a_real_worker(faces, scene, redis_url, tmp_path):
 
 
 def test_beat_schedule_purges_only_when_a_retention_is_set():
-    from vigil.history.retention import beat_schedule
+    from vigil.infra.retention import beat_schedule
 
     assert beat_schedule({}) == {}
     [entry] = beat_schedule({"VIGIL_HISTORY_RETENTION_DAYS": "30"}).values()

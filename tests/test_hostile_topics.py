@@ -36,7 +36,7 @@ from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.frame import FrameMeta
 from vigil.schemas.geometry import FrameSize
-from vigil.workers.pipeline import prepare_topics
+from vigil.workers.pipeline import celery_steps, prepare_topics
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -114,7 +114,7 @@ class Role:
 
 
 def capture_step(bus, config, tmp_path, stack):
-    worker = CaptureWorker(bus, config)
+    worker = CaptureWorker(bus, config, **celery_steps())
     worker.tracked_frames = 0
     track = worker.track
 

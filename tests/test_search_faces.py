@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from vigil.compare.scoring import thresholds
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.faces import face_targets
 from vigil.groups.service import GroupService
+from vigil.models.scoring import thresholds
 
 ENROLLED = {"obama": "obama.jpg", "biden": "biden.jpg", "hopper": "grace_hopper.jpg"}
 

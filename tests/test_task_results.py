@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import redis
 
-from vigil.capture.resubmit import RetriedTask
+from vigil.workers.resubmit import RetriedTask
 
 pytestmark = pytest.mark.integration
 IN_FLIGHT = 8

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vigil.tracking.appearance import similarity
+from vigil.analysis.appearance import similarity
 from vigil.tracking.assignment import linear_assignment
 
 # Gates: how far a dormant object may have moved (box heights per second, plus one

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vigil.analysis.appearance import similarity
 from vigil.models.types import Detection, iou_matrix
-from vigil.tracking.appearance import similarity
 from vigil.tracking.assignment import linear_assignment, match_by_iou
 from vigil.tracking.motion import BoxKalman
 from vigil.tracking.relink import Candidate, relink_pairs

@@ -16,6 +16,7 @@ from vigil.infra import metrics
 from vigil.infra.celery_app import app
 from vigil.schemas.analyze import Attribute
 from vigil.schemas.target import TargetType
+from vigil.workers.resubmit import RetriedTask
 
 
 @app.task(name="vigil.frame.detect")
@@ -34,3 +35,14 @@ def describe(
     with metrics.MODEL_LATENCY.labels(model=f"describe_{detection['type']}").time():
         crop = decode_image(crop_jpeg)
         return describe_shot(crop, detection, {Attribute(a) for a in attributes}, features)
+
+
+def submit_detect(args: list, name: str) -> RetriedTask:
+    """`CaptureWorker.detect_step` on Celery: a frame's detection, queued for any worker
+    and sent again when its result is late (workers/resubmit.py)."""
+    return RetriedTask(lambda: detect.apply_async(args=args), name=name)
+
+
+def submit_describe(args: list, name: str) -> RetriedTask:
+    """`CaptureWorker.describe_step` on Celery: a best shot's description."""
+    return RetriedTask(lambda: describe.apply_async(args=args), name=name)

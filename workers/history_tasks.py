@@ -6,7 +6,7 @@ one `HistoryService` (VIGIL_HISTORY_URI); a Lite file is one process's, so sever
 workers need a Milvus server. Times are ISO-8601 or ages (`1h` = one hour ago).
 
 Retention: with VIGIL_HISTORY_RETENTION_DAYS set, `celery -A vigil.infra.celery_app beat`
-sends `vigil.history.purge` hourly (`vigil.history.retention`).
+sends `vigil.history.purge` hourly (`vigil.infra.retention`).
 
 >>> app.send_task("vigil.history.search", args=[jpeg_bytes], kwargs={"since": "1h"}).get()
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vigil.api import analyze_image, default_analyzer, source_label
+from vigil.analysis.pictures import analyze_image, default_analyzer, source_label
 from vigil.errors import ErrorCode, VigilError
 from vigil.infra.celery_app import app
 from vigil.infra.safe_read import is_local, task_input

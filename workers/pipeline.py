@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigil.capture.ingestor import CameraIngestor
 from vigil.capture.worker import CaptureWorker
@@ -104,7 +105,9 @@ def run_all(
         if on_alert is not None:
             on_alert(alert)
 
-    capture_worker = CaptureWorker(bus, config, on_capture=collect, on_frames=on_frames)
+    capture_worker = CaptureWorker(
+        bus, config, on_capture=collect, on_frames=on_frames, **celery_steps()
+    )
     workers: list = [capture_worker, SinkWorker(bus, config)]
     resources: list = []
     alert_sinks: list[SinkWorker] = []  # consume alerts, not captures: drained apart
@@ -187,3 +190,10 @@ def drain(
                 log.warning("stopped with records not yet processed: the next run reads them")
                 return
         threading.Event().wait(0.05)
+
+
+def celery_steps() -> dict[str, Callable[[list, str], Any]]:
+    """The capture step's model steps on Celery (eager when no broker is configured)."""
+    from vigil.workers.frame_tasks import submit_describe, submit_detect
+
+    return {"detect_step": submit_detect, "describe_step": submit_describe}

@@ -19,6 +19,7 @@ from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 from vigil.workers.pipeline import (
     RunSummary,
+    celery_steps,
     ingest_summary,
     prepare_topics,
     run_all,
@@ -49,7 +50,7 @@ def run_capture(
     on_capture: Callable[[Capture], None] | None = None,
 ) -> None:
     prepare_topics(bus, config)
-    worker = CaptureWorker(bus, config, on_capture=on_capture)
+    worker = CaptureWorker(bus, config, on_capture=on_capture, **celery_steps())
     started("capture", f"consuming {config.topics.frames} as {worker.group}")
     try:
         worker.run(stop)

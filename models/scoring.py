@@ -11,7 +11,8 @@ The mapping is monotonic, so a threshold on one is a threshold on the other.
 
 Decisions use thresholds calibrated at stated false-accept rates (FAR 1e-3,
 1e-4, 1e-5), stored beside the model card in `<model>.thresholds.json` with how
-they were derived (see `vigil.compare.calibration`).
+they were derived (see `vigil.compare.calibration`); the Threshold models
+are data, in `schemas/threshold.py`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ import math
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field
-
 from vigil.models.registry import WEIGHTS_DIR
-from vigil.schemas.base import VigilModel
+from vigil.schemas.threshold import Thresholds
 
 MIDPOINT = 0.6
 SLOPE = 12.0
-DEFAULT_FAR = 1e-3
 
 
 def similarity(distance: float) -> float:
@@ -41,30 +39,6 @@ def distance_for(similarity_value: float) -> float:
     """Inverse of `similarity`: the L2 distance that gives this similarity."""
     value = min(max(float(similarity_value), 1e-9), 100.0 - 1e-9)
     return MIDPOINT + math.log(100.0 / value - 1.0) / SLOPE
-
-
-class Threshold(VigilModel):
-    far: float = Field(gt=0, lt=1, description="false-accept rate this threshold is set for")
-    distance: float = Field(gt=0, description="match when L2 distance <= this")
-    similarity: float = Field(ge=0, le=100, description="match when similarity >= this")
-
-
-class Thresholds(VigilModel):
-    """Calibrated thresholds of one model, with the provenance of the calibration."""
-
-    model: str
-    thresholds: list[Threshold] = Field(min_length=1)
-    method: str = Field(description="how the thresholds were derived")
-    genuine_pairs: int = Field(ge=0)
-    impostor_pairs: int = Field(ge=0)
-
-    def at(self, far: float = DEFAULT_FAR) -> Threshold:
-        """The threshold for `far` (the nearest calibrated FAR that is not looser)."""
-        eligible = [t for t in self.thresholds if t.far <= far * (1 + 1e-9)]
-        if not eligible:
-            known = ", ".join(f"{t.far:g}" for t in self.thresholds)
-            raise ValueError(f"no threshold calibrated at FAR <= {far:g} (known: {known})")
-        return max(eligible, key=lambda t: t.far)
 
 
 def thresholds_path(model_name: str) -> Path:
