@@ -3,7 +3,7 @@
 Run: python bench/bench_alarm.py [--sizes 1000,100000,1000000] [--captures 2000]
                                  [--rate 20] [--seconds 20] [--bus memory|kafka]
 
-Data: synthetic 128-D face features (`vigil.groups.synthetic`: people in look-alike
+Data: synthetic 128-D face features (`tests.support.synthetic_groups`: people in look-alike
 clusters), one enrolled feature per member. Captures are new photos: half of
 enrolled members (each on its own track, so each should raise one alert), half of
 strangers (no alert). Watchlists up to --store-max members are written to Milvus
@@ -38,15 +38,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread, as a worker runs
 import numpy as np
 from procs import median, percentile, stopwatch
 
+from tests.support.processes import free_port, start_tansu, stop
+from tests.support.synthetic_captures import FACE_MODEL, face_capture
+from tests.support.synthetic_groups import Population
 from vigil.alarm.worker import AlarmWorker
-from vigil.capture.synthetic import FACE_MODEL, face_capture
 from vigil.groups.service import GroupService
 from vigil.groups.store import FeatureRow
-from vigil.groups.synthetic import Population
 from vigil.infra.bus.base import Bus
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.bus.memory import MemoryBus
-from vigil.infra.processes import free_port, start_tansu, stop
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig, WatchlistConfig

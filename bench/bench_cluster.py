@@ -2,7 +2,7 @@
 
 Run: python bench/bench_cluster.py [--sizes 10000,100000] [--exact-max 20000] [--real]
 
-Data: synthetic 128-D face-like captures (`vigil.groups.synthetic.Population`: people
+Data: synthetic 128-D face-like captures (`tests.support.synthetic_groups.Population`: people
 in look-alike clusters), 1-9 captures per person (5 on average), at the default link
 distance (calibrated FAR 1e-4, 0.486) and k=32. Measured in the same run:
 - graph: k-NN by exact FAISS flat scan (the baseline) and by the IVF-Flat index
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.support.cluster_quality import pairwise_scores
+from tests.support.synthetic_groups import Population
 from vigil.cluster.graph import DEFAULT_K, knn_graph
-from vigil.cluster.quality import pairwise_scores
 from vigil.cluster.service import cluster_faces
 from vigil.cluster.sources import FaceCapture
 from vigil.cluster.whispers import chinese_whispers, connected_components, merge_supported
-from vigil.groups.synthetic import Population
 
 DISTANCE = 0.486  # face_resnet128 at FAR 1e-4 (models/weights/face_resnet128.thresholds.json)
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "media"

@@ -2,7 +2,7 @@
 
 Run: python bench/bench_history.py [--rows 1000000] [--days 30] [--milvus-rows 20000] [--json OUT]
 
-Data: synthetic 128-D face-like features (`vigil.groups.synthetic`: people in look-alike
+Data: synthetic 128-D face-like features (`tests.support.synthetic_groups`: people in look-alike
 clusters, several captures of each person), spread evenly over `--days` on `--cameras`
 cameras and arriving *nearly* in time order (each capture up to 30 s late, as tracks
 end out of order), added in batches of 1000 as the writer does. Queries are new photos
@@ -35,7 +35,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per query, as a worker
 import numpy as np
 from procs import median, percentile
 
-from vigil.groups.synthetic import Population
+from tests.support.synthetic_groups import Population
 from vigil.history.index import HistoryIndex, Selection
 from vigil.history.store import HistoryStore
 

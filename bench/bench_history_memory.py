@@ -49,7 +49,7 @@ PACE_S = 0.003
 def capture_revisions(count: int) -> Iterator[tuple[int, Any]]:
     """(captures so far, capture) for `count` face captures, each as new, update and end:
     what the writer sees of one track."""
-    from vigil.capture.synthetic import face_capture
+    from tests.support.synthetic_captures import face_capture
     from vigil.schemas.capture import CaptureEvent
 
     revisions = [(0, CaptureEvent.NEW), (1, CaptureEvent.UPDATE), (2, CaptureEvent.END)]
@@ -72,8 +72,8 @@ def due(stored: int, capture: Any) -> bool:
 def feed_writer(count: int, env: dict[str, str], folder: Path) -> list[tuple[int, float]]:
     """A real `vigil history write` on a private tansu, fed `count` captures x 3 revisions
     as fast as it takes them; (captures sent, writer RSS MB) every `SAMPLE_EVERY`."""
+    from tests.support.processes import free_port, start_tansu, stop
     from vigil.infra.bus.kafka import KafkaBus
-    from vigil.infra.processes import free_port, start_tansu, stop
     from vigil.infra.topics.captures import CaptureTopic
 
     port = free_port()

@@ -2,7 +2,7 @@
 
 Run: python bench/bench_search.py [--sizes 100000,1000000] [--server-uri URI] [--json OUT]
 
-Data: synthetic 128-D face-like features (`vigil.groups.synthetic`: people in
+Data: synthetic 128-D face-like features (`tests.support.synthetic_groups`: people in
 look-alike clusters, so a query's 10 nearest neighbours are a real ranking, not
 ties), one stored feature per person, metadata `site` with 10 values; queries are
 new photos of enrolled people. Top-10, one query at a time, one client thread.
@@ -36,10 +36,10 @@ import faiss
 import numpy as np
 from procs import median, percentile, stopwatch
 
-from vigil.groups.devserver import DevServer, install
+from tests.support.milvus_devserver import DevServer, install
+from tests.support.synthetic_groups import Population
 from vigil.groups.index import Entry, GroupIndex
 from vigil.groups.store import FeatureRow, MilvusStore
-from vigil.groups.synthetic import Population
 
 REPO = Path(__file__).resolve().parents[1]
 K = 10

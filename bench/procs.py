@@ -201,7 +201,7 @@ class Pipeline:
     """
 
     def __init__(self, workdir: Path, **env: str) -> None:
-        from vigil.infra.processes import free_port, start_redis, start_tansu
+        from tests.support.processes import free_port, start_redis, start_tansu
 
         self.workdir = workdir
         self.log = (workdir / "pipeline.log").open("w")
@@ -225,7 +225,7 @@ class Pipeline:
 
     def role(self, name: str, *args: str, stdout=None, stderr=None, metrics: bool = True) -> Role:
         """Start `vigil ARGS...`; with `metrics` it serves Prometheus on a port of its own."""
-        from vigil.infra.processes import free_port
+        from tests.support.processes import free_port
 
         port = free_port() if metrics else None
         env = dict(self.env, VIGIL_METRICS_PORT=str(port)) if port else self.env
@@ -244,7 +244,7 @@ class Pipeline:
         return {"tansu": self.services[0].pid, "redis": self.services[1].pid}
 
     def stop_role(self, role: Role) -> None:
-        from vigil.infra.processes import stop
+        from tests.support.processes import stop
 
         stop(role.process, timeout=30)
         self.roles.remove(role)
@@ -253,7 +253,7 @@ class Pipeline:
         return self
 
     def __exit__(self, *_: object) -> None:
-        from vigil.infra.processes import stop
+        from tests.support.processes import stop
 
         for process in [*(r.process for r in self.roles), *self.services]:
             stop(process, timeout=20)

@@ -26,47 +26,16 @@ import binascii
 import hashlib
 import logging
 import os
-import secrets
 import shutil
-from contextlib import suppress
 from datetime import date
 from pathlib import Path
 
 from vigil.groups.store import from_us
-from vigil.infra.files import utc_day
+from vigil.infra.files import utc_day, write_atomic
 
 log = logging.getLogger(__name__)
 CROPS_ENV = "VIGIL_HISTORY_CROPS"
 SERVER_DEFAULT = "vigil-history-crops"
-FILE_MODE = 0o666  # less the umask, applied by the kernel at creation: no fixed mode
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written file.
-
-    The temporary file is created with FILE_MODE, so the umask decides the permissions
-    (mkstemp's 0600 followed by a chmod to 0644 ignored it); O_EXCL on a random name, so
-    nothing already there (a symlink planted in a shared folder) is followed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        temporary = path.parent / f".{secrets.token_hex(8)}.tmp"
-        try:
-            descriptor = os.open(temporary, flags, FILE_MODE)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def crops_root(uri: str, configured: str | Path | None = None) -> Path:

@@ -6,10 +6,12 @@ state; it lives here, below all three, so none of them imports another for it.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
+
+FILE_MODE = 0o666  # less the umask, applied by the kernel at creation: no fixed mode
 
 
 def utc_day(moment: datetime) -> str:
@@ -19,15 +21,26 @@ def utc_day(moment: datetime) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see a half-written file."""
+    """Write via a temporary file and rename, so readers never see a half-written file.
+
+    The temporary file is created with FILE_MODE, so the umask decides the permissions
+    (mkstemp's 0600 followed by a chmod to 0644 ignored it); O_EXCL on a random name, so
+    nothing already there (a symlink planted in a shared folder) is followed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = path.parent / f".{secrets.token_hex(8)}.tmp"
+        try:
+            descriptor = os.open(temporary, flags, FILE_MODE)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes 0600; crops are shared data
         os.replace(temporary, path)
     except BaseException:
         with suppress(FileNotFoundError):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_serializer
 
-from vigil.infra.logs import register_secret
+from vigil.infra.logs import redact_url, register_secret
 from vigil.schemas.base import VigilModel
 
 ENV_PREFIX = "VIGIL_"
@@ -19,11 +19,7 @@ ENV_PREFIX = "VIGIL_"
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***: broker URLs carry Redis passwords."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:  # a malformed URL: not ours to judge here, but never shown whole
-        return "***"
-    return url.replace(f":{password}@", ":***@") if password else url
+    return redact_url(url)
 
 
 class Settings(VigilModel):

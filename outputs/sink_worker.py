@@ -20,7 +20,6 @@ blocks the capture step, which publishes to the topic regardless).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -79,9 +78,7 @@ def webhook_sink(
     on_settled: SettledHandler | None = None,
 ) -> WebhookSink:
     """A WebhookSink for `hook`, its HMAC secret read from the variable it names."""
-    secret = os.environ.get(hook.secret_env) if hook.secret_env else None
-    if hook.secret_env and not secret:
-        raise ValueError(f"webhook secret variable {hook.secret_env} is not set")
+    secret = hook.secret()
     return WebhookSink(
         hook.url,
         secret=secret,

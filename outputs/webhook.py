@@ -4,7 +4,7 @@
 jittered backoff, and turn everything they give up on into a DeadLetter. Delivery is
 at-least-once (a timeout after the receiver acted causes a resend with the same
 `X-Vigil-Event-Id`, which is the event's `message_id`, also in the JSON body), so
-receivers de-duplicate by that header.
+receivers de-duplicate by that header; with a secret it is signed (`v2`, see signing.py).
 
 An event given with its `Origin` (topic, partition, offset) is reported to `on_settled`
 once it is delivered or its dead letter (which then names that origin) was handed over:
@@ -31,15 +31,15 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
+from vigil.infra.logs import redact_url
 from vigil.infra.metrics import DEAD_LETTERS, WEBHOOK_DELIVERIES
 from vigil.outputs.offsets import Origin
-from vigil.outputs.signing import sign
+from vigil.outputs.signing import EVENT_ID_HEADER, sign
 from vigil.schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
 STAGE = "sink.webhook"
-EVENT_ID_HEADER = "X-Vigil-Event-Id"
 EXCERPT_CHARS = 512
 _RETRY_4XX = frozenset({408, 429})
 _STOP = object()
@@ -61,8 +61,12 @@ def backoff_delay(
 
 
 def redact(url: str) -> str:
-    """`url` without user info, query or fragment, which may carry credentials."""
-    parts = urlsplit(url)
+    """`url` without user info, query or fragment, which may carry credentials.
+
+    Masked first (`redact_url`), so a password holding an unencoded `/` (which urlsplit
+    takes for the end of the host) is gone before the URL is split.
+    """
+    parts = urlsplit(redact_url(url))
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
@@ -131,6 +135,13 @@ class WebhookSink:
             raise ValueError(f"webhook URL must be http or https: {redact(url)!r}")
         if min(max_attempts, queue_size, workers) < 1:
             raise ValueError("max_attempts, queue_size and workers must be at least 1")
+        try:
+            parts.port  # noqa: B018 - raises for "user:pa/ss@host": a port of "pa"
+        except ValueError:
+            raise ValueError(
+                f"webhook URL has an invalid port, or a password with an unencoded '/', '?'"
+                f" or '#' (percent-encode it): {redact(url)!r}"
+            ) from None
         self._url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
         self._authorization = _basic_auth(parts)
         self._where = redact(url)
@@ -301,7 +312,7 @@ class WebhookSink:
         if self._authorization is not None:
             headers["Authorization"] = self._authorization
         if self._secret is not None:  # signed per attempt: a late retry stays within tolerance
-            headers.update(sign(job.body, self._secret))
+            headers.update(sign(job.body, self._secret, event_id=job.event_id))
         return headers
 
     def _give_up(self, job: _Job, reason: str, code: str) -> None:

@@ -14,11 +14,14 @@ outputs:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, field_serializer, model_validator
 
+from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import ALL_ATTRIBUTES, ALL_TYPES, Attribute
 from vigil.schemas.base import VigilModel
 from vigil.schemas.history import HistoryConfig
@@ -81,7 +84,9 @@ class CameraConfig(VigilModel):
 class WebhookConfig(VigilModel):
     url: str = Field(pattern=r"^https?://", description="callback URL receiving POSTed JSON")
     secret_env: str | None = Field(
-        default=None, description="name of the environment variable holding the HMAC secret"
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="name of the environment variable holding the HMAC secret",
     )
     timeout: float = Field(default=5.0, gt=0, le=120)
     max_attempts: int = Field(default=5, ge=1, le=100)
@@ -91,6 +96,24 @@ class WebhookConfig(VigilModel):
         default=1000, ge=1, le=100_000, description="events queued before the sink stops reading"
     )
     workers: int = Field(default=2, ge=1, le=64, description="POSTs in flight at once")
+
+    def secret(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The HMAC secret, read from the variable `secret_env` names; None when unsigned.
+
+        A sink configured to sign must not start unsigned, nor with a trace: an unset or
+        empty variable is `invalid_options`, naming the variable (never a value).
+        """
+        if self.secret_env is None:
+            return None
+        value = (os.environ if environ is None else environ).get(self.secret_env)
+        if not value:
+            state = "is empty" if value == "" else "is not set"
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS,
+                f"webhook secret_env names the environment variable {self.secret_env}, which"
+                f" {state} in this process: export it (or remove secret_env to post unsigned)",
+            )
+        return value
 
 
 class SinksConfig(VigilModel):

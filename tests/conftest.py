@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.infra.processes import free_port, start_tansu, stop, wait_for_port
+from tests.support.processes import free_port, start_tansu, stop, wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "media"  # in the repo; provenance in its README

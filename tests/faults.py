@@ -23,8 +23,7 @@ from pathlib import Path
 import cv2
 
 from tests.conftest import KAFKA_TEST_TIMEOUTS
-from tests.synthetic_video import crop_around, moving_faces_frames, write_video
-from vigil.infra.processes import (
+from tests.support.processes import (
     free_port,
     s3_env,
     start_redis,
@@ -32,6 +31,7 @@ from vigil.infra.processes import (
     start_tansu,
     stop,
 )
+from tests.synthetic_video import crop_around, moving_faces_frames, write_video
 from vigil.outputs.disk import CROP_FIELD
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.synthetic_captures import face_capture
 from vigil.alarm.decider import AlarmDecider
-from vigil.capture.synthetic import face_capture
 from vigil.schemas.alert import AlertEvent
 from vigil.schemas.camera import WatchlistConfig
 from vigil.schemas.capture import CaptureEvent

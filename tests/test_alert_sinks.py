@@ -13,6 +13,7 @@ import pytest
 from tests.synthetic_video import moving_faces_frames, write_video
 from tests.test_alarm import WATCHLIST, face_patch, groups_uri  # noqa: F401  (fixture)
 from tests.test_outputs import SECRET, Receiver
+from vigil.errors import ErrorCode, VigilError
 from vigil.infra.bus.memory import MemoryBus
 from vigil.infra.config import parse_config
 from vigil.infra.topics.alerts import AlertTopic
@@ -108,8 +109,9 @@ def test_capture_outputs_do_not_start_an_alert_sink(tmp_path):
 def test_missing_alert_webhook_secret_is_refused(monkeypatch):
     monkeypatch.delenv(SECRET_ENV, raising=False)
     config = config_with({"webhook": {"url": "http://127.0.0.1:9/x", "secret_env": SECRET_ENV}})
-    with pytest.raises(ValueError, match=SECRET_ENV):
+    with pytest.raises(VigilError, match=SECRET_ENV) as refused:
         SinkWorker(MemoryBus(), config, ALERT_STREAM)
+    assert refused.value.code == ErrorCode.INVALID_OPTIONS
 
 
 # --- an embedded alarm run with both alert sinks --------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from vigil.errors import ErrorCode, VigilError
@@ -57,3 +59,77 @@ def test_missing_file(tmp_path):
     with pytest.raises(VigilError) as caught:
         load_config(tmp_path / "none.yaml")
     assert caught.value.code == ErrorCode.FILE_NOT_FOUND
+
+
+# --- issue 12.6e: hostile configuration files ---------------------------------------------
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """`levels` lists of 9 aliases of the level below: 9**levels strings once expanded."""
+    lines = ["x-bomb:", "  l0: &l0 [face, face, face, face, face, face, face, face, face]"]
+    for level in range(1, levels):
+        lines.append(f"  l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    lines += ["cameras:", f"  - {{id: a, url: x.mp4, types: *l{levels - 1}}}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        pytest.param(alias_bomb(), "aliases expand the document", id="billion-laughs"),
+        pytest.param("a: &a [*a]\ncameras: *a\n", "recursive YAML alias", id="recursive-alias"),
+        pytest.param("[" * 100_000, "nested deeper than 32", id="yaml-brackets"),
+        pytest.param('{"a": ' * 100_000, "nested deeper than 32", id="json-objects"),
+        pytest.param('{"a": ' * 40 + "1" + "}" * 40, "nested deeper than 32", id="json-depth-40"),
+        pytest.param("- " * 5_000 + "x", "nested deeper than 32", id="yaml-dashes"),
+        pytest.param(
+            "defaults: &d {}\ncameras:\n" + "  - {<<: *d, id: c, url: x}\n" * 1001,
+            "more than 1000 YAML aliases",
+            id="alias-count",
+        ),
+    ],
+)
+def test_bombs_and_deep_nesting_are_refused_quickly_with_a_code(text, named):
+    started = time.monotonic()
+    with pytest.raises(VigilError) as refused:
+        parse_config(text, "cams.yaml")
+    assert time.monotonic() - started < 2.0
+    assert refused.value.code == ErrorCode.INVALID_OPTIONS
+    assert named in refused.value.message and "cams.yaml" in refused.value.message
+
+
+def test_anchors_and_merge_keys_within_the_budget_still_work():
+    text = (
+        "cameras:\n"
+        "  - &first {id: a, url: a.mp4, fps: 2, types: &types [face]}\n"
+        "  - {<<: *first, id: b, url: b.mp4, fps: 4}\n"
+        "  - {id: c, url: c.mp4, types: *types}\n"
+    )
+    config = parse_config(text)
+    assert [(c.id, c.fps) for c in config.cameras] == [("a", 2), ("b", 4), ("c", 5)]
+    assert {t.value for t in config.camera("c").types} == {"face"}
+
+
+SHADOW = "root:$6$Zq8Wn0sEcReT$hAsHhAsH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        SHADOW,
+        "[client]\npassword = 'hunter2-secret-pw'\nuser: [\n",
+        "token: !!python/object/apply:os.system ['cat /etc/shadow-secret']\n",
+        'cameras: [{id: a, url: x}]\nkey: "unterminated hunter2-secret-pw\n',
+        "cameras: [{id: a, url: x}]\nx: *hunter2-secret-pw\n",
+    ],
+    ids=["shadow", "ini-file", "python-tag", "unterminated-string", "undefined-alias"],
+)
+def test_errors_never_echo_the_files_content(tmp_path, content):
+    path = tmp_path / "not-a-config"
+    path.write_text(content)
+    with pytest.raises(VigilError) as refused:
+        load_config(path)
+    message = str(refused.value)
+    assert refused.value.code == ErrorCode.INVALID_OPTIONS and str(path) in message
+    for secret in ("hAsHhAsH", "Zq8Wn0sEcReT", "hunter2", "shadow-secret", "19000", "os.system"):
+        assert secret not in message, message

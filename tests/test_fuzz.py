@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.synthetic_captures import face_capture
 from vigil.analysis.image_decoder import decode_image
-from vigil.capture.synthetic import face_capture
 from vigil.errors import VigilError
 from vigil.groups.service import as_vector
 from vigil.infra.bus.base import Record

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.synthetic_groups import PHOTO_SPREAD, Population, gaussian
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.index import Entry, GroupIndex
 from vigil.groups.service import GroupService
 from vigil.groups.store import REGISTRY
-from vigil.groups.synthetic import PHOTO_SPREAD, Population, gaussian
 from vigil.schemas.feature import Feature
 
 MODEL = "face_resnet128@synthetic"

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support.synthetic_captures import face_capture as synthetic_capture
 from vigil.api import analyze_image
-from vigil.capture.synthetic import face_capture as synthetic_capture
 from vigil.errors import ErrorCode, VigilError
 from vigil.history.service import HistoryService
 from vigil.schemas.analyze import AnalyzeOptions
@@ -369,8 +369,8 @@ def test_cli_search_query_and_purge(images, scene, uri, tmp_path, capsys):
 
 def test_history_tasks_on_a_real_worker(faces, scene, redis_url, tmp_path):
     """`vigil.history.*` through Redis and a `vigil worker` process that owns the store."""
+    from tests.support.processes import stop
     from vigil.infra.celery_app import create_app
-    from vigil.infra.processes import stop
     from vigil.infra.settings import Settings
 
     uri = tmp_path / "history.db"

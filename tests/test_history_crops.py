@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.capture.synthetic import face_capture
+from tests.support.synthetic_captures import face_capture
 from vigil.groups.store import to_us
 from vigil.history.crops import CROPS_ENV, CropStore, crops_root
 from vigil.history.service import HistoryService

@@ -391,7 +391,7 @@ def test_a_broken_file_ends_its_ingestor_with_a_coded_error(tmp_path: Path):
 
 
 def test_a_capture_over_the_bus_limit_is_refused_at_the_producer_and_nothing_else_is_lost():
-    from vigil.capture.synthetic import face_capture
+    from tests.support.synthetic_captures import face_capture
 
     bus = MemoryBus(max_message_bytes=100_000)
     producer, topic = bus.producer(), CaptureTopic()
@@ -408,7 +408,7 @@ def test_a_capture_over_the_bus_limit_is_refused_at_the_producer_and_nothing_els
 
 
 def test_the_capture_step_sends_an_oversized_capture_without_its_crop():
-    from vigil.capture.synthetic import face_capture
+    from tests.support.synthetic_captures import face_capture
 
     bus = MemoryBus(max_message_bytes=100_000)
     producer, topic = bus.producer(), CaptureTopic()

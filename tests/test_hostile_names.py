@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.synthetic_captures import face_capture
 from tests.test_alert_sinks import make_alert
-from vigil.capture.synthetic import face_capture
 from vigil.cli.main import main
 from vigil.errors import ErrorCode, VigilError
+from vigil.groups.service import GroupService
 from vigil.infra.config import parse_config
 from vigil.outputs.disk import DiskSink, read_captures
 from vigil.schemas.alert import Alert
@@ -115,3 +117,65 @@ def test_camera_ids_are_plain_ascii_labels(camera_id: str):
         parse_config(json.dumps({"cameras": [{"id": camera_id, "url": "x.mp4"}]}), "cams.json")
     assert refused.value.code == ErrorCode.INVALID_OPTIONS
     assert "cameras.0.id" in refused.value.message
+
+
+# --- issue 12.6g: metadata the store cannot hold is invalid_options, not store_unavailable --
+
+INT64 = 2**63
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[GroupService]:
+    with GroupService(tmp_path / "groups.db") as opened:
+        yield opened
+
+
+def refused_with(code: ErrorCode, action, *args, **kwargs) -> VigilError:
+    with pytest.raises(VigilError) as caught:
+        action(*args, **kwargs)
+    assert caught.value.code == code, caught.value
+    return caught.value
+
+
+def test_metadata_numbers_outside_int64_are_refused_at_the_boundary(service, feature_file):
+    feature = Feature.model_validate_json(feature_file.read_text())
+    service.create_group("g")
+    for value in (10**23, INT64, -INT64 - 1):
+        error = refused_with(
+            ErrorCode.INVALID_OPTIONS, service.create_group, "h", metadata={"n": value}
+        )
+        assert "'n'" in error.message and "64-bit" in error.message
+        refused_with(
+            ErrorCode.INVALID_OPTIONS, service.add_member, "g", "p", [feature], {"n": value}
+        )
+        refused_with(ErrorCode.INVALID_OPTIONS, service.search, feature, ["g"], filter={"n": value})
+    service.add_member("g", "p", [feature], {"lo": -INT64, "hi": INT64 - 1, "big": 1e23})
+    refused_with(ErrorCode.INVALID_OPTIONS, service.update_member, "g", "p", {"n": 10**23})
+    [member] = service.list_members("g").items
+    assert member.metadata == {"lo": -INT64, "hi": INT64 - 1, "big": 1e23}
+    assert [group.name for group in service.list_groups()] == ["g"]
+
+
+def test_the_cli_refuses_a_huge_metadata_integer_with_a_code(tmp_path: Path, capsys):
+    store = ["--store", str(tmp_path / "groups.db"), "--json"]
+    status, answer = cli(capsys, "group", "create", "g", "--meta", f"n={10**23}", *store)
+    assert status == 2 and answer["error"]["code"] == "invalid_options"
+
+
+# --- issue 12.6h: look-alike group names are one group (NFKC), case is kept -------------
+
+
+def test_compatibility_look_alikes_name_the_same_group(service, feature_file):
+    feature = Feature.model_validate_json(feature_file.read_text())
+    assert service.create_group("staff").name == "staff"
+    for look_alike in ("ｓｔａｆｆ", "ｓtaｆf"):  # fullwidth, whole or in part
+        refused_with(ErrorCode.GROUP_EXISTS, service.create_group, look_alike)
+        assert service.get_group(look_alike).name == "staff"
+    assert service.create_group("ﬁre").name == "fire"  # the "ﬁ" ligature
+    assert service.create_group("Staff").name == "Staff"  # case is not a look-alike
+    refused_with(ErrorCode.GROUP_EXISTS, service.rename_group, "Staff", "ｆｉｒｅ")
+    refused_with(ErrorCode.INVALID_OPTIONS, service.create_group, "½")  # NFKC: "1⁄2"
+    service.add_member("ｓｔａｆｆ", "p", [feature])
+    result = service.search(feature, ["ｓｔａｆｆ"], k=1)
+    assert result.hits[0].group == "staff"
+    assert [group.name for group in service.list_groups()] == ["Staff", "fire", "staff"]

@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KAFKA_TEST_TIMEOUTS
+from tests.support.processes import stop
 from tests.test_alert_sinks import make_alert
 from tests.test_fault_sink import wait_until
 from tests.test_outputs import make_capture
 from vigil.infra.bus.base import Bus
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.bus.memory import MemoryBus
-from vigil.infra.processes import stop
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.deadletter import DeadLetterTopic

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.synthetic_captures import face_capture
 from tests.test_alert_sinks import make_alert
 from vigil.alarm.worker import AlarmWorker
-from vigil.capture.synthetic import face_capture
 from vigil.capture.worker import CaptureWorker
 from vigil.groups.service import GroupService
 from vigil.history.service import HistoryService

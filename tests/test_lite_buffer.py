@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from milvus_lite.engine import collection
 
-from vigil.capture.synthetic import face_capture
+from tests.support.synthetic_captures import face_capture
 from vigil.groups.lite_buffer import DEFAULT_LIMIT_BYTES, FLUSH_EVERY_ENV, LIMIT_ENV, FlushPacer
 from vigil.history.service import HistoryService
 

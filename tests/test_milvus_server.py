@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tests.support.milvus_devserver import DevServer, install
+from tests.support.processes import TEST_CACHE
 from tests.test_groups import DIM, MODEL, centres, enrol, feature, photos
 from vigil.errors import ErrorCode, VigilError
-from vigil.groups.devserver import DevServer, install
 from vigil.groups.service import GroupService
-from vigil.infra.processes import TEST_CACHE
 
 pytestmark = pytest.mark.integration
 

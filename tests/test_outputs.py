@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from vigil.capture.synthetic import face_capture
+from tests.support.synthetic_captures import face_capture
 from vigil.infra.metrics import (
     FRAMES_IN,
     REGISTRY,
@@ -320,6 +320,7 @@ def test_rejects_non_http_urls():
 
 BODY = b'{"capture_id":"cam-1/7"}'
 STAMP = 1_717_171_717
+EVENT = "6f1c2b7e-4d0a-4c7e-9b1f-0d2a9c3e5f70"
 
 
 def _replace_signature(value: str) -> Callable[[dict[str, str]], dict[str, str]]:
@@ -341,18 +342,85 @@ def _replace_signature(value: str) -> Callable[[dict[str, str]], dict[str, str]]
     ],
 )
 def test_verify_refuses_tampered_or_stale_requests(tamper, body, now):
-    headers = sign(BODY, SECRET.encode(), timestamp=STAMP)
+    headers = sign(BODY, SECRET.encode(), timestamp=STAMP, event_id=EVENT)
     assert verify(BODY, headers, SECRET.encode(), now=STAMP)
     assert not verify(body, tamper(headers), SECRET.encode(), now=now)
 
 
 def test_verify_accepts_any_listed_signature_and_any_header_case():
-    good = sign(BODY, SECRET.encode(), timestamp=STAMP)
+    good = sign(BODY, SECRET.encode(), timestamp=STAMP, event_id=EVENT)
     rotated = {
         TIMESTAMP_HEADER.lower(): str(STAMP),
+        EVENT_ID_HEADER.upper(): EVENT,
         SIGNATURE_HEADER.upper(): f"v1={'0' * 64}, {good[SIGNATURE_HEADER]}",
     }
     assert verify(BODY, rotated, SECRET.encode(), now=STAMP + 299)
+
+
+def test_the_event_id_header_is_signed_so_a_rewritten_id_fails(receiver, make_sink):
+    """Issue 12.6a: receivers de-duplicate by X-Vigil-Event-Id, so it is inside the MAC (v2)."""
+    capture = make_capture()
+    sink = make_sink(secret=SECRET)
+    assert sink.deliver(capture)
+    sink.close(WAIT_S)
+    [(headers, body)] = receiver.received
+    sent = {name: headers[name] for name in (TIMESTAMP_HEADER, SIGNATURE_HEADER, EVENT_ID_HEADER)}
+    assert "v2=" in sent[SIGNATURE_HEADER] and "v1=" in sent[SIGNATURE_HEADER]
+    assert verify(body, sent, SECRET.encode())
+
+    other_id = {**sent, EVENT_ID_HEADER: "00000000-0000-4000-8000-000000000000"}
+    v1_only = {**other_id, SIGNATURE_HEADER: sent[SIGNATURE_HEADER].split(",")[0]}
+    no_id = {name: value for name, value in sent.items() if name != EVENT_ID_HEADER}
+    assert not verify(body, other_id, SECRET.encode()), "a replay under a new id must fail"
+    assert not verify(body, v1_only, SECRET.encode()), "v1 does not cover the id"
+    assert not verify(body, no_id, SECRET.encode()), "Vigil always sends the id"
+    # a sender that signs the body only (v1, no id) is accepted when the receiver says so
+    assert verify(body, no_id, SECRET.encode(), require_event_id=False)
+    assert not verify(body, {**no_id, EVENT_ID_HEADER: "x.y"}, SECRET.encode())
+
+
+def _stamped(value: str) -> dict[str, str]:
+    return {**sign(BODY, SECRET.encode(), timestamp=STAMP, event_id=EVENT), TIMESTAMP_HEADER: value}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "secret"),
+    [
+        pytest.param(BODY, _stamped("9" * 400), SECRET, id="400-digit-stamp"),
+        pytest.param(BODY, _stamped("1" * 5000), SECRET, id="5000-digit-stamp"),
+        pytest.param(BODY, _stamped("1_717_171_717"), SECRET, id="underscored-stamp"),
+        pytest.param(BODY, _stamped("١٧١٧١٧١٧١٧"), SECRET, id="arabic-digits"),
+        pytest.param(BODY, _stamped("-1"), SECRET, id="negative-stamp"),
+        pytest.param(BODY, {TIMESTAMP_HEADER: str(STAMP)}, SECRET, id="no-signature-header"),
+        pytest.param(BODY, {SIGNATURE_HEADER: "v2=00"}, SECRET, id="no-timestamp-header"),
+        pytest.param(BODY, {TIMESTAMP_HEADER: str(STAMP), SIGNATURE_HEADER: None}, SECRET,
+                     id="none-value"),
+        pytest.param(BODY, {TIMESTAMP_HEADER: STAMP, SIGNATURE_HEADER: 5}, SECRET, id="int-values"),
+        pytest.param(BODY, None, SECRET, id="no-headers"),
+        pytest.param(BODY, [("only-a-name",)], SECRET, id="bad-pairs"),
+        pytest.param(BODY, 42, SECRET, id="headers-not-iterable"),
+        pytest.param(BODY, [*_stamped(str(STAMP)).items(), (TIMESTAMP_HEADER, "1")], SECRET,
+                     id="two-timestamps"),
+        pytest.param(BODY, {**_stamped(str(STAMP)), SIGNATURE_HEADER: "v2=" + "0" * 10_000},
+                     SECRET, id="huge-signature"),
+        pytest.param(BODY.decode(), _stamped(str(STAMP)), SECRET, id="str-body"),
+        pytest.param(None, _stamped(str(STAMP)), SECRET, id="no-body"),
+        pytest.param(BODY, _stamped(str(STAMP)), None, id="no-secret"),
+        pytest.param(BODY, _stamped(str(STAMP)), 12, id="int-secret"),
+    ],
+)  # fmt: skip
+def test_verify_returns_false_on_any_malformed_input(body, headers, secret):
+    """Issue 12.6b: documented never to raise (was OverflowError, AttributeError, TypeError)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    assert verify(body, headers, key, now=float(STAMP)) is False  # a float clock, as time()
+
+
+def test_verify_takes_header_pairs_of_bytes_as_asgi_gives_them():
+    signed = sign(BODY, SECRET.encode(), timestamp=STAMP, event_id=EVENT)
+    raw = [(name.lower().encode(), value.encode()) for name, value in signed.items()]
+    assert verify(BODY, raw, SECRET.encode(), now=STAMP)
+    assert verify(BODY, signed, SECRET.encode(), now=STAMP, tolerance_s=float("nan")) is False
+    assert verify(BODY, signed, SECRET.encode(), now=float("nan")) is False
 
 
 # --- disk ---------------------------------------------------------------------------------

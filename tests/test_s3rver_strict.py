@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from vigil.infra.processes import TANSU_BUCKET, free_port, start_s3rver, stop
+from tests.support.processes import TANSU_BUCKET, free_port, start_s3rver, stop
 
 pytestmark = pytest.mark.integration
 

@@ -25,12 +25,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procs import keys_covering
 from tests.conftest import VIDEOS
+from tests.support.processes import free_port, stop
 from vigil.capture.ingestor import CameraIngestor
 from vigil.errors import VigilError
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.bus.memory import MemoryBus
 from vigil.infra.config import parse_config
-from vigil.infra.processes import free_port, stop
 from vigil.video import SourceState, VideoSource, VideoSourceError
 from vigil.workers.pipeline import TOPIC_PARTITIONS
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KAFKA_TEST_TIMEOUTS
+from tests.support.processes import free_port, stop
 from tests.test_outputs import make_capture
 from vigil.alarm.worker import ALARM_GROUP
 from vigil.capture.worker import CAPTURE_GROUP
@@ -28,7 +29,6 @@ from vigil.cli.pipeline import install_stop_handlers
 from vigil.history.writer import HISTORY_GROUP
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.bus.memory import MemoryBus
-from vigil.infra.processes import free_port, stop
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.outputs.sink_worker import ALERT_SINK_GROUP, SINK_GROUP
 from vigil.schemas.camera import PipelineConfig

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vigil.infra.processes import stop
+from tests.support.processes import stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 SECRET = b"root:$6$hash-that-must-never-be-echoed:19000:0:99999:7:::\n"

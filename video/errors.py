@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 
 from vigil.errors import VigilError
+from vigil.infra.logs import redact_url
 
 
 class VideoErrorCode(StrEnum):
@@ -34,13 +34,12 @@ class VideoSourceError(VigilError):
 
 
 def redact(url: str) -> str:
-    """The URL without its password: messages and logs must not leak camera credentials."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL without its credentials: messages and logs must not leak camera passwords.
+
+    The one helper of `infra/logs.py` (`redact_url`): `user:***@`, also when the password
+    holds an unencoded `/` or `@`, and `?token=***`-style query secrets.
+    """
+    return redact_url(url)
 
 
 def describe_failure(

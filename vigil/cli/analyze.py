@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
 from tqdm import tqdm
 
 from vigil.cli.options import enum_list, fraction, non_negative_int
+from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, Attribute, ImageResult
 from vigil.schemas.target import TargetType
 
@@ -51,25 +54,76 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--annotate",
         type=Path,
         metavar="OUT",
-        help="write the picture with boxes drawn: a file for one picture, a folder for several",
+        help="write the picture with boxes drawn: a file (.jpg .jpeg .png .bmp .webp) for one"
+        " picture, a folder for several (NAME.annotated.jpg; NAME-INDEX.annotated.jpg where"
+        " two pictures share a name)",
     )
     parser.set_defaults(run=run)
 
 
-def annotated_path(out: Path, source: Path, many: bool) -> Path:
-    if not many:
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    return out / f"{source.stem}.annotated.jpg"
+ANNOTATION_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def write_annotation(result: ImageResult, source: Path, out: Path, many: bool) -> None:
+def refused(out: Path, why: str) -> VigilError:
+    return VigilError(ErrorCode.INVALID_OPTIONS, f"--annotate {out}: {why}")
+
+
+def writable_folder(folder: Path, out: Path) -> None:
+    """Create `folder` if need be and check it can take files, before any analysis."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise refused(out, f"cannot create the folder {folder}: {exc.strerror}") from None
+    if not folder.is_dir():
+        raise refused(out, f"{folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise refused(out, f"the folder {folder} is not writable")
+
+
+def annotation_names(sources: list[Path]) -> list[str]:
+    """`NAME.annotated.jpg` per picture; pictures sharing a name (a/x.jpg, b/x.png) get
+    `NAME-INDEX` (1-based position on the command line), so none overwrites another."""
+    counts = Counter(source.stem for source in sources)
+    used: set[str] = set()
+    names = []
+    for index, source in enumerate(sources, 1):
+        name = source.stem if counts[source.stem] == 1 else f"{source.stem}-{index}"
+        while name in used:  # "x-2.jpg" given besides two "x": still one file each
+            name = f"{name}-{index}"
+        used.add(name)
+        names.append(f"{name}.annotated.jpg")
+    return names
+
+
+def annotation_targets(out: Path, sources: list[Path]) -> list[Path]:
+    """Where each picture's annotated copy goes: checked up front, with a coded error
+    (folder not creatable or writable, unknown extension), not a cv2 trace at the end."""
+    if len(sources) > 1 or out.is_dir():
+        if out.exists() and not out.is_dir():
+            raise refused(out, "is a file; several pictures need a folder")
+        writable_folder(out, out)
+        return [out / name for name in annotation_names(sources)]
+    if out.suffix.lower() not in ANNOTATION_SUFFIXES:
+        shown = repr(out.suffix) if out.suffix else "none"
+        raise refused(
+            out, f"extension {shown} is no picture format; use {', '.join(ANNOTATION_SUFFIXES)}"
+        )
+    if out.resolve() == sources[0].resolve():
+        raise refused(out, "is the input picture itself")
+    writable_folder(out.parent, out)
+    return [out]
+
+
+def write_annotation(result: ImageResult, source: Path, target: Path) -> None:
     from vigil.analysis.annotate import annotate
     from vigil.analysis.image_decoder import load_image
 
-    target = annotated_path(out, source, many)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(target), annotate(load_image(source), result.targets))
+    try:
+        written = cv2.imwrite(str(target), annotate(load_image(source), result.targets))
+    except cv2.error:
+        written = False
+    if not written:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"--annotate: could not write {target}")
 
 
 def print_table(response: AnalyzeResponse) -> None:
@@ -120,14 +174,20 @@ def run(args: argparse.Namespace) -> int:
         min_size=args.min_size,
         min_quality=args.min_quality,
     )
+    targets = annotation_targets(args.annotate, args.images) if args.annotate else None
     analyzer = default_analyzer()
     many = len(args.images) > 1
     progress = tqdm(args.images, disable=not many or args.json, unit="img", file=sys.stderr)
     results = []
-    for source in progress:
+    unwritten = 0
+    for index, source in enumerate(progress):
         result = analyze_image(source, options, analyzer=analyzer)
-        if args.annotate and result.ok:
-            write_annotation(result, source, args.annotate, many)
+        if targets is not None and result.ok:
+            try:
+                write_annotation(result, source, targets[index])
+            except VigilError as exc:  # a full disk: say so, go on with the others
+                print(f"{source}: ERROR {exc.code.value}: {exc.message}", file=sys.stderr)
+                unwritten += 1
         results.append(result)
     response = AnalyzeResponse(results=results, model_versions=analyzer.model_versions())
     report_missing_plates(results, options)
@@ -135,4 +195,4 @@ def run(args: argparse.Namespace) -> int:
         print(response.model_dump_json(indent=2, exclude_none=True))
     else:
         print_table(response)
-    return 0 if all(result.ok for result in results) else 1
+    return 0 if all(result.ok for result in results) and not unwritten else 1

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Test tooling lives outside the repository, where tests/run.sh installs it.
 TEST_CACHE = Path(
     os.environ.get("VIGIL_TEST_CACHE")
