@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -76,8 +76,11 @@ def writable_folder(folder: Path, out: Path) -> None:
         raise refused(out, f"cannot create the folder {folder}: {exc.strerror}") from None
     if not folder.is_dir():
         raise refused(out, f"{folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise refused(out, f"the folder {folder} is not writable")
+    try:  # a real probe: permission bits say nothing to root or of a read-only mount
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise refused(out, f"the folder {folder} is not writable: {exc.strerror}") from None
 
 
 def annotation_names(sources: list[Path]) -> list[str]:
