@@ -107,14 +107,14 @@ def main(args: argparse.Namespace) -> int:
 def run_writer(args: argparse.Namespace) -> int:
     import threading
 
-    from vigil.cli.pipeline import install_stop_handlers
+    from vigil.cli.pipeline import STOP_DEADLINE_S, install_stop_handlers
     from vigil.infra.bus.factory import bus_from_settings
     from vigil.infra.config import load_config
     from vigil.infra.settings import Settings
     from vigil.workers.roles import run_role
 
     stop = threading.Event()
-    install_stop_handlers(stop)
+    install_stop_handlers(stop, deadline=STOP_DEADLINE_S)
     run_role("history", bus_from_settings(Settings.from_env()), load_config(args.config), stop)
     return 0
 

@@ -56,19 +56,22 @@ def load(args: argparse.Namespace):
     return config
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
+def install_stop_handlers(stop: threading.Event, deadline: float | None = None) -> None:
     """SIGTERM or SIGINT sets `stop`: the role finishes what it holds and ends in seconds
     (a camera down included: its reconnect waits watch `stop`). A second signal acts as
     if no handler was installed: SIGTERM ends the process, SIGINT raises KeyboardInterrupt.
+    With `deadline` (the `vigil` roles, each a process of its own), a process still alive
+    that many seconds after the first signal exits anyway (`overdue`).
     """
 
     def handle(signum, frame) -> None:
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        watchdog = threading.Timer(STOP_DEADLINE_S, overdue, args=(signal.Signals(signum).name,))
-        watchdog.daemon = True
-        watchdog.start()
+        if deadline is not None:  # a process of its own: it may not outlive the deadline
+            watchdog = threading.Timer(deadline, overdue, args=(signal.Signals(signum).name,))
+            watchdog.daemon = True
+            watchdog.start()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handle)
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     bus = bus_from_settings(settings)
     stop = threading.Event()
-    install_stop_handlers(stop)
+    install_stop_handlers(stop, deadline=STOP_DEADLINE_S)
     if settings.metrics_port is not None:
         from vigil.infra.metrics import start_metrics_server
 
