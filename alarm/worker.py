@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,11 +22,10 @@ from vigil.alarm.decider import AlarmDecider
 from vigil.errors import VigilError
 from vigil.groups.service import GroupService
 from vigil.infra import metrics
-from vigil.infra.bus.base import Bus, Record, consume, next_offsets
+from vigil.infra.bus.base import Bus, Record
+from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
-from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
-from vigil.infra.topics.json_topic import UndecodableRecord
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
@@ -43,7 +41,9 @@ def record_delay() -> float:
 
 
 @dataclass
-class AlarmWorker:
+class AlarmWorker(ConsumerStage):
+    stage = "alarm"
+    batch_size = 50
     bus: Bus
     config: PipelineConfig
     groups: GroupService
@@ -58,22 +58,15 @@ class AlarmWorker:
         topics = self.config.topics
         self.captures = CaptureTopic(topics.captures)
         self.alerts = AlertTopic(topics.alerts)
-        self.deadletters = DeadLetterTopic(topics.deadletter)
         self.decider = AlarmDecider(self.config.watchlists)
         for alert in self.alerts.read_all(self.bus):
             self.decider.restore(alert)
-        self.producer = self.bus.producer()
-        self.consumer = self.bus.consumer([topics.captures], self.group)
-
-    def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        consume(self.consumer, self.process, stop, 50, idle_timeout)
+        self.connect(self.bus, self.captures, self.group, topics.deadletter)
 
     def process(self, records: list[Record]) -> None:
         for record in records:
-            try:
-                capture = self.captures.decode(record)
-            except UndecodableRecord as exc:
-                self.dead_letter(record, str(exc), "undecodable")
+            capture = self.decode(record)
+            if capture is None:
                 continue
             self.captures_seen += 1
             try:
@@ -85,8 +78,6 @@ class AlarmWorker:
                 self.publish(alert)
             if self.delay:
                 time.sleep(self.delay)
-        self.producer.flush(timeout=30)
-        self.consumer.commit(next_offsets(records))
 
     def judge(self, capture: Capture) -> list[Alert]:
         feature = capture.target.feature
@@ -112,10 +103,3 @@ class AlarmWorker:
         )
         if self.on_alert is not None:
             self.on_alert(alert)
-
-    def dead_letter(self, record: Record, reason: str, code: str) -> None:
-        self.deadletters.send(self.producer, dead_letter_for(record, "alarm", reason, code))
-
-    def close(self) -> None:
-        self.consumer.close()
-        self.producer.close()

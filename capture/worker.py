@@ -12,7 +12,6 @@ worker or a restarted Redis delays frames but loses none.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +19,10 @@ from typing import Any
 from vigil.analysis.face_identity import FaceIdentity
 from vigil.capture.assembler import assemble
 from vigil.infra import metrics
-from vigil.infra.bus.base import Bus, Record, consume, next_offsets
+from vigil.infra.bus.base import Bus, Record
+from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.captures import CaptureTopic
-from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
 from vigil.infra.topics.frames import FrameTopic
-from vigil.infra.topics.json_topic import UndecodableRecord
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 from vigil.schemas.frame import FrameMeta
@@ -44,7 +42,8 @@ class Pending:
 
 
 @dataclass
-class CaptureWorker:
+class CaptureWorker(ConsumerStage):
+    stage = "capture"
     bus: Bus
     config: PipelineConfig
     group: str = CAPTURE_GROUP
@@ -72,9 +71,7 @@ class CaptureWorker:
         topics = self.config.topics
         self.frames = FrameTopic(topics.frames)
         self.captures = CaptureTopic(topics.captures)
-        self.deadletters = DeadLetterTopic(topics.deadletter)
-        self.producer = self.bus.producer()
-        self.consumer = self.bus.consumer([topics.frames], self.group)
+        self.connect(self.bus, self.frames, self.group, topics.deadletter)
 
     def camera_state(self, camera_id: str) -> CameraTracking | None:
         if camera_id not in self.cameras:
@@ -84,11 +81,8 @@ class CaptureWorker:
             self.cameras[camera_id] = CameraTracking(camera, same_face=self.same_face)
         return self.cameras[camera_id]
 
-    def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        """Process until `stop` is set (or nothing arrived for `idle_timeout` seconds)."""
-        consume(self.consumer, self.process, stop, self.batch_size, idle_timeout)
-
     def process(self, records: list[Record]) -> None:
+        """Detect every frame at once, track in order, describe, publish (then the commit)."""
         pending = [p for p in (self.submit(record) for record in records) if p is not None]
         work: list[tuple[CaptureWork, Any]] = []
         for frame in pending:
@@ -96,18 +90,17 @@ class CaptureWorker:
                 work.append((item, self.describe(item)))
         for item, description in work:
             self.publish(item, description)
-        self.producer.flush(timeout=30)
-        self.consumer.commit(next_offsets(records))
+
+    def committed(self, records: list[Record]) -> None:
         self.frames_processed += len(records)
         if self.on_frames is not None:
             self.on_frames(len(records))
 
     def submit(self, record: Record) -> Pending | None:
-        try:
-            meta, jpeg = self.frames.decode(record)
-        except UndecodableRecord as exc:
-            self.dead_letter(record, str(exc), "undecodable")
+        decoded = self.decode(record)
+        if decoded is None:
             return None
+        meta, jpeg = decoded
         if self.replayed(meta):
             return None
         camera = self.camera_state(meta.camera_id)
@@ -178,10 +171,3 @@ class CaptureWorker:
         ).inc()
         if self.on_capture is not None:
             self.on_capture(capture)
-
-    def dead_letter(self, record: Record, reason: str, code: str) -> None:
-        self.deadletters.send(self.producer, dead_letter_for(record, "capture", reason, code))
-
-    def close(self) -> None:
-        self.consumer.close()
-        self.producer.close()

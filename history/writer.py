@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.errors import ErrorCode, VigilError
 from vigil.history.service import HistoryService
-from vigil.infra.bus.base import Bus, Record, consume, next_offsets
+from vigil.infra.bus.base import Bus, Record
+from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.captures import CaptureTopic
-from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
-from vigil.infra.topics.json_topic import UndecodableRecord
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 
@@ -32,7 +31,9 @@ RETRY_SECONDS = 2.0
 
 
 @dataclass
-class HistoryWriter:
+class HistoryWriter(ConsumerStage):
+    stage = "history"
+    batch_size = 200
     bus: Bus
     config: PipelineConfig
     history: HistoryService
@@ -47,25 +48,20 @@ class HistoryWriter:
         if self.retention_days is None and self.config.history is not None:
             self.retention_days = self.config.history.retention_days
         self.captures = CaptureTopic(topics.captures)
-        self.deadletters = DeadLetterTopic(topics.deadletter)
-        self.producer = self.bus.producer()
-        self.consumer = self.bus.consumer([topics.captures], self.group)
+        self.connect(self.bus, self.captures, self.group, topics.deadletter)
 
     def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        self._stop = stop
-        consume(self.consumer, self.process, stop, 200, idle_timeout)
+        self._stop = stop  # ends the retries of a store that is down
+        super().run(stop, idle_timeout)
 
     def process(self, records: list[Record]) -> None:
         self.purge_if_due()
         good: list[tuple[Record, Capture]] = []
         for record in records:
-            try:
-                good.append((record, self.captures.decode(record)))
-            except UndecodableRecord as exc:
-                self.dead_letter(record, str(exc), "undecodable")
+            capture = self.decode(record)
+            if capture is not None:
+                good.append((record, capture))
         self.store(good)
-        self.producer.flush(timeout=30)
-        self.consumer.commit(next_offsets(records))
 
     def store(self, batch: list[tuple[Record, Capture]]) -> None:
         """The whole batch at once; if refused, one by one so only the bad ones are lost."""
@@ -105,10 +101,3 @@ class HistoryWriter:
         purged = self.history.purge(cutoff)
         if purged:
             log.info("history: purged %d captures taken before %s", purged, cutoff)
-
-    def dead_letter(self, record: Record, reason: str, code: str) -> None:
-        self.deadletters.send(self.producer, dead_letter_for(record, "history", reason, code))
-
-    def close(self) -> None:
-        self.consumer.close()
-        self.producer.close()

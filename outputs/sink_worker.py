@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil.infra.bus.base import Bus, Record
+from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
-from vigil.infra.topics.deadletter import DeadLetterTopic, dead_letter_for
-from vigil.infra.topics.json_topic import JsonTopic, UndecodableRecord
+from vigil.infra.topics.json_topic import JsonTopic
 from vigil.outputs.disk import Archived, DiskSink
 from vigil.outputs.offsets import Origin, SettledOffsets
 from vigil.outputs.webhook import STAGE as WEBHOOK_STAGE
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 SINK_GROUP = "vigil-sink"
 ALERT_SINK_GROUP = "vigil-alert-sink"
 BATCH = 50
-POLL_S = 0.2
 
 
 def describe(exc: Exception) -> str:
@@ -94,7 +92,12 @@ def webhook_sink(
 
 
 @dataclass
-class SinkWorker:
+class SinkWorker(ConsumerStage):
+    """A stage whose records settle when every output has them, possibly after their batch:
+    it commits what settled (`settle`, `commit`) and reads no more than the webhook has room
+    for (`room`, `wait_for_room`); the loop, clients and dead letters are the base's."""
+
+    batch_size = BATCH
     bus: Bus
     config: PipelineConfig
     stream: SinkStream = CAPTURE_STREAM
@@ -105,52 +108,47 @@ class SinkWorker:
 
     def __post_init__(self) -> None:
         self.group = self.group or self.stream.group
+        self.stage = self.stream.stage
         self.topic = self.stream.topic(self.config)
-        self.deadletters = DeadLetterTopic(self.config.topics.deadletter)
-        self.producer = self.bus.producer()
         self.offsets = SettledOffsets()
         self._lock = threading.Lock()
         self._settled = threading.Event()  # wakes a reader waiting for queue room
         outputs = self.stream.outputs(self.config)
         self.disk = DiskSink(outputs.disk, self.stream.kind) if outputs.disk else None
         self.webhook = (
-            webhook_sink(outputs.webhook, self.dead_letter, self._on_settled)
+            webhook_sink(outputs.webhook, self.send_letter, self._on_settled)
             if outputs.webhook
             else None
         )
         self.sinks = [sink for sink in (self.disk, self.webhook) if sink is not None]
-        self.consumer = self.bus.consumer([self.topic.name], self.group) if self.sinks else None
+        # a stream without outputs reads nothing: `run` returns at once
+        self.connect(
+            self.bus, self.topic, self.group, self.config.topics.deadletter, bool(self.sinks)
+        )
 
-    def dead_letter(self, letter: DeadLetter) -> None:
-        with self._lock:  # called from webhook threads
+    def send_letter(self, letter: DeadLetter) -> None:
+        with self._lock:  # called from webhook threads too
             self.deadletters.send(self.producer, letter)
             self.producer.flush(timeout=10)
 
-    def run(self, stop: threading.Event, idle_timeout: float | None = None) -> None:
-        """Read, hand over and commit settled offsets until `stop` (or idle this long).
+    # The base's loop, with records that settle after their batch (webhook threads only mark
+    # them settled; this thread commits).
 
-        Only this thread polls and commits (Kafka consumers are not thread-safe);
-        webhook threads only mark records settled.
-        """
-        if self.consumer is None:
-            return
-        idle_since = time.monotonic()
-        while not stop.is_set():
-            self.commit_settled()
-            room = self.webhook.room if self.webhook is not None else BATCH
-            if room == 0:  # queue full: stop reading until the webhook settles something
-                self._settled.wait(POLL_S)
-                self._settled.clear()
-                idle_since = time.monotonic()
-                continue
-            records = self.consumer.poll(timeout=POLL_S, max_records=min(BATCH, room))
-            if records:
-                self.process(records)
-                idle_since = time.monotonic()
-            elif self.offsets.in_flight:
-                idle_since = time.monotonic()
-            elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-                break
+    def settle(self) -> None:
+        self.commit_settled()
+
+    def room(self) -> int:
+        return min(BATCH, self.webhook.room) if self.webhook is not None else BATCH
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Queue full: read nothing until the webhook settles something."""
+        self._settled.wait(timeout)
+        self._settled.clear()
+
+    def busy(self) -> bool:
+        return bool(self.offsets.in_flight)
+
+    def commit(self, records: list[Record]) -> None:
         self.commit_settled()
 
     def process(self, records: list[Record]) -> None:
@@ -164,14 +162,11 @@ class SinkWorker:
             origin = Origin.of(record)
             if self.offsets.seen(origin):  # re-read after a rejoin: already queued or settled
                 continue
-            try:
-                event = self.topic.decode(record)
-            except UndecodableRecord as exc:
-                self.give_up(record, self.stream.stage, str(exc), "undecodable")
+            event = self.decode(record)
+            if event is None:
                 self.offsets.done(origin)
                 continue
             self.deliver(record, origin, event)
-        self.commit_settled()
 
     def deliver(self, record: Record, origin: Origin, event: Archived) -> None:
         """To disk, then to the webhook; an output that fails does not keep it from the other."""
@@ -181,24 +176,24 @@ class SinkWorker:
                 self.disk.deliver(event)
             except Exception as exc:
                 failed = True
-                self.give_up(record, f"{self.stream.stage}.disk", describe(exc), "output_failed")
+                self.dead_letter(record, describe(exc), "output_failed", f"{self.stage}.disk")
         if self.webhook is not None:
             self.offsets.begin(origin)  # before: the webhook may settle it at once
             try:
                 self.webhook.deliver(event, origin)
             except Exception as exc:
                 failed = True
-                self.give_up(record, WEBHOOK_STAGE, describe(exc), "output_failed")
+                self.dead_letter(record, describe(exc), "output_failed", WEBHOOK_STAGE)
                 self.offsets.settle(origin)
         else:
             self.offsets.done(origin)
         self.delivered += not failed
 
-    def give_up(self, record: Record, stage: str, reason: str, code: str) -> None:
+    def dead_letter(self, record: Record, reason: str, code: str, stage: str | None = None) -> None:
         """Dead-letter `record`; if even that fails, raise: its offset must stay uncommitted."""
         where = f"{record.topic}/{record.partition}@{record.offset}"
-        log.error("%s gave up on %s: %s", stage, where, reason)
-        self.dead_letter(dead_letter_for(record, stage, reason, code))
+        log.error("%s gave up on %s: %s", stage or self.stage, where, reason)
+        super().dead_letter(record, reason, code, stage)
 
     def commit_settled(self) -> None:
         if self.consumer is not None:
@@ -210,10 +205,8 @@ class SinkWorker:
             self.disk.close()
         if self.webhook is not None:
             self.webhook.close(self.close_grace, dead_letter_backlog=False)
-        if self.consumer is not None:
-            self.commit_settled()
-            self.consumer.close()
-        self.producer.close()
+        self.commit_settled()
+        super().close()
 
     def _on_settled(self, origin: Origin) -> None:
         self.offsets.settle(origin)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KAFKA_TEST_TIMEOUTS
-from tests.support.processes import free_port, stop
+from tests.support.processes import free_port, start_tansu, stop
 from tests.test_outputs import make_capture
 from vigil.alarm.worker import ALARM_GROUP
 from vigil.capture.worker import CAPTURE_GROUP
@@ -41,6 +41,21 @@ STOP_S = 10.0  # every role ends within this long of the signal
 READY_S = 90.0  # start-up on a loaded machine (imports, a Kafka group join)
 READY = "until SIGTERM or SIGINT"  # logged by each role once it is set up
 RECONNECTS = 3  # back-off waits seen before the signal: the camera is down for good
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of this module's own: the roles here join the real group names
+    (vigil-capture, vigil-sink, ...), and a member another module's test left joining in
+    the session's broker holds such a group until its rebalance times out."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("tansu-sigterm") / "tansu.log"
+    with log.open("w") as handle:
+        process = start_tansu(port, handle)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
 
 
 def dead_camera() -> str:

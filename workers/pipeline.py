@@ -13,15 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from vigil.capture.ingestor import CameraIngestor
-from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus, lag
-from vigil.outputs.sink_worker import ALERT_STREAM, SinkWorker
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
+from vigil.workers.wiring import Callbacks, build
+from vigil.workers.wiring import celery_steps as celery_steps  # its old home, still importable
 
 log = logging.getLogger(__name__)
 TOPIC_PARTITIONS = 4
@@ -105,63 +104,46 @@ def run_all(
         if on_alert is not None:
             on_alert(alert)
 
-    capture_worker = CaptureWorker(
-        bus, config, on_capture=collect, on_frames=on_frames, **celery_steps()
-    )
-    workers: list = [capture_worker, SinkWorker(bus, config)]
-    resources: list = []
-    alert_sinks: list[SinkWorker] = []  # consume alerts, not captures: drained apart
+    roles = ["capture", "sink"]
     if config.watchlists:
-        from vigil.alarm.worker import AlarmWorker
-        from vigil.groups.service import GroupService
-
-        groups = GroupService(config.groups_uri)
-        resources.append(groups)
-        alarm = AlarmWorker(bus, config, groups, on_alert=collect_alert)
-        workers.append(alarm)
-        if config.outputs.alerts.configured:
-            alert_sinks.append(SinkWorker(bus, config, ALERT_STREAM))
+        roles += ["alarm", "alert-sink"]
     if config.history is not None:
-        from vigil.history.service import HistoryService
-        from vigil.history.writer import HistoryWriter
-
-        history = HistoryService(config.history.uri, crops=config.history.crops)
-        resources.append(history)
-        workers.append(HistoryWriter(bus, config, history))
+        roles.append("history")
+    stages = build(bus, config, roles, Callbacks(collect, on_frames, collect_alert))
+    capture = stages.capture
+    assert capture is not None
     workers_done = threading.Event()
     threads = [
-        threading.Thread(target=worker.run, args=(workers_done,), name=type(worker).__name__)
-        for worker in [*workers, *alert_sinks]
+        (stage, threading.Thread(target=stage.run, args=(workers_done,), name=type(stage).__name__))
+        for stage in stages.all
     ]
-    consuming = [  # a worker without outputs (a sink with none) returns at once
-        thread
-        for worker, thread in zip([*workers, *alert_sinks], threads, strict=True)
-        if getattr(worker, "consumer", None) is not None
-    ]
-    for thread in threads:
+    consuming = [thread for stage, thread in threads if stage.consuming]  # a sink with no outputs
+    for _, thread in threads:
         thread.start()
     ingestors = start_ingestors(bus, config, stop)
     try:
         wait_for(ingestors)
-        channels = [(i.producer, config.topics.frames, capture_worker.group) for i, _ in ingestors]
+        channels = [(i.producer, config.topics.frames, capture.group) for i, _ in ingestors]
         channels += [
-            (capture_worker.producer, config.topics.captures, worker.group)
-            for worker in workers[1:]
-            if getattr(worker, "consumer", None) is not None
+            (capture.producer, config.topics.captures, stage.group)
+            for stage in stages.capture_readers
         ]
-        channels += [(alarm.producer, config.topics.alerts, sink.group) for sink in alert_sinks]
+        if stages.alarm is not None:
+            channels += [
+                (stages.alarm.producer, config.topics.alerts, sink.group)
+                for sink in stages.alert_sinks
+            ]
         drain(bus, channels, consuming, stop)
     finally:
         workers_done.set()
         for ingestor, _ in ingestors:
             ingestor.stop()
-        for thread in threads:
+        for _, thread in threads:
             thread.join(30)
-        for worker in [*workers, *alert_sinks, *resources]:
-            worker.close()
+        stages.close()
     ingested = ingest_summary(ingestors)
     ingested.captures, ingested.alerts = summary.captures, summary.alerts
-    ingested.frames_processed = capture_worker.frames_processed
+    ingested.frames_processed = capture.frames_processed
     return ingested
 
 
@@ -190,10 +172,3 @@ def drain(
                 log.warning("stopped with records not yet processed: the next run reads them")
                 return
         threading.Event().wait(0.05)
-
-
-def celery_steps() -> dict[str, Callable[[list, str], Any]]:
-    """The capture step's model steps on Celery (eager when no broker is configured)."""
-    from vigil.workers.frame_tasks import submit_describe, submit_detect
-
-    return {"detect_step": submit_detect, "describe_step": submit_describe}

@@ -11,21 +11,20 @@ import logging
 import threading
 from collections.abc import Callable
 
-from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus
-from vigil.outputs.sink_worker import ALERT_STREAM, SinkWorker
+from vigil.outputs.sink_worker import SinkWorker
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
 from vigil.workers.pipeline import (
     RunSummary,
-    celery_steps,
     ingest_summary,
     prepare_topics,
     run_all,
     start_ingestors,
     wait_for,
 )
+from vigil.workers.wiring import Callbacks, build
 
 log = logging.getLogger(__name__)
 
@@ -50,78 +49,62 @@ def run_capture(
     on_capture: Callable[[Capture], None] | None = None,
 ) -> None:
     prepare_topics(bus, config)
-    worker = CaptureWorker(bus, config, on_capture=on_capture, **celery_steps())
-    started("capture", f"consuming {config.topics.frames} as {worker.group}")
-    try:
-        worker.run(stop)
-    finally:
-        worker.close()
+    with build(bus, config, ["capture"], Callbacks(on_capture=on_capture)) as stages:
+        assert stages.capture is not None
+        started("capture", f"consuming {config.topics.frames} as {stages.capture.group}")
+        stages.capture.run(stop)
 
 
 def run_sink(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
     """Captures to their outputs and, when `outputs.alerts` names any, alerts to theirs."""
     prepare_topics(bus, config)
-    workers = [SinkWorker(bus, config)]
-    if config.outputs.alerts.configured:
-        workers.append(SinkWorker(bus, config, ALERT_STREAM))
-    failed: list[str] = []
+    with build(bus, config, ["sink", "alert-sink"]) as stages:
+        workers = [*stages.sinks, *stages.alert_sinks]
+        failed: list[str] = []
 
-    def deliver(worker: SinkWorker) -> None:
+        def deliver(worker: SinkWorker) -> None:
+            try:
+                worker.run(stop)
+            except Exception:  # not one record (those are dead-lettered): the sink itself
+                log.exception("%s stopped on an error", worker.group)
+                failed.append(str(worker.group))
+                stop.set()  # the others too: the process ends, for its supervisor to restart
+
+        threads = [
+            threading.Thread(target=deliver, args=(w,), name=w.stream.group) for w in workers
+        ]
+        started("sink", "delivering " + ", ".join(w.topic.name for w in workers))
         try:
-            worker.run(stop)
-        except Exception:  # not one record (those are dead-lettered): the sink itself
-            log.exception("%s stopped on an error", worker.group)
-            failed.append(str(worker.group))
-            stop.set()  # the others too: the process ends, for its supervisor to restart
-
-    threads = [threading.Thread(target=deliver, args=(w,), name=w.stream.group) for w in workers]
-    started("sink", "delivering " + ", ".join(w.topic.name for w in workers))
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():  # small steps, so signals are still handled
-                thread.join(0.2)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-        for worker in workers:
-            worker.close()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():  # small steps, so signals are still handled
+                    thread.join(0.2)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
     if failed:
         raise RuntimeError(f"{', '.join(failed)} stopped on an error; see the log above")
 
 
 def run_alarm(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
-    from vigil.alarm.worker import AlarmWorker
-    from vigil.groups.service import GroupService
-
     if not config.watchlists:
         raise ValueError("the configuration names no watchlists: nothing for the alarm to watch")
     prepare_topics(bus, config)
-    with GroupService(config.groups_uri) as groups:
-        worker = AlarmWorker(bus, config, groups)
+    with build(bus, config, ["alarm"]) as stages:
+        assert stages.alarm is not None
         started("alarm", f"watching {config.topics.captures} for {len(config.watchlists)} lists")
-        try:
-            worker.run(stop)
-        finally:
-            worker.close()
+        stages.alarm.run(stop)
 
 
 def run_history(bus: Bus, config: PipelineConfig, stop: threading.Event) -> None:
     """Store every capture in the history (`history:` in the config, else $VIGIL_HISTORY_URI)."""
-    from vigil.history.service import HistoryService
-    from vigil.history.writer import HistoryWriter
-
     prepare_topics(bus, config)
-    uri, crops = (config.history.uri, config.history.crops) if config.history else (None, None)
-    with HistoryService(uri, crops=crops) as history:
-        worker = HistoryWriter(bus, config, history)
+    with build(bus, config, ["history"]) as stages:
+        assert stages.history is not None
         started("history", f"storing {config.topics.captures}")
-        try:
-            worker.run(stop)
-        finally:
-            worker.close()
+        stages.history.run(stop)
 
 
 def run_role(
