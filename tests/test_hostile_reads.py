@@ -35,16 +35,22 @@ class Outcome:
     returncode: int | None
     stdout: str
     stderr: str
-    max_rss: int  # bytes, from wait4's rusage of this child alone
+    max_rss: int  # bytes: the child's own high-water mark (VmHWM), sampled every 20 ms
     wall_s: float
     killed: str | None  # why the watchdog killed it, if it did
 
 
-def rss_of(pid: int) -> int:
+def rss_of(pid: int, field: str = "VmRSS") -> int:
+    """A memory figure of a live process from /proc, in bytes (0 once it is gone).
+
+    Not wait4's ru_maxrss: Linux carries the parent's high-water mark over fork and exec,
+    so a child of a pytest process that holds 1 GB of models would report 1 GB itself.
+    VmHWM is the child's own address space's peak, reset at exec.
+    """
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -65,11 +71,13 @@ def vigil(*argv: str | Path, cwd: Path, timeout: float = 60.0, env: dict | None 
     with out.open("wb") as stdout, err.open("wb") as stderr:
         child = subprocess.Popen(command, cwd=cwd, env=environment, stdout=stdout, stderr=stderr)
     killed: list[str] = []
+    peak = [0]
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.02):
             rss = rss_of(child.pid)
+            peak[0] = max(peak[0], rss, rss_of(child.pid, "VmHWM"))
             late = time.monotonic() - started > timeout
             if rss > RSS_LIMIT or late:
                 killed.append(f"RSS {rss / GIB:.2f} GB" if rss > RSS_LIMIT else f"{timeout} s")
@@ -78,7 +86,7 @@ def vigil(*argv: str | Path, cwd: Path, timeout: float = 60.0, env: dict | None 
 
     watchdog = threading.Thread(target=watch, daemon=True)
     watchdog.start()
-    _, status, usage = os.wait4(child.pid, 0)
+    _, status, _ = os.wait4(child.pid, 0)
     done.set()
     watchdog.join()
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -86,7 +94,7 @@ def vigil(*argv: str | Path, cwd: Path, timeout: float = 60.0, env: dict | None 
         returncode=None if killed else child.returncode,
         stdout=out.read_text(errors="replace"),
         stderr=err.read_text(errors="replace"),
-        max_rss=usage.ru_maxrss * 1024,
+        max_rss=peak[0],
         wall_s=time.monotonic() - started,
         killed=killed[0] if killed else None,
     )
