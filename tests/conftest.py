@@ -121,17 +121,22 @@ def vtest_first_frame() -> bytes:
     return cv2.imencode(".png", frame)[1].tobytes()
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Kafka-protocol broker (tansu, in-memory storage) for this test session."""
+def tansu_broker(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[str]:
+    """A real Kafka-protocol broker (tansu, in-memory storage); yields its address."""
     port = free_port()
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    log = tmp_path_factory.mktemp(name) / "tansu.log"
     with log.open("w") as handle:
         process = start_tansu(port, handle)
     try:
         yield f"127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test session's broker, shared by every module that does not bring its own."""
+    yield from tansu_broker(tmp_path_factory, "tansu")
 
 
 KAFKA_TEST_TIMEOUTS = {

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KAFKA_TEST_TIMEOUTS
-from tests.support.processes import free_port, start_tansu, stop
+from tests.conftest import KAFKA_TEST_TIMEOUTS, tansu_broker
+from tests.support.processes import free_port, stop
 from tests.test_outputs import make_capture
 from vigil.alarm.worker import ALARM_GROUP
 from vigil.capture.worker import CAPTURE_GROUP
@@ -48,14 +48,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of this module's own: the roles here join the real group names
     (vigil-capture, vigil-sink, ...), and a member another module's test left joining in
     the session's broker holds such a group until its rebalance times out."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("tansu-sigterm") / "tansu.log"
-    with log.open("w") as handle:
-        process = start_tansu(port, handle)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
+    yield from tansu_broker(tmp_path_factory, "tansu-sigterm")
 
 
 def dead_camera() -> str:

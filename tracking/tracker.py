@@ -348,14 +348,8 @@ class Tracker:
             for col, index in enumerate(indices):
                 if iou[row, col] >= min_iou and not self._same(live, detections[index]):
                     iou[row, col] = 0.0
-        taken = set()
-        for row, col in match_by_iou(iou, min_iou):
-            live, index = lives[row], indices[col]
-            live.hit(detections[index], timestamp)
-            step.assigned[index] = live.track.track_id
-            self._maybe_confirm(live, step)
-            taken.add(index)
-        return [i for i in indices if i not in taken]
+        pairs = match_by_iou(iou, min_iou)
+        return self._take(pairs, lives, indices, detections, timestamp, step)
 
     def _same(self, live: _LiveTrack, detection: Detection) -> bool:
         """False when a still track back from VERIFY_AFTER_MISSES misses is not this object."""
@@ -398,10 +392,21 @@ class Tracker:
                 ):
                     cost[row, col] = distance
         finite = np.where(np.isfinite(cost), cost, 1e6)
+        pairs = [(r, c) for r, c in linear_assignment(finite) if np.isfinite(cost[r, c])]
+        return self._take(pairs, lives, indices, detections, timestamp, step)
+
+    def _take(
+        self,
+        pairs: list[tuple[int, int]],
+        lives: list[_LiveTrack],
+        indices: list[int],
+        detections: Sequence[Detection],
+        timestamp: float,
+        step: TrackerStep,
+    ) -> list[int]:
+        """Apply matched (track row, detection column) pairs; returns the indices left."""
         taken = set()
-        for row, col in linear_assignment(finite):
-            if not np.isfinite(cost[row, col]):
-                continue
+        for row, col in pairs:
             live, index = lives[row], indices[col]
             live.hit(detections[index], timestamp)
             step.assigned[index] = live.track.track_id
