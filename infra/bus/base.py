@@ -7,9 +7,7 @@ manually committed offsets (commit after processing = at-least-once).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -108,24 +106,3 @@ def next_offsets(records: Iterable[Record]) -> dict[TopicPartition, int]:
     for record in records:
         offsets[record.position] = max(offsets.get(record.position, 0), record.offset + 1)
     return offsets
-
-
-def consume(
-    consumer: Consumer,
-    handle: Callable[[list[Record]], None],
-    stop: threading.Event,
-    max_records: int = 100,
-    idle_timeout: float | None = None,
-) -> None:
-    """Poll and hand each batch to `handle` until `stop` (or `idle_timeout` s without records).
-
-    `handle` processes and commits; the loop is the same for every consumer role.
-    """
-    idle_since = time.monotonic()
-    while not stop.is_set():
-        records = consumer.poll(timeout=0.2, max_records=max_records)
-        if records:
-            handle(records)
-            idle_since = time.monotonic()
-        elif idle_timeout is not None and time.monotonic() - idle_since > idle_timeout:
-            return
