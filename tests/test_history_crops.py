@@ -53,8 +53,8 @@ def test_crops_root_follows_config_env_and_uri(tmp_path: Path, monkeypatch):
     monkeypatch.delenv(CROPS_ENV, raising=False)
     assert crops_root(str(tmp_path / "h.db")) == tmp_path / "h.crops"
     assert crops_root("http://milvus:19530") == Path("vigil-history-crops")
-    monkeypatch.setenv(CROPS_ENV, str(tmp_path / "shared"))
-    assert crops_root("http://milvus:19530") == tmp_path / "shared"
+    monkeypatch.setenv(CROPS_ENV, str(tmp_path / "nfs-mount"))
+    assert crops_root("http://milvus:19530") == tmp_path / "nfs-mount"
     assert crops_root("x.db", tmp_path / "configured") == tmp_path / "configured"
 
 

@@ -57,7 +57,7 @@ from vigil.analysis.appearance import similarity
 from vigil.models.types import Detection, iou_matrix
 from vigil.tracking.assignment import linear_assignment, match_by_iou
 from vigil.tracking.motion import BoxKalman
-from vigil.tracking.relink import Candidate, relink_pairs
+from vigil.tracking.relink import Candidate, centre, relink_pairs
 
 # Weight of a new view in a track's running appearance.
 APPEARANCE_RATE = 0.3
@@ -378,7 +378,7 @@ class Tracker:
             for col, index in enumerate(indices):
                 detection = detections[index]
                 ratio = _size(detection.box) / size
-                distance = float(np.linalg.norm(_centre(detection.box) - _centre(origin))) / size
+                distance = float(np.linalg.norm(centre(detection.box) - centre(origin))) / size
                 look = similarity(live.appearance, detection.extra.get("appearance"))
                 if (
                     distance <= reach
@@ -487,10 +487,6 @@ class Tracker:
             step.assigned[index] = live.track.track_id
             taken.add(index)
         return [i for i in indices if i not in taken]
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float64)
 
 
 def _size(box: np.ndarray) -> float:
