@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil.alarm.decider import AlarmDecider
-from vigil.errors import VigilError
 from vigil.groups.service import GroupService
 from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, Record
@@ -29,6 +28,7 @@ from vigil.infra.topics.captures import CaptureTopic
 from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
+from vigil.schemas.errors import VigilError
 from vigil.schemas.target import TargetType
 
 log = logging.getLogger(__name__)

@@ -129,8 +129,8 @@ def contact_sheet(captures: Sequence[Capture], columns: int = 8) -> np.ndarray:
     shown = [capture for capture in captures if worth_showing(capture.target)]
     rows_of_text = max((len(caption_lines(c)) for c in shown), default=2)
     if not shown:
-        blank = TextBlock(["x"] * rows_of_text, CAPTION_PX)
-        return np.full((CAPTURE_CELL + blank.height, CAPTURE_CELL, 3), BACKGROUND, dtype=np.uint8)
+        text = TextBlock(["x"] * rows_of_text, CAPTION_PX)
+        return np.full((CAPTURE_CELL + text.height, CAPTURE_CELL, 3), BACKGROUND, dtype=np.uint8)
     cells = [cell(c, rows_of_text) for c in shown]
     rows = -(-len(cells) // columns)
     blank = np.full_like(cells[0], BACKGROUND)

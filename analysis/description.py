@@ -18,7 +18,7 @@ from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.face_mesh import FaceMesh, FacePose
 from vigil.models.plate_reader import PlateReader, PlateReading
 from vigil.models.runtime import model_version
-from vigil.models.types import Detection
+from vigil.models.types import Detection, face_keypoints
 from vigil.schemas.analyze import Attribute
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box, Point
@@ -55,7 +55,8 @@ def colour(vote) -> ColourAttribute:
 
 
 def keypoint_list(detection: Detection) -> list[Point]:
-    return [Point(x=round(float(x), 2), y=round(float(y), 2)) for x, y in detection.keypoints]
+    points = face_keypoints(detection)
+    return [Point(x=round(float(x), 2), y=round(float(y), 2)) for x, y in points]
 
 
 def model_versions() -> dict[str, str]:
@@ -175,6 +176,7 @@ class Describer:
             return None, PlateMissing.VEHICLE_TOO_SMALL
         reading, reason = self.plates.read_or_reason(region)
         if reading is None:
+            assert reason is not None  # read_or_reason says why with every missing reading
             return None, PlateMissing(reason)
         return plate_attribute(reading, box), None
 

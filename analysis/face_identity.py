@@ -15,40 +15,42 @@ different people came as close as 0.53. Splitting is the cheaper error.
 
 from __future__ import annotations
 
-from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
 from vigil.analysis.face_gate import MIN_ATTRIBUTE_FACE
-from vigil.analysis.frame_analysis import describer, detection_in_crop
+from vigil.analysis.frame_analysis import describer
+from vigil.analysis.frame_detection import FrameDetection
 from vigil.analysis.image_decoder import decode_image
-from vigil.models.types import Detection
 
 SAME_FACE_L2 = 0.45
-FEATURE_KEY = "face_feature"
 
 
 class FaceIdentity:
-    """Callable `(a, b) -> bool` for `Tracker(verify=...)`; detections carry `extra["item"]`."""
+    """Callable `(a, b) -> bool` for `Tracker(verify=...)` on the capture step's detections."""
 
     def __init__(self) -> None:
         self.computed = 0  # features computed, for the harness's cost figures
+        # each detection's feature (or None), kept while the detection lives
+        self.features: WeakKeyDictionary[FrameDetection, np.ndarray | None] = WeakKeyDictionary()
 
-    def feature(self, detection: Detection) -> np.ndarray | None:
-        if FEATURE_KEY in detection.extra:
-            return detection.extra[FEATURE_KEY]
-        item: dict[str, Any] | None = detection.extra.get("item")
+    def feature(self, detection: FrameDetection) -> np.ndarray | None:
+        if detection in self.features:
+            return self.features[detection]
         vector = None
-        if item is not None and item.get("crop") and item.get("keypoints") is not None:
-            x1, y1, x2, y2 = item["box"]
-            if min(x2 - x1, y2 - y1) >= MIN_ATTRIBUTE_FACE:
-                crop = decode_image(item["crop"])
-                vector = describer().embedder.embed(crop, [detection_in_crop(item)])[0]
-                self.computed += 1
-        detection.extra[FEATURE_KEY] = vector
+        if (
+            detection.crop
+            and detection.keypoints is not None
+            and min(detection.width, detection.height) >= MIN_ATTRIBUTE_FACE
+        ):
+            crop = decode_image(detection.crop)
+            vector = describer().embedder.embed(crop, [detection.in_crop()])[0]
+            self.computed += 1
+        self.features[detection] = vector
         return vector
 
-    def __call__(self, a: Detection, b: Detection) -> bool:
+    def __call__(self, a: FrameDetection, b: FrameDetection) -> bool:
         first, second = self.feature(a), self.feature(b)
         if first is None or second is None:
             return False

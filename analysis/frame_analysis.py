@@ -3,7 +3,9 @@
 `detect_frame` runs on every sampled frame and stays cheap: detectors plus a
 quality score (no mesh, no embedding), and a small crop of every detection so
 the tracker can keep a track's best view without keeping frames. `describe_shot`
-runs the expensive models once per published best shot, on that crop.
+runs the expensive models once per published best shot, on that crop. Both speak
+`FrameDetection` (analysis/frame_detection.py); the Celery tasks turn it into the
+wire's dicts and back.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from vigil.analysis import quality
 from vigil.analysis.appearance import descriptor
 from vigil.analysis.description import Describer
 from vigil.analysis.detection import Detectors
+from vigil.analysis.frame_detection import FrameDetection
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.models.types import Detection
 from vigil.schemas.analyze import Attribute
@@ -54,8 +57,14 @@ def frame_quality(image: np.ndarray, detection: Detection, target_type: TargetTy
     return quality.assess(image, detection.box, target_type, detection.score, yaw, pitch)
 
 
-def detect_frame(image: np.ndarray, types: Collection[TargetType], min_size: int = 0) -> list[dict]:
-    """Detections of one frame as plain dicts (msgpack-able), each with quality and crop."""
+def detect_frame(
+    image: np.ndarray, types: Collection[TargetType], min_size: int = 0
+) -> list[FrameDetection]:
+    """Detections of one frame, each with quality, crop and appearance.
+
+    Values are rounded as the wire carries them (`FrameDetection.to_wire`), so the
+    tracker sees the same detections in one process as across Celery.
+    """
     height, width = image.shape[:2]
     found = detectors().detect(image, types, min_face=min_size)
     result = []
@@ -64,22 +73,23 @@ def detect_frame(image: np.ndarray, types: Collection[TargetType], min_size: int
             continue
         for detection in found.of(target_type):
             region = expanded(detection.box, CROP_MARGIN[target_type], width, height)
+            look = appearance_list(image, detection.box)
             result.append(
-                {
-                    "type": target_type.value,
-                    "label": detection.label,
-                    "box": [round(float(v), 2) for v in detection.box],
-                    "score": round(float(detection.score), 4),
-                    "keypoints": (
-                        detection.keypoints.round(2).tolist()
+                FrameDetection(
+                    type=target_type,
+                    label=detection.label,
+                    box=tuple(round(float(v), 2) for v in detection.box),
+                    score=round(float(detection.score), 4),
+                    quality=frame_quality(image, detection, target_type),
+                    crop=encode_crop(image, region, CROP_JPEG_QUALITY),
+                    crop_origin=(float(region[0]), float(region[1])),
+                    keypoints=(
+                        tuple(tuple(p) for p in detection.keypoints.round(2).tolist())
                         if detection.keypoints is not None
                         else None
                     ),
-                    "quality": frame_quality(image, detection, target_type).model_dump(),
-                    "crop": encode_crop(image, region, CROP_JPEG_QUALITY),
-                    "appearance": appearance_list(image, detection.box),
-                    "crop_origin": [float(region[0]), float(region[1])],
-                }
+                    appearance=np.asarray(look, np.float32) if look else None,
+                )
             )
     return result
 
@@ -89,25 +99,15 @@ def appearance_list(image: np.ndarray, box: np.ndarray) -> list[float] | None:
     return None if look is None else [round(float(v), 4) for v in look]
 
 
-def detection_in_crop(item: dict) -> Detection:
-    """The detection re-expressed in its crop's pixel coordinates."""
-    origin = np.asarray(item["crop_origin"], dtype=np.float32)
-    box = np.asarray(item["box"], dtype=np.float32) - np.tile(origin, 2)
-    keypoints = item.get("keypoints")
-    return Detection(
-        box=box,
-        score=float(item["score"]),
-        label=item["label"],
-        keypoints=(np.asarray(keypoints, np.float32) - origin) if keypoints is not None else None,
-    )
-
-
 def describe_shot(
-    crop: np.ndarray, item: dict, attributes: Collection[Attribute], features: bool
+    crop: np.ndarray, shot: FrameDetection, attributes: Collection[Attribute], features: bool
 ) -> dict:
-    """Attributes (and the face feature) of one best shot, as Target fields (JSON-able)."""
-    detection = detection_in_crop(item)
-    target_type = TargetType(item["type"])
+    """Attributes (and the face feature) of one best shot, as Target fields (JSON-able).
+
+    `crop` is the shot's crop (`shot.crop`, decoded), which `shot.crop_origin` places.
+    """
+    detection = shot.in_crop()
+    target_type = shot.type
     describe = describer()
     if target_type == TargetType.FACE:
         [fields] = describe.faces(crop, [detection], attributes, features, gate=True)

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.infra.safe_read import IMAGE_LIMIT, read_limited
+from vigil.schemas.errors import ErrorCode, VigilError
 
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"BM": "BMP"}
@@ -454,7 +454,10 @@ def to_bgr8(pixels: np.ndarray) -> np.ndarray:
     its output array, not several float copies of itself.
     """
     if pixels.dtype not in (np.uint8, np.uint16):
-        scaled = cv2.normalize(pixels.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+        # the stub makes dst required; OpenCV allocates it when given None
+        scaled = cv2.normalize(  # type: ignore[call-overload]
+            pixels.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX
+        )
         pixels = scaled.astype(np.uint8)
     if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3:
         return np.ascontiguousarray(pixels)

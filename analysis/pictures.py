@@ -16,9 +16,8 @@ import numpy as np
 
 from vigil.analysis.image_analyzer import ImageAnalyzer
 from vigil.analysis.image_decoder import load_image
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, ImageResult
-from vigil.schemas.errors import ErrorInfo
+from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
 from vigil.schemas.geometry import FrameSize
 
 ImageSource = bytes | str | Path | np.ndarray

@@ -92,7 +92,7 @@ def bench_size(size: int, exact_max: int) -> None:
 
 
 def bench_real() -> None:
-    from vigil.compare.calibration_data import (
+    from tools.calibration.data import (
         embed_views,
         photo_sources,
         skimage_sources,

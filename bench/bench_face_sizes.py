@@ -43,12 +43,12 @@ def described(person: str, side: float, seed: int) -> dict | None:
     items = detect_frame(frame, [TargetType.FACE])
     if not items:
         return None
-    item = max(items, key=lambda i: i["score"])
-    fields = describe_shot(decode_image(item["crop"]), item, ATTRIBUTES, True)
+    item = max(items, key=lambda i: i.score)
+    fields = describe_shot(decode_image(item.crop), item, ATTRIBUTES, True)
     face = fields.get("face", {})
     vector = fields.get("feature")
     return {
-        "side": min(item["box"][2] - item["box"][0], item["box"][3] - item["box"][1]),
+        "side": min(item.width, item.height),
         "age": face.get("age"),
         "gender": face.get("gender"),
         "presence": face.get("presence"),

@@ -1,5 +1,5 @@
 """History writer memory per stored capture on Milvus Lite: Lite's own write buffer against
-the bounds Vigil sets (`vigil.groups.lite_buffer`), in the same run.
+the bounds Vigil sets (`vigil.infra.lite_buffer`), in the same run.
 
 Run: python bench/bench_history_memory.py [--captures 30000] [--in-process] [--json OUT]
 
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procs import rss_bytes
 
-from vigil.groups.lite_buffer import (
+from vigil.infra.lite_buffer import (
     DEFAULT_LIMIT_BYTES,
     FLUSH_EVERY_ENV,
     LIMIT_ENV,

@@ -11,8 +11,8 @@ Paths, all measured in the same run:
 - `numpy exact`: brute force over the float32 matrix, the baseline (recall 1 by definition);
 - `index`: the project's in-memory `GroupIndex` (FAISS IVF-Flat above 50k rows);
 - `faiss HNSW`: the alternative the index could have used (M=32, efSearch=64);
-- `Milvus Lite`: `MilvusStore` on a .db file (IVF_FLAT, nlist 1024, nprobe 32);
-- `Milvus server`: `MilvusStore` on Milvus standalone 2.3.5 over gRPC (HNSW M=16, ef 128),
+- `Milvus Lite`: `GroupStore` on a .db file (IVF_FLAT, nlist 1024, nprobe 32);
+- `Milvus server`: `GroupStore` on Milvus standalone 2.3.5 over gRPC (HNSW M=16, ef 128),
   started from .venv-milvus unless --server-uri is given.
 Paths are measured round-robin, query by query, so background load hits them alike.
 Reported: p50/p99 latency, queries/s, recall@10 against the exact top-10 (of the same
@@ -39,7 +39,7 @@ from procs import median, percentile, stopwatch
 from tests.support.milvus_devserver import DevServer, install
 from tests.support.synthetic_groups import Population
 from vigil.groups.index import Entry, GroupIndex
-from vigil.groups.store import FeatureRow, MilvusStore
+from vigil.groups.store import FeatureRow, GroupStore
 
 REPO = Path(__file__).resolve().parents[1]
 K = 10
@@ -143,7 +143,7 @@ def faiss_hnsw(data: Data, throughputs: list[Throughput]) -> Search:
     return search
 
 
-def milvus(label: str, store: MilvusStore, data: Data, throughputs: list[Throughput]) -> Search:
+def milvus(label: str, store: GroupStore, data: Data, throughputs: list[Throughput]) -> Search:
     size = len(data.vectors)
     group = f"bench{size}"
     collection = store.features_collection(group)
@@ -175,7 +175,7 @@ def milvus(label: str, store: MilvusStore, data: Data, throughputs: list[Through
     return search
 
 
-def wait_indexed(store: MilvusStore, collection: str, rows: int, timeout: float = 1800) -> None:
+def wait_indexed(store: GroupStore, collection: str, rows: int, timeout: float = 1800) -> None:
     """Servers index sealed segments in the background; Lite reports nothing to wait for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -226,12 +226,12 @@ def run_size(
     if size <= args.hnsw_max:
         paths.append(("faiss HNSW", faiss_hnsw(data, throughputs), args.queries, False))
     if size <= args.lite_max:
-        lite = MilvusStore(workdir / f"lite{size}.db", index_type="IVF_FLAT")
+        lite = GroupStore(workdir / f"lite{size}.db", index_type="IVF_FLAT")
         paths.append(
             ("Milvus Lite", milvus("Milvus Lite", lite, data, throughputs), args.lite_queries, True)
         )
     if server_uri:
-        server = MilvusStore(server_uri)
+        server = GroupStore(server_uri)
         paths.append(
             (
                 "Milvus server",

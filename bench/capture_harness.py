@@ -41,6 +41,7 @@ from bench.capture_scenes import Scene
 from vigil.analysis.face_gate import MIN_ATTRIBUTE_FACE, MIN_CAPTURE_FACE
 from vigil.analysis.face_identity import FaceIdentity
 from vigil.analysis.frame_analysis import describe_shot, detect_frame
+from vigil.analysis.frame_detection import FrameDetection
 from vigil.analysis.image_decoder import decode_image
 from vigil.models.types import iou_matrix
 from vigil.schemas.analyze import Attribute
@@ -104,7 +105,7 @@ def camera() -> CameraConfig:
     return CameraConfig(id="scene", url="scene.mp4", types=[TargetType.FACE])
 
 
-def detect(scene: Scene, config: CameraConfig) -> list[list[dict]]:
+def detect(scene: Scene, config: CameraConfig) -> list[list[FrameDetection]]:
     return [detect_frame(frame, config.types, config.min_size) for frame in scene.frames]
 
 
@@ -123,7 +124,9 @@ def frame_meta(scene: Scene, index: int, last: bool) -> FrameMeta:
     )
 
 
-def run_vigil(scene: Scene, detections: list[list[dict]], config: CameraConfig, describe: bool):
+def run_vigil(
+    scene: Scene, detections: list[list[FrameDetection]], config: CameraConfig, describe: bool
+):
     run = TrackerRun("vigil")
     tracking = CameraTracking(config, same_face=FaceIdentity())
     attributes = [Attribute.AGE, Attribute.GENDER]
@@ -144,23 +147,22 @@ def run_vigil(scene: Scene, detections: list[list[dict]], config: CameraConfig, 
         for item in work:
             run.captures.add(item.info.track_id)
             if describe and item.needs_description and item.event != CaptureEvent.END:
-                shot = item.shot.item
-                fields = describe_shot(decode_image(shot["crop"]), shot, attributes, True)
-                x1, y1, x2, y2 = shot["box"]
+                shot = item.shot.detection
+                fields = describe_shot(decode_image(shot.crop), shot, attributes, True)
                 carries = any(fields.get(k) for k in ("age", "gender", "feature"))
-                if carries and min(x2 - x1, y2 - y1) < MIN_ATTRIBUTE_FACE:
+                if carries and min(shot.width, shot.height) < MIN_ATTRIBUTE_FACE:
                     run.small_attributes += 1
     return run
 
 
-def supervision_detections(items: list[dict]):
+def supervision_detections(items: list[FrameDetection]):
     import supervision as sv
 
     if not items:
         return sv.Detections.empty()
     return sv.Detections(
-        xyxy=np.array([i["box"] for i in items], dtype=np.float32),
-        confidence=np.array([i["score"] for i in items], dtype=np.float32),
+        xyxy=np.array([i.box for i in items], dtype=np.float32),
+        confidence=np.array([i.score for i in items], dtype=np.float32),
         class_id=np.zeros(len(items), dtype=int),
     )
 
@@ -183,7 +185,7 @@ def roboflow_tracker(name: str, fps: float):
     )
 
 
-def run_roboflow(name: str, scene: Scene, detections: list[list[dict]]) -> TrackerRun:
+def run_roboflow(name: str, scene: Scene, detections: list[list[FrameDetection]]) -> TrackerRun:
     run = TrackerRun(name)
     tracker = roboflow_tracker(name, scene.fps)
     for index, items in enumerate(detections):
@@ -200,7 +202,7 @@ def run_roboflow(name: str, scene: Scene, detections: list[list[dict]]) -> Track
     return run
 
 
-def run_norfair(scene: Scene, detections: list[list[dict]]) -> TrackerRun:
+def run_norfair(scene: Scene, detections: list[list[FrameDetection]]) -> TrackerRun:
     import norfair
 
     run = TrackerRun("norfair")
@@ -213,10 +215,10 @@ def run_norfair(scene: Scene, detections: list[list[dict]]) -> TrackerRun:
     for items in detections:
         found = [
             norfair.Detection(
-                np.asarray(i["box"], dtype=np.float64).reshape(2, 2), scores=np.full(2, i["score"])
+                np.asarray(i.box, dtype=np.float64).reshape(2, 2), scores=np.full(2, i.score)
             )
             for i in items
-            if i["score"] >= 0.5
+            if i.score >= 0.5
         ]
         start = time.perf_counter()
         objects = tracker.update(found)
@@ -250,14 +252,14 @@ class Owed:
     side: dict[str, float]
 
 
-def countable(scene: Scene, detections: list[list[dict]]) -> Owed:
+def countable(scene: Scene, detections: list[list[FrameDetection]]) -> Owed:
     """Identities found by the detector in >= 2 frames, their median box not below the
     capture minimum (the detector's box, on which the minimum is defined, runs ~10%
     smaller than the pasted face)."""
     sides: dict[str, list[float]] = defaultdict(list)
     for truth, items in zip(scene.truth, detections, strict=True):
         whole = {n: t for n, t in truth.items() if t[1]}
-        boxes = [np.asarray(i["box"]) for i in items]
+        boxes = [np.asarray(i.box) for i in items]
         for name, box in zip(assign_truth(whole, boxes), boxes, strict=True):
             if name is not None:
                 sides[name].append(float(min(box[2] - box[0], box[3] - box[1])))

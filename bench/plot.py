@@ -1,5 +1,5 @@
 """Line charts for benchmark results, drawn with OpenCV (already a dependency; a plotting
-library would be one more for a few pictures). Same approach as compare/calibration_plot.py.
+library would be one more for a few pictures). Same approach as tools/calibration/plot.py.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 from vigil.schemas.capture import Capture
 from vigil.schemas.geometry import Box, Point
-from vigil.schemas.target import Quality, Target
+from vigil.schemas.target import Target
 from vigil.tracking.camera_tracking import CaptureWork
 
 
@@ -16,16 +16,16 @@ def capture_id(camera_id: str, track_id: str) -> str:
 
 
 def assemble(work: CaptureWork, description: dict[str, Any] | None) -> Capture:
-    item, meta, info = work.shot.item, work.shot.meta, work.info
-    keypoints = item.get("keypoints")
+    shot, meta, info = work.shot.detection, work.shot.meta, work.info
+    keypoints = shot.keypoints
     target = Target.model_validate(
         {
             "id": 0,
             "type": info.target_type,
-            "label": item["label"],
-            "box": Box.from_xyxy(item["box"]),
-            "score": min(1.0, item["score"]),
-            "quality": Quality.model_validate(item["quality"]),
+            "label": shot.label,
+            "box": Box.from_xyxy(shot.box),
+            "score": min(1.0, shot.score),
+            "quality": shot.quality.model_copy(deep=True),  # the Capture's own, not the shot's
             "keypoints": [Point(x=x, y=y) for x, y in keypoints] if keypoints else None,
             **(description or {}),
         }
@@ -38,7 +38,7 @@ def assemble(work: CaptureWork, description: dict[str, Any] | None) -> Capture:
         camera_id=meta.camera_id,
         track_id=info.track_id,
         target=target,
-        crop_jpeg=base64.b64encode(item["crop"]).decode() if item.get("crop") else None,
+        crop_jpeg=base64.b64encode(shot.crop).decode() if shot.crop else None,
         frame_index=meta.frame_index,
         source_time=meta.source_time,
         captured_at=meta.captured_at,

@@ -7,6 +7,11 @@ that must be published, publishes the captures in order, and only then commits
 the batch's offsets: a crash replays frames rather than losing captures.
 A task whose result is late is submitted again (workers/resubmit.py), so a dead
 worker or a restarted Redis delays frames but loses none.
+
+Detections cross the Celery boundary as wire dicts: they are read back into
+`FrameDetection`s once, here, as each result arrives (`track`), and a malformed result
+dead-letters its frame like a failed detection; a best shot goes to `describe` as a
+wire dict again (`describe`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.analysis.face_identity import FaceIdentity
+from vigil.analysis.frame_detection import detections_from_wire
 from vigil.capture.assembler import assemble
 from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, Record
@@ -130,14 +136,14 @@ class CaptureWorker(ConsumerStage):
         camera = self.cameras[frame.meta.camera_id]
         work: list[CaptureWork] = []
         if frame.detection is not None:
-            try:
-                items = frame.detection.get(timeout=self.task_timeout)
+            try:  # a malformed result is a VigilError naming the field
+                detections = detections_from_wire(frame.detection.get(timeout=self.task_timeout))
             except Exception as exc:  # one bad frame must not stop the camera
                 self.dead_letter(frame.record, f"detection failed: {exc}", "detect_failed")
-                items = None
-            if items is not None:
+                detections = None
+            if detections is not None:
                 metrics.FRAMES_ANALYSED.labels(camera=frame.meta.camera_id).inc()
-                work = camera.on_frame(frame.meta, items)
+                work = camera.on_frame(frame.meta, detections)
         if frame.meta.end_of_stream:
             work += camera.finish()
             del self.cameras[frame.meta.camera_id]
@@ -148,11 +154,10 @@ class CaptureWorker(ConsumerStage):
             return None
         camera = self.cameras.get(work.info.first_seen.camera_id)
         config = camera.camera if camera else self.config.camera(work.info.first_seen.camera_id)
-        item = work.shot.item
-        detection = {k: v for k, v in item.items() if k != "crop"}
+        shot = work.shot.detection
         args = [
-            item["crop"],
-            detection,
+            shot.crop,
+            shot.to_wire(with_crop=False),
             sorted(a.value for a in config.attributes),
             config.features,
         ]

@@ -32,7 +32,6 @@ from vigil.cluster.service import (
     member,
     unique_ids,
 )
-from vigil.errors import ErrorCode, VigilError
 from vigil.groups.index import Entry, GroupIndex
 from vigil.infra.files import write_atomic
 from vigil.schemas.cluster import (
@@ -43,6 +42,7 @@ from vigil.schemas.cluster import (
     ClusterState,
     Exemplar,
 )
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 
 MAX_EXEMPLARS = 16
@@ -143,6 +143,7 @@ def assign(
                 )
             )
             continue
+        assert index is not None  # built above whenever there are records
         hits = index.search(vectors[row], 1) if len(index) else []
         if not hits or hits[0].distance > state.distance:
             left.append(row)

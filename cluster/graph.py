@@ -60,7 +60,8 @@ def neighbours(
         squared, ids = index.search(vectors, k + 1)
     else:
         ann = Ann(vectors)
-        params = faiss.SearchParametersIVF(nprobe=GRAPH_NPROBE)
+        params = faiss.SearchParametersIVF()  # the stub lacks the nprobe= keyword
+        params.nprobe = GRAPH_NPROBE
         squared, ids = ann.index.search(vectors, k + 1, params=params)
     return without_self(ids, np.sqrt(np.maximum(squared, 0.0)), k)
 

@@ -21,7 +21,6 @@ import numpy as np
 
 from vigil.cluster.graph import knn_graph
 from vigil.cluster.whispers import chinese_whispers, connected_components, merge_supported
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.cluster import (
     Cluster,
     ClusterMember,
@@ -30,6 +29,7 @@ from vigil.schemas.cluster import (
     ClusterRequest,
     ClusterResult,
 )
+from vigil.schemas.errors import ErrorCode, VigilError
 
 FACE_MODEL = "face_resnet128"
 CLUSTER_NAMESPACE = uuid.UUID("0c6f4a52-1f0e-4d8a-9b57-3c1f6f2a7e11")
@@ -60,7 +60,7 @@ def link_distance(options: ClusterOptions, model: str) -> tuple[float, float | N
     """(distance, FAR): the hand-set distance, else the model's calibrated one at `far`."""
     if options.threshold is not None:
         return options.threshold, None
-    from vigil.groups.service import threshold_for
+    from vigil.models.scoring import threshold_for
 
     threshold = threshold_for(model, options.far)
     return threshold.distance, threshold.far

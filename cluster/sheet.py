@@ -42,7 +42,7 @@ def tile(record: Cropped | None, text: str) -> np.ndarray:
 
 def cluster_sheet(clusters: Sequence[Cluster], records: Mapping[str, Cropped]) -> np.ndarray:
     """Rows of COLUMNS cells: the representative (captioned with the size), then members."""
-    rows = []
+    rows: list[np.ndarray] = []
     for cluster in clusters[:MAX_ROWS]:
         best = cluster.representative.capture_id
         others = [m for m in cluster.members if m != best][: COLUMNS - 1]

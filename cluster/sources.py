@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.outputs.disk import read_captures
 from vigil.schemas.capture import Capture
 from vigil.schemas.cluster import ClusterRequest
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import TargetType
 
 
@@ -52,19 +52,23 @@ def face_captures(
         if selected(capture, request) and (seen is None or capture.revision > seen.revision):
             latest[capture.capture_id] = capture
     chosen = sorted(latest.values(), key=lambda c: (c.captured_at, c.capture_id))
-    records = [
-        FaceCapture(
-            capture_id=c.capture_id,
-            camera_id=c.camera_id,
-            captured_at=c.captured_at,
-            quality=c.target.quality.score,
-            model=c.target.feature.model,
-            crop_jpeg=c.crop_jpeg,
+    records = []
+    vectors = []
+    for c in chosen:
+        feature = c.target.feature
+        assert feature is not None  # selected() keeps only faces with a feature
+        records.append(
+            FaceCapture(
+                capture_id=c.capture_id,
+                camera_id=c.camera_id,
+                captured_at=c.captured_at,
+                quality=c.target.quality.score,
+                model=feature.model,
+                crop_jpeg=c.crop_jpeg,
+            )
         )
-        for c in chosen
-    ]
-    vectors = np.stack([c.target.feature.vector() for c in chosen]) if chosen else None
-    return records, vectors if vectors is not None else np.zeros((0, 128), np.float32)
+        vectors.append(feature.vector())
+    return records, np.stack(vectors) if vectors else np.zeros((0, 128), np.float32)
 
 
 def archive_files(paths: Iterable[Path]) -> list[Path]:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from vigil.analysis.faces import face_targets
 from vigil.analysis.pictures import ImageSource
-from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
-from vigil.groups.service import as_vector, threshold_for
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
-from vigil.models.scoring import similarity, thresholds
+from vigil.models.scoring import similarity, threshold_for, thresholds
 from vigil.schemas.compare import ComparedFace, CompareResult, Decision
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.threshold import DEFAULT_FAR, Threshold
+from vigil.schemas.validate import as_vector
 
 Side = ImageSource | Feature | dict
 

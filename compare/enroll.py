@@ -24,7 +24,6 @@ from vigil.compare.enroll_fanout import WINDOW_PER_WORKER, analyzer, ordered
 from vigil.compare.enroll_inputs import EnrollItem, list_inputs
 from vigil.compare.enroll_report import Journal, summarise
 from vigil.compare.enroll_store import place
-from vigil.errors import ErrorCode, VigilError
 from vigil.groups.service import GroupService
 from vigil.infra.safe_read import IMAGE_LIMIT, open_regular, read_limited, too_large
 from vigil.schemas.compare import (
@@ -35,6 +34,7 @@ from vigil.schemas.compare import (
     FileAnalysis,
     RejectReason,
 )
+from vigil.schemas.errors import ErrorCode, VigilError
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ need the group (duplicate, conflict) are taken by the enrolling process alone.
 
 from __future__ import annotations
 
-from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
+from vigil.analysis.faces import face_targets
 from vigil.schemas.compare import EnrollOptions, FileAnalysis, RejectReason
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import Target
 
 UNREADABLE_CODES = frozenset(

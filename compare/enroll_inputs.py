@@ -16,7 +16,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 REQUIRED_COLUMNS = ("path", "person_id")

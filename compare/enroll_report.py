@@ -97,14 +97,34 @@ class Journal:
             self.done[key(record.group, record.file, record.sha256)] = record
 
 
-def summarise(records: list[EnrollRecord], **fields: object) -> EnrollSummary:
-    """Counts of this run's records; `fields` carries the rest of the summary."""
+def summarise(
+    records: list[EnrollRecord],
+    *,
+    group: str,
+    source: str,
+    report: str,
+    files: int,
+    members_created: int = 0,
+    remaining: int = 0,
+    elapsed_s: float = 0.0,
+    images_per_s: float = 0.0,
+    interrupted: bool = False,
+) -> EnrollSummary:
+    """Counts of this run's records; the other arguments are the rest of the summary."""
     statuses = Counter(r.status for r in records)
     reasons = Counter(r.reason for r in records if r.reason is not None)
     return EnrollSummary(
+        group=group,
+        source=source,
+        report=report,
+        files=files,
         enrolled=statuses[EnrollStatus.ENROLLED],
         rejected=statuses[EnrollStatus.REJECTED],
         skipped=statuses[EnrollStatus.SKIPPED],
         reasons=dict(sorted(reasons.items())),
-        **fields,
+        members_created=members_created,
+        remaining=remaining,
+        elapsed_s=elapsed_s,
+        images_per_s=images_per_s,
+        interrupted=interrupted,
     )

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vigil.compare.enroll_inputs import EnrollItem
-from vigil.errors import ErrorCode, VigilError
 from vigil.groups.service import GroupService
 from vigil.schemas.compare import EnrollStatus, FileAnalysis, RejectReason
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 
 REFUSED_CODES = frozenset(

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vigil.analysis.faces import face_targets
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
 from vigil.compare.compare import compare, threshold_at
-from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
 from vigil.schemas.compare import ComparedFace, CompareResult
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.target import Target
 from vigil.schemas.threshold import Threshold

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.groups import Filter
 
 FILTER = TypeAdapter(Filter)

@@ -32,13 +32,13 @@ import numpy as np
 
 from vigil.groups.ann import Ann
 from vigil.groups.filters import NormalFilter, token
+from vigil.infra.columns import MISSING, grown
 
 EXACT_MAX = 50_000
 FILTERED_EXACT_FACTOR = 2  # a filter leaving <= 100k rows is answered exactly on those rows
 COMPACT_MIN_DEAD = 1024
 COMPACT_FRACTION = 0.25
 RETRAIN_GROWTH = 4
-MISSING = -1
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,6 @@ class State:
         self.sq_norms = grown(self.sq_norms, capacity, 0.0)
         self.alive = grown(self.alive, capacity, False)
         self.columns = {key: grown(col, capacity, MISSING) for key, col in self.columns.items()}
-
-
-def grown(array: np.ndarray, capacity: int, fill: Any) -> np.ndarray:
-    bigger = np.full((capacity, *array.shape[1:]), fill, dtype=array.dtype)
-    bigger[: len(array)] = array
-    return bigger
 
 
 class GroupIndex:

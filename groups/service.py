@@ -5,37 +5,35 @@ from the in-memory mirror (`catalog.py`, `index.py`) rebuilt from Milvus when
 the service starts. A change goes to Milvus first and reaches memory only once
 Milvus accepted it, so a failed write leaves both as they were.
 
-Concurrency: writers are serialised by a mutex (Milvus I/O and index builds run
-under it only); memory changes and reads take a readers-writer lock, so a
-search sees each group either before or after a concurrent change, never half.
-The mirror belongs to this process: with a Milvus server shared by several
-processes, send all group writes to one of them (or call `reload()`).
+Concurrency (`vigil.infra.milvus.Mirrored`, shared with the history): writers are
+serialised by a mutex (Milvus I/O and index builds run under it only); memory
+changes and reads take a readers-writer lock, so a search sees each group either
+before or after a concurrent change, never half. The mirror belongs to this
+process: with a Milvus server shared by several processes, send all group writes
+to one of them (or call `reload()`).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import threading
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from vigil.errors import ErrorCode, VigilError
+from vigil.analysis.faces import face_targets
 from vigil.groups.catalog import GroupState
-from vigil.groups.faces import face_targets
 from vigil.groups.filters import NormalFilter, normalize
 from vigil.groups.index import EXACT_MAX
-from vigil.groups.rwlock import RWLock
-from vigil.groups.store import FeatureRow, GroupRecord, MilvusStore, new_ids
-from vigil.models.scoring import similarity, thresholds
+from vigil.groups.store import FeatureRow, GroupRecord, GroupStore, new_ids
+from vigil.infra.milvus import Mirrored
+from vigil.models.scoring import similarity, threshold_for
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
 from vigil.schemas.groups import (
@@ -50,7 +48,7 @@ from vigil.schemas.groups import (
     SearchQuery,
     SearchResult,
 )
-from vigil.schemas.threshold import Threshold
+from vigil.schemas.validate import as_vector, checked
 
 if TYPE_CHECKING:
     from vigil.analysis.pictures import ImageSource
@@ -58,63 +56,17 @@ if TYPE_CHECKING:
 URI_ENV = "VIGIL_GROUPS_URI"
 DEFAULT_URI = "vigil-groups.db"
 MAX_PAGE = 1000
-T = TypeVar("T")
 
 
 def default_uri() -> str:
     return os.environ.get(URI_ENV) or DEFAULT_URI
 
 
-@functools.cache
-def adapter(kind: Any) -> TypeAdapter:
-    """Built once per type: a TypeAdapter costs ~0.4 ms to build, a validation ~1 us."""
-    return TypeAdapter(kind)
-
-
 def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def checked(kind: Any, value: T, what: str) -> T:
-    """Validate one value against a schema type; refusals are `invalid_options`."""
-    try:
-        if isinstance(kind, type) and issubclass(kind, BaseModel):
-            return kind.model_validate(value)
-        return adapter(kind).validate_python(value)
-    except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise VigilError(ErrorCode.INVALID_OPTIONS, f"{what}: {detail}") from None
-
-
-def as_vector(feature: Feature | dict) -> tuple[str, np.ndarray]:
-    """(model, float32 vector) of a feature, refusing bad lengths and NaN/inf."""
-    try:
-        feature = Feature.model_validate(feature)
-        vector = feature.vector()
-    except (ValidationError, ValueError) as exc:
-        raise VigilError(ErrorCode.INVALID_FEATURE, f"invalid feature: {exc}") from None
-    if vector.size != feature.dim or not np.all(np.isfinite(vector)):
-        raise VigilError(ErrorCode.INVALID_FEATURE, "feature length or values are invalid")
-    return feature.model, vector
-
-
-def threshold_for(model: str, far: float) -> Threshold:
-    """The calibrated threshold of the model family (`name` of `name@version`) at `far`."""
-    name = model.split("@", 1)[0]
-    try:
-        return thresholds(name).at(far)
-    except FileNotFoundError:
-        raise VigilError(
-            ErrorCode.INVALID_OPTIONS, f"no calibrated thresholds for model {name!r}"
-        ) from None
-    except ValueError as exc:
-        raise VigilError(ErrorCode.INVALID_OPTIONS, str(exc)) from None
-
-
-class GroupService:
+class GroupService(Mirrored[GroupStore]):
     """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
 
     def __init__(
@@ -126,24 +78,9 @@ class GroupService:
     ) -> None:
         self.uri = str(uri or default_uri())
         self.exact_max = exact_max
-        self.store = MilvusStore(self.uri, index_type=index_type)
-        self._writer = threading.Lock()
-        self._rw = RWLock()
+        super().__init__(GroupStore(self.uri, index_type=index_type))
         self._groups: dict[str, GroupState] = {}
-        try:
-            self.reload()
-        except BaseException:
-            self.store.close()  # release the Lite file for the caller's next attempt
-            raise
-
-    def __enter__(self) -> GroupService:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.store.close()
+        self._start()
 
     # -- start-up -------------------------------------------------------------------------
 

@@ -20,56 +20,36 @@ own name lives in a field, so renaming a group rewrites one row):
 
 Milvus is not searched by the service (see `vigil.groups.index`); `search`
 here exists for the benchmark. Milvus's L2 is squared; `search` returns plain L2.
+
+Connection, error mapping, collection creation, scans and Lite write pacing are
+`vigil.infra.milvus.MilvusBase`'s; this module adds the group collections only.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import MilvusException
+from pymilvus import DataType
 
-from vigil.errors import ErrorCode, VigilError
-from vigil.groups.lite_buffer import FlushPacer, bound_write_buffer
+from vigil.infra.milvus import (
+    SEARCH_PARAMS,
+    WRITE_BATCH,
+    MilvusBase,
+    from_us,
+    quote,
+    to_us,
+    unavailable,
+)
 
 REGISTRY = "vigil_groups"
 FEATURES_PREFIX = "vigil_features_"
 PAD_DIM = 2
-WRITE_BATCH = 1000
-SCAN_BATCH = 10_000  # each iterator page waits for a Milvus time tick (~0.3 s): few, big pages
-SEARCH_PARAMS = {"HNSW": {"ef": 128}, "IVF_FLAT": {"nprobe": 32}, "FLAT": {}}
-BUILD_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}, "FLAT": {}}
-
-
-class _NoSessionTsWarning(logging.Filter):
-    """Lite and 2.3 servers return no iterator session ts; pymilvus warns on every scan."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "mvccTs" not in record.getMessage()
-
-
-logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTsWarning())
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-def to_us(moment: datetime) -> int:
-    return (moment - EPOCH) // MICROSECOND  # exact, unlike float timestamps
-
-
-def from_us(value: int) -> datetime:
-    return EPOCH + value * MICROSECOND
 
 
 def new_ids(count: int, now: datetime) -> list[str]:
@@ -105,11 +85,6 @@ class FeatureRow:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def quote(value: str) -> str:
-    """A Milvus expression string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def filter_expression(filter: dict[str, list[Any]] | None) -> str:
     """Milvus expression of a normalised metadata filter (keys are checked identifiers).
 
@@ -127,74 +102,11 @@ def filter_expression(filter: dict[str, list[Any]] | None) -> str:
     )
 
 
-@contextmanager
-def unavailable(action: str) -> Iterator[None]:
-    """Any Milvus or transport failure becomes `store_unavailable`, naming what was tried."""
-    try:
-        yield
-    except VigilError:
-        raise
-    except (MilvusException, OSError, RuntimeError) as exc:
-        raise VigilError(ErrorCode.STORE_UNAVAILABLE, f"{action}: {exc}") from exc
-
-
-class MilvusStore:
+class GroupStore(MilvusBase):
     """Registry and per-group feature collections in one Milvus (Lite file or server)."""
 
-    def __init__(self, uri: str | Path, index_type: str | None = None, timeout: float = 30.0):
-        self.uri = str(uri)
-        self.is_server = self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
-        self.index_type = index_type or ("HNSW" if self.is_server else "FLAT")
-        self.timeout = timeout
-        self._loaded: set[str] = set()
-        if not self.is_server:
-            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-            bound_write_buffer()
-        with unavailable(f"cannot open Milvus at {self.uri} (a Lite file is one process's)"):
-            self.client = MilvusClient(self.uri, timeout=timeout)
-            self._pacer = None if self.is_server else FlushPacer(self.client.flush)
-            self._ensure_registry()
-
-    def close(self) -> None:
-        """Close, and stop this process's embedded Lite server so another process may open
-        the file (pymilvus keeps it running until exit otherwise)."""
-        with unavailable("close"):
-            self.client.close()
-        if not self.is_server:
-            from milvus_lite.server_manager import server_manager_instance
-
-            with unavailable("release the Milvus Lite file"):
-                server_manager_instance.release_server(self.uri)
-
-    def _written(self, collection: str) -> None:
-        """Count a write call: Lite is flushed every few hundred (`lite_buffer`)."""
-        if self._pacer is not None:
-            self._pacer.written(collection)
-
-    # -- schema ---------------------------------------------------------------------------
-
-    def _create(self, name: str, fields: Callable[[Any], None], vector: str, index: str) -> None:
-        """Collection, then index without waiting (Lite cannot report index progress), load."""
-        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-        fields(schema)
-        self.client.create_collection(name, schema=schema, consistency_level="Strong")
-        params = self.client.prepare_index_params()
-        params.add_index(vector, index_type=index, metric_type="L2", params=BUILD_PARAMS[index])
-        self.client.create_index(name, params, sync=False)
-        self.client.load_collection(name)
-        self._loaded.add(name)
-
-    def _open(self, name: str) -> bool:
-        """Load an existing collection once per process (a reopened Lite file starts released)."""
-        if name in self._loaded:
-            return True
-        if not self.client.has_collection(name):
-            return False
-        self.client.load_collection(name)
-        self._loaded.add(name)
-        return True
-
-    def _ensure_registry(self) -> None:
+    def _ensure_collections(self) -> None:
+        """The registry (feature collections are made per group, `ensure_features`)."""
         if self._open(REGISTRY):
             return
 
@@ -345,16 +257,6 @@ class MilvusStore:
                     )
                     for row in batch
                 ]
-
-    def _scan(self, collection: str, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
-        iterator = self.client.query_iterator(
-            collection, batch_size=SCAN_BATCH, output_fields=fields, timeout=self.timeout
-        )
-        try:
-            while batch := iterator.next():
-                yield batch
-        finally:
-            iterator.close()
 
     def search(
         self,

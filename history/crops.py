@@ -30,8 +30,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from vigil.groups.store import from_us
 from vigil.infra.files import utc_day, write_atomic
+from vigil.infra.milvus import from_us
 
 log = logging.getLogger(__name__)
 CROPS_ENV = "VIGIL_HISTORY_CROPS"

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.groups.index import MISSING, grown
+from vigil.infra.columns import MISSING, grown
 from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.history import ATTRIBUTE_KEYS
 from vigil.schemas.target import TargetType

@@ -2,7 +2,8 @@
 
 Milvus (`store.py`) is the system of record; searches and queries are served from
 the in-memory mirror (`index.py`) rebuilt from Milvus when the service opens. A
-capture goes to Milvus first and reaches memory only once Milvus accepted it.
+capture goes to Milvus first and reaches memory only once Milvus accepted it
+(`vigil.infra.milvus.Mirrored`, shared with the groups: writer mutex, readers-writer lock).
 
 One row per capture_id: a later revision (update, end) replaces the earlier one; an
 older revision arriving late (a replay) is ignored, so the final `end` revision stays.
@@ -16,7 +17,6 @@ after `reload()`; purges normally run in one place (the Celery beat task).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,16 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
-from vigil.groups.rwlock import RWLock
-from vigil.groups.service import as_vector, checked, threshold_for
-from vigil.groups.store import from_us, to_us
+from vigil.analysis.faces import face_targets
 from vigil.history.crops import CropStore, crops_root
 from vigil.history.index import HistoryIndex, Selection, plate_key
 from vigil.history.store import HistoryStore
-from vigil.models.scoring import similarity
+from vigil.infra.milvus import Mirrored, from_us, to_us
+from vigil.models.scoring import similarity, threshold_for
 from vigil.schemas.capture import Capture
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.history import (
     HistoryHit,
@@ -46,6 +44,7 @@ from vigil.schemas.history import (
 )
 from vigil.schemas.target import TargetType
 from vigil.schemas.threshold import DEFAULT_FAR
+from vigil.schemas.validate import as_vector, checked
 
 URI_ENV = "VIGIL_HISTORY_URI"
 DEFAULT_URI = "vigil-history.db"
@@ -101,7 +100,7 @@ def capture_row(capture: Capture, dim: int, written_us: int) -> dict[str, Any]:
     }
 
 
-class HistoryService:
+class HistoryService(Mirrored[HistoryStore]):
     """The capture history in Milvus (Lite file by default, server by URI), searched in memory."""
 
     def __init__(
@@ -115,26 +114,11 @@ class HistoryService:
         self.uri = str(uri or default_uri())
         self.dim = dim
         self.crops = CropStore(crops_root(self.uri, crops))
-        self.store = HistoryStore(self.uri, dim=dim, index_type=index_type)
-        self._writer = threading.Lock()
-        self._rw = RWLock()
+        super().__init__(HistoryStore(self.uri, dim=dim, index_type=index_type))
         self.index = HistoryIndex(dim)
         self._seen_us = 0
         self._refreshed = time.monotonic()
-        try:
-            self.reload()
-        except BaseException:
-            self.store.close()  # release the Lite file for the caller's next attempt
-            raise
-
-    def __enter__(self) -> HistoryService:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.store.close()
+        self._start()
 
     def __len__(self) -> int:
         return len(self.index)

@@ -7,8 +7,8 @@ and `written_us`, when the row was written, which lets another process
 pick up new rows (`rows_since`). It is searched in memory (`vigil.history.index`);
 Milvus is only written and scanned on start. Crops are files (`vigil.history.crops`).
 
-Connection handling, schema creation, scans and error mapping are `MilvusStore`'s:
-this class only replaces the group registry by the history collection.
+Connection handling, schema creation, scans and error mapping are
+`vigil.infra.milvus.MilvusBase`'s: this class only adds the history collection.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType
 
-from vigil.groups.store import SCAN_BATCH, WRITE_BATCH, MilvusStore, unavailable
+from vigil.infra.milvus import WRITE_BATCH, MilvusBase, unavailable
 
 COLLECTION = "vigil_history"
 TEXT_FIELDS = {  # VARCHAR fields and their maximum lengths
@@ -45,15 +45,15 @@ NUMBER_FIELDS = {
 SCALARS = ["capture_id", *TEXT_FIELDS, *NUMBER_FIELDS, "age", "has_feature", "written_us"]
 
 
-class HistoryStore(MilvusStore):
+class HistoryStore(MilvusBase):
     """The `vigil_history` collection in a Milvus Lite file or server."""
 
     def __init__(self, uri: str | Path, dim: int = 128, **options: Any) -> None:
         self.dim = dim
         super().__init__(uri, **options)
 
-    def _ensure_registry(self) -> None:
-        """Called by `MilvusStore.__init__`: the history has no registry, only its collection."""
+    def _ensure_collections(self) -> None:
+        """Called by `MilvusBase.__init__`: the history collection."""
         if self._open(COLLECTION):
             return
 
@@ -87,18 +87,7 @@ class HistoryStore(MilvusStore):
     def rows(self, filter: str = "") -> Iterator[list[dict[str, Any]]]:
         """Stored rows (scalars and vector) passing a Milvus filter, in batches."""
         with unavailable(f"read {COLLECTION}"):
-            iterator = self.client.query_iterator(
-                COLLECTION,
-                batch_size=SCAN_BATCH,
-                filter=filter,
-                output_fields=[*SCALARS, "vector"],
-                timeout=self.timeout,
-            )
-            try:
-                while batch := iterator.next():
-                    yield batch
-            finally:
-                iterator.close()
+            yield from self._scan(COLLECTION, [*SCALARS, "vector"], filter)
 
     def rows_since(self, written_us: int) -> Iterator[list[dict[str, Any]]]:
         return self.rows(f"written_us >= {int(written_us)}")

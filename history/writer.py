@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.history.service import HistoryService
 from vigil.infra.bus.base import Bus, Record
 from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.capture import Capture
+from vigil.schemas.errors import ErrorCode, VigilError
 
 log = logging.getLogger(__name__)
 HISTORY_GROUP = "vigil-history"

@@ -23,9 +23,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.infra.safe_read import CONFIG_LIMIT, read_limited
 from vigil.schemas.camera import PipelineConfig
+from vigil.schemas.errors import ErrorCode, VigilError
 
 MAX_DEPTH = 32  # a configuration nests 5 levels (outputs.alerts.webhook.url)
 MAX_ALIASES = 1000  # `<<: *defaults` once per camera is fine
@@ -51,7 +51,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:

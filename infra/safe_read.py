@@ -19,10 +19,10 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from io import FileIO
 from pathlib import Path
-from typing import BinaryIO
 
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 MIB = 1024 * 1024
 IMAGE_LIMIT = 50 * MIB  # a picture file (or picture bytes) of any accepted format
@@ -87,7 +87,7 @@ def opened_path(fd: int, fallback: PathLike) -> str:
 @contextmanager
 def open_regular(
     path: PathLike, roots: Sequence[str] | None = None
-) -> Iterator[tuple[BinaryIO, int]]:
+) -> Iterator[tuple[FileIO, int]]:
     """(binary file, size) of a regular file; refuses anything else without blocking.
 
     `roots`: the file must lie inside one of these folders (real paths) once opened.

@@ -7,6 +7,7 @@ same code scales out to Redis and separate workers by configuration only.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_serializer
@@ -61,12 +62,12 @@ class Settings(VigilModel):
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env: Mapping[str, str] = os.environ if environ is None else environ
         values = {
-            name: environ[ENV_PREFIX + name.upper()]
+            name: env[ENV_PREFIX + name.upper()]
             for name in cls.model_fields
-            if ENV_PREFIX + name.upper() in environ
+            if ENV_PREFIX + name.upper() in env
         }
         return cls.model_validate(values)
 

@@ -46,6 +46,7 @@ class ConsumerStage:
 
     stage: str = ""  # names the stage in its dead letters
     batch_size: int = 100  # records per poll at most
+    group: str  # the consumer group it reads in: each role sets its own
     producer: Producer
     consumer: Consumer | None
     deadletters: DeadLetterTopic

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from vigil.models.face_aligner import align_face
-from vigil.models.runtime import session
-from vigil.models.types import Detection
+from vigil.models.runtime import Session, session
+from vigil.models.types import Detection, face_keypoints
 
 AGE_MODEL = "age_v1"
 GENDER_MODEL = "gender_v1"
@@ -59,9 +58,9 @@ class AgeGenderEstimator:
 
     @staticmethod
     def _probabilities(
-        net: ort.InferenceSession, image: np.ndarray, detections: Sequence[Detection], size: int
+        net: Session, image: np.ndarray, detections: Sequence[Detection], size: int
     ) -> np.ndarray:
-        chips = [align_face(image, d.keypoints, size, CHIP_PADDING) for d in detections]
+        chips = [align_face(image, face_keypoints(d), size, CHIP_PADDING) for d in detections]
         blob = cv2.dnn.blobFromImages(chips, 1 / 256, (size, size), RGB_MEAN, swapRB=True)
-        (probabilities,) = net.run(None, {net.get_inputs()[0].name: blob})
+        (probabilities,) = net.run({net.input_name: blob})
         return probabilities.astype(np.float32)

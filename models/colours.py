@@ -81,8 +81,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.models.object_detector import check_image, crop
+from vigil.schemas.errors import ErrorCode, VigilError
 
 PALETTE: tuple[str, ...] = (
     "black", "white", "grey", "brown", "red", "orange",

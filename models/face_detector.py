@@ -17,9 +17,9 @@ from functools import cache
 import cv2
 import numpy as np
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.models.runtime import session
 from vigil.models.types import Detection, iou_matrix, nms
+from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "blazeface_full_192"
 INPUT_SIZE = 192
@@ -125,7 +125,6 @@ class FaceDetector:
         self.nms_iou = nms_iou
         self.min_face = min_face
         self._session = session(MODEL)
-        self._input = self._session.get_inputs()[0].name
 
     def detect(
         self, image: np.ndarray, regions: Sequence[np.ndarray] | None = None
@@ -157,7 +156,7 @@ class FaceDetector:
     def _detect_window(self, image: np.ndarray, window: Window) -> _Candidates:
         x, y, w, h = window
         blob, scale = _letterbox(image[y : y + h, x : x + w])
-        regress, logits = self._session.run(None, {self._input: blob})
+        regress, logits = self._session.run({self._session.input_name: blob})
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -80, 80)))
         hits = scores >= self.score_threshold
         raw = regress[0, hits] / INPUT_SIZE

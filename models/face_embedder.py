@@ -14,7 +14,7 @@ import numpy as np
 
 from vigil.models.face_aligner import align_face
 from vigil.models.runtime import model_version, session
-from vigil.models.types import Detection
+from vigil.models.types import Detection, face_keypoints
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -30,7 +30,6 @@ class FaceEmbedder:
 
     def __init__(self) -> None:
         self._session = session(self.MODEL)
-        self._input = self._session.get_inputs()[0].name
 
     @property
     def model_version(self) -> str:
@@ -44,10 +43,10 @@ class FaceEmbedder:
         if len(chips) == 0:
             return np.zeros((0, self.DIM), dtype=np.float32)
         blob = cv2.dnn.blobFromImages(list(chips), 1.0, (CHIP_SIZE, CHIP_SIZE), swapRB=True)
-        (embeddings,) = self._session.run(None, {self._input: blob})
+        (embeddings,) = self._session.run({self._session.input_name: blob})
         return embeddings.astype(np.float32)
 
     def embed(self, image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
         """(N, 128) raw embeddings of the detected faces, in the order given."""
-        chips = [align_face(image, d.keypoints, CHIP_SIZE, CHIP_PADDING) for d in detections]
+        chips = [align_face(image, face_keypoints(d), CHIP_SIZE, CHIP_PADDING) for d in detections]
         return self.embed_chips(chips)

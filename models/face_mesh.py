@@ -26,7 +26,7 @@ import numpy as np
 
 from vigil.models.face_aligner import warp_chip
 from vigil.models.runtime import session
-from vigil.models.types import Detection
+from vigil.models.types import Detection, face_keypoints
 
 MODEL = "face_mesh_468"
 INPUT_SIZE = 192
@@ -72,7 +72,8 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
 def crop_matrix(detection: Detection) -> np.ndarray:
     """2x3 image->crop transform: face-box centred, 1.5x its longer side, eyes level."""
     x1, y1, x2, y2 = (float(v) for v in detection.box)
-    right_eye, left_eye = detection.keypoints[0], detection.keypoints[1]
+    keypoints = face_keypoints(detection)
+    right_eye, left_eye = keypoints[0], keypoints[1]
     angle = math.atan2(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0])
     scale = INPUT_SIZE / (CROP_SCALE * max(x2 - x1, y2 - y1))
     cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
@@ -87,7 +88,6 @@ class FaceMesh:
 
     def __init__(self) -> None:
         self._session = session(MODEL)
-        self._input = self._session.get_inputs()[0].name
 
     def estimate(self, image: np.ndarray, detections: Sequence[Detection]) -> list[FacePose]:
         """One FacePose per detection, in order (the model takes one face per call)."""
@@ -97,7 +97,7 @@ class FaceMesh:
         matrix = crop_matrix(detection)
         crop = warp_chip(image, matrix, INPUT_SIZE)
         blob = cv2.dnn.blobFromImage(crop, 1 / 255, swapRB=True)
-        mesh, presence_logit = self._session.run(None, {self._input: blob})
+        mesh, presence_logit = self._session.run({self._session.input_name: blob})
         crop_points = mesh.reshape(468, 3).astype(np.float64)
         inverse = cv2.invertAffineTransform(matrix)
         landmarks = np.empty_like(crop_points)

@@ -25,9 +25,9 @@ from functools import cache
 import cv2
 import numpy as np
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.models.runtime import session
 from vigil.models.types import Detection, iou_matrix
+from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "nanodet"
 INPUT_SIZE = 416
@@ -298,7 +298,6 @@ class ObjectDetector:
         self.border = border
         self.class_ids = np.array(sorted(k for k, v in LABELS.items() if v in names), np.int64)
         self._session = session(MODEL)
-        self._input_name = self._session.get_inputs()[0].name
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detections in image pixels, clipped to the image, best score first."""
@@ -306,7 +305,7 @@ class ObjectDetector:
         if self.class_ids.size == 0:
             return []
         padded, off_x, off_y = pad_border(image, self.border)
-        outputs = self._session.run(None, {self._input_name: preprocess(padded)})
+        outputs = self._session.run({self._session.input_name: preprocess(padded)})
         boxes, scores, classes = decode(outputs, self.class_ids, self.score_threshold)
         scale = np.array([padded.shape[1], padded.shape[0]] * 2, np.float32) / INPUT_SIZE
         offset = np.array([off_x, off_y, off_x, off_y], np.float32)

@@ -1,36 +1,68 @@
-"""One place that turns verified weights into an onnxruntime session.
+"""One place that turns verified weights into an inference session, on the backend the
+process was configured for (`VIGIL_INFERENCE`, see `vigil.models.inference`).
 
-Thread counts are pinned per process (default 1): on a 2-core box, prefork
-workers that each spawn a full thread pool run about 3x slower.
+Every model calls `session(name)` and sees one small interface, `input_name` and
+`run(feeds) -> outputs`, whatever runs underneath; the first call per model logs
+which backend, device and precision it got.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from functools import cache
 from pathlib import Path
+from typing import Protocol
 
-import onnxruntime as ort
+import numpy as np
 
+from vigil.models.inference import ONNXRUNTIME, OPENVINO, Inference, from_env
+from vigil.models.inference import intra_op_threads as intra_op_threads
 from vigil.models.registry import spec, verified_bytes
 
+log = logging.getLogger(__name__)
 
-def intra_op_threads() -> int:
-    return max(1, int(os.environ.get("VIGIL_MODEL_THREADS", "1")))
+
+class Session(Protocol):
+    input_name: str
+    runs_on: str
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+def openvino_installed() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def open_session(name: str, inference: Inference, path: Path | None = None) -> Session:
+    """A new checksum-verified session for the model called `name` on `inference`."""
+    model = verified_bytes(name, path)
+    if inference.backend == OPENVINO and not openvino_installed():
+        log.warning(
+            "inference: openvino is not installed (pip install 'vigil[openvino]');"
+            " using onnxruntime on the CPU"
+        )
+        inference = Inference(ONNXRUNTIME)
+    opened: Session
+    if inference.backend == OPENVINO:
+        from vigil.models.backend_openvino import OpenVinoSession
+
+        opened = OpenVinoSession(name, path or spec(name).path, inference)
+    else:
+        from vigil.models.backend_onnxruntime import OrtSession
+
+        opened = OrtSession(name, model, inference)
+    log.info("inference: %s runs on %s", name, opened.runs_on)
+    return opened
 
 
 @cache
-def session(name: str, path: Path | None = None) -> ort.InferenceSession:
-    """A cached, checksum-verified CPU session for the model called `name`."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads()
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return ort.InferenceSession(
-        verified_bytes(name, path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+def session(name: str, path: Path | None = None) -> Session:
+    """This process's cached session for the model called `name` (VIGIL_INFERENCE)."""
+    return open_session(name, from_env(), path)
 
 
 def model_version(name: str) -> str:

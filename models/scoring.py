@@ -11,8 +11,8 @@ The mapping is monotonic, so a threshold on one is a threshold on the other.
 
 Decisions use thresholds calibrated at stated false-accept rates (FAR 1e-3,
 1e-4, 1e-5), stored beside the model card in `<model>.thresholds.json` with how
-they were derived (see `vigil.compare.calibration`); the Threshold models
-are data, in `schemas/threshold.py`.
+they were derived (written by the developer tool `python -m tools.calibration`,
+not installed); the Threshold models are data, in `schemas/threshold.py`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from functools import cache
 from pathlib import Path
 
 from vigil.models.registry import WEIGHTS_DIR
-from vigil.schemas.threshold import Thresholds
+from vigil.schemas.errors import ErrorCode, VigilError
+from vigil.schemas.threshold import Threshold, Thresholds
 
 MIDPOINT = 0.6
 SLOPE = 12.0
@@ -48,3 +49,16 @@ def thresholds_path(model_name: str) -> Path:
 @cache
 def thresholds(model_name: str = "face_resnet128") -> Thresholds:
     return Thresholds.model_validate(json.loads(thresholds_path(model_name).read_text()))
+
+
+def threshold_for(model: str, far: float) -> Threshold:
+    """The calibrated threshold of the model family (`name` of `name@version`) at `far`."""
+    name = model.split("@", 1)[0]
+    try:
+        return thresholds(name).at(far)
+    except FileNotFoundError:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"no calibrated thresholds for model {name!r}"
+        ) from None
+    except ValueError as exc:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, str(exc)) from None

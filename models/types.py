@@ -28,12 +28,24 @@ class Detection:
     extra: dict = field(default_factory=dict)
 
     @property
+    def appearance(self) -> np.ndarray | None:
+        """The look descriptor a caller put in `extra["appearance"]` for the tracker."""
+        return self.extra.get("appearance")
+
+    @property
     def width(self) -> float:
         return float(self.box[2] - self.box[0])
 
     @property
     def height(self) -> float:
         return float(self.box[3] - self.box[1])
+
+
+def face_keypoints(detection: Detection) -> np.ndarray:
+    """A face detection's (6, 2) keypoints; ValueError when it has none (not a face's)."""
+    if detection.keypoints is None:
+        raise ValueError(f"a {detection.label!r} detection without keypoints is not a face's")
+    return detection.keypoints
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

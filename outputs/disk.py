@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from vigil.infra.files import utc_day, write_atomic
 from vigil.schemas.alert import Alert
@@ -178,6 +178,10 @@ class DiskSink:
             current[1].flush()
 
 
+@overload
+def read_captures(path: Path, model: type[Capture] = ...) -> Iterator[Capture]: ...
+@overload
+def read_captures(path: Path, model: type[Alert]) -> Iterator[Alert]: ...
 def read_captures(path: Path, model: type[Archived] = Capture) -> Iterator[Archived]:
     """The captures (or `model=Alert`: alerts) of one JSONL file written by `DiskSink`."""
     with path.open("rb") as lines:

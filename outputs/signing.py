@@ -150,10 +150,17 @@ def _verify(
 def _headers(headers: object) -> dict[str, str] | None:
     """Lower-cased names to values; None when a header we read is repeated or not text."""
     # A mapping, or anything with items() (email.message.Message, werkzeug, multidicts)
-    items = headers.items() if callable(getattr(headers, "items", None)) else headers
+    items_of = getattr(headers, "items", None)
+    items: Iterable[tuple[object, object]]
+    if callable(items_of):
+        items = items_of()
+    elif isinstance(headers, Iterable):
+        items = headers
+    else:
+        return None  # neither a mapping nor pairs: nothing we can read
     wanted = {TIMESTAMP_HEADER.lower(), SIGNATURE_HEADER.lower(), EVENT_ID_HEADER.lower()}
     found: dict[str, str] = {}
-    for name, value in items:  # type: ignore[union-attr]
+    for name, value in items:
         name, value = _text(name), _text(value)
         if name is None:
             continue

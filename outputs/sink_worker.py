@@ -101,7 +101,7 @@ class SinkWorker(ConsumerStage):
     bus: Bus
     config: PipelineConfig
     stream: SinkStream = CAPTURE_STREAM
-    group: str | None = None  # default: the stream's group
+    group: str = ""  # default (empty): the stream's group
     delivered: int = 0  # handed to every output (the webhook may still be sending)
     sinks: list = field(default_factory=list)
     close_grace: float = 5.0  # s for the webhook to finish on close; the rest is replayed

@@ -276,6 +276,9 @@ class WebhookSink:
                 failure = _Failure(f"{failure.reason}; sink closed", failure.code, False)
                 break
             self._count("retried")
+        # max_attempts >= 1 (checked in __init__): the loop only ends by a return or by a
+        # break on a failure
+        assert failure is not None
         reason = f"{failure.reason} (attempt {attempt} of {self._max_attempts})"
         self._give_up(job, reason, failure.code)
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from pydantic import Field, field_serializer, model_validator
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import ALL_ATTRIBUTES, ALL_TYPES, Attribute
 from vigil.schemas.base import VigilModel
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.history import HistoryConfig
 from vigil.schemas.target import TargetType
 

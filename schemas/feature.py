@@ -46,7 +46,9 @@ class Feature(VigilModel):
     @classmethod
     def from_vector(cls, vector: np.ndarray, model: str) -> Feature:
         array = np.ascontiguousarray(np.asarray(vector, dtype="<f4").ravel())
-        return cls(model=model, dim=int(array.size), data=base64.b64encode(array).decode())
+        return cls(
+            model=model, dim=int(array.size), data=base64.b64encode(array.tobytes()).decode()
+        )
 
     def vector(self) -> np.ndarray:
         return np.frombuffer(base64.b64decode(self.data), dtype="<f4").astype(np.float32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from pydantic import Field, model_validator
 
@@ -24,7 +24,7 @@ class Box(VigilModel):
         return self
 
     @classmethod
-    def from_xyxy(cls, values: Sequence[float]) -> Box:
+    def from_xyxy(cls, values: Iterable[float]) -> Box:
         x1, y1, x2, y2 = (round(float(v), 2) for v in values)
         return cls(x1=x1, y1=y1, x2=x2, y2=y2)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -80,14 +81,13 @@ def _text(value: str) -> str:
     return _printable(value, "text")
 
 
-def _keys(value: dict[str, object]) -> dict[str, object]:
+def _keys(value: Mapping[str, object]) -> None:
     """Metadata keys are identifiers, so filters (ours and Milvus's) need no escaping."""
     for key in value:
         if not METADATA_KEY.match(key):
             raise ValueError(
                 f"metadata key {key!r}: 1-64 of A-Z a-z 0-9 _ . -, not starting with a digit"
             )
-    return value
 
 
 def _metadata(value: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:

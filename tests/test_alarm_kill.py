@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import KAFKA_TEST_TIMEOUTS, stop
 from tests.test_outputs import DAY, make_capture
 from vigil.alarm.worker import ALARM_GROUP, RECORD_DELAY_ENV, AlarmWorker
-from vigil.groups.faces import face_targets
+from vigil.analysis.faces import face_targets
 from vigil.groups.service import GroupService
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.bus.memory import MemoryBus

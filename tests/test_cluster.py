@@ -19,14 +19,14 @@ import pytest
 
 from tests.support.cluster_quality import pairwise_scores
 from tests.support.synthetic_groups import Population
+from tools.calibration.augment import AUGMENTS
+from tools.calibration.data import embed_views, photo_sources
 from vigil.cli.main import main
 from vigil.cluster.assign import assign, empty_state, load_state, save_state
 from vigil.cluster.graph import knn_graph
 from vigil.cluster.service import cluster_faces
 from vigil.cluster.sources import FaceCapture
 from vigil.cluster.whispers import chinese_whispers, connected_components, merge_supported
-from vigil.compare.augment import AUGMENTS
-from vigil.compare.calibration_data import embed_views, photo_sources
 from vigil.errors import ErrorCode, VigilError
 from vigil.outputs.disk import DiskSink
 from vigil.schemas.capture import Capture, CaptureEvent

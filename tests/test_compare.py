@@ -10,10 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vigil.cli.main import main
-from vigil.compare.calibration_data import View
-from vigil.compare.calibration_report import SECTION_TITLE, replace_section
-from vigil.compare.calibration_stats import (
+from tools.calibration.data import View
+from tools.calibration.report import SECTION_TITLE, replace_section
+from tools.calibration.stats import (
     EMPIRICAL,
     TAIL_MODEL,
     Pairs,
@@ -21,9 +20,10 @@ from vigil.compare.calibration_stats import (
     estimate,
     pair_distances,
 )
+from vigil.analysis.faces import face_targets
+from vigil.cli.main import main
 from vigil.compare.compare import compare
 from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
 from vigil.models.runtime import model_version
 from vigil.models.scoring import similarity, thresholds_path
 from vigil.schemas.feature import Feature

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from tests.support.synthetic_captures import face_capture
 from vigil.analysis.image_decoder import decode_image
 from vigil.errors import VigilError
-from vigil.groups.service import as_vector
 from vigil.infra.bus.base import Record
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.frames import META_HEADER, FrameTopic
 from vigil.infra.topics.json_topic import UndecodableRecord
+from vigil.schemas.validate import as_vector
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from tests.support.synthetic_captures import face_capture
-from vigil.groups.store import to_us
 from vigil.history.crops import CROPS_ENV, CropStore, crops_root
 from vigil.history.service import HistoryService
 from vigil.history.store import COLLECTION, SCALARS
+from vigil.infra.milvus import to_us
 from vigil.schemas.capture import CaptureEvent
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(200)) + b"\xff\xd9"

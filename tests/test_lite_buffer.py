@@ -9,8 +9,8 @@ import pytest
 from milvus_lite.engine import collection
 
 from tests.support.synthetic_captures import face_capture
-from vigil.groups.lite_buffer import DEFAULT_LIMIT_BYTES, FLUSH_EVERY_ENV, LIMIT_ENV, FlushPacer
 from vigil.history.service import HistoryService
+from vigil.infra.lite_buffer import DEFAULT_LIMIT_BYTES, FLUSH_EVERY_ENV, LIMIT_ENV, FlushPacer
 
 pytestmark = pytest.mark.integration
 

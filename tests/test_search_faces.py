@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from vigil.analysis.faces import face_targets
 from vigil.errors import ErrorCode, VigilError
-from vigil.groups.faces import face_targets
 from vigil.groups.service import GroupService
 from vigil.models.scoring import thresholds
 

@@ -16,11 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from vigil.analysis.detection import owning_person
 from vigil.analysis.face_gate import MIN_CAPTURE_FACE
-from vigil.models.types import Detection
+from vigil.analysis.frame_detection import FrameDetection
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.frame import FrameMeta
@@ -35,9 +33,9 @@ RELINK_SECONDS = 6.0
 
 @dataclass
 class ShotRecord:
-    """A candidate best shot: the detect step's item plus the frame it came from."""
+    """A candidate best shot: the detect step's detection plus the frame it came from."""
 
-    item: dict[str, Any]
+    detection: FrameDetection
     meta: FrameMeta
 
 
@@ -50,7 +48,7 @@ class TrackInfo:
     frames_seen: int = 0
     revision: int = -1
     parent_track: str | None = None
-    published_item: dict[str, Any] | None = None
+    published: FrameDetection | None = None
     description: dict[str, Any] | None = None
 
 
@@ -68,13 +66,13 @@ class CaptureWork:
 @dataclass
 class CameraTracking:
     camera: CameraConfig
-    trackers: dict[TargetType, Tracker] = field(default_factory=dict)
+    trackers: dict[TargetType, Tracker[FrameDetection]] = field(default_factory=dict)
     shots: dict[TargetType, BestShotSelector] = field(default_factory=dict)
     tracks: dict[tuple[TargetType, int], TrackInfo] = field(default_factory=dict)
     prefix: str | None = None
     # Same face? Asked before a face track is re-acquired after a gap or relinked
     # (`analysis.face_identity.FaceIdentity`); without it, position and look decide.
-    same_face: Callable[[Detection, Detection], bool] | None = None
+    same_face: Callable[[FrameDetection, FrameDetection], bool] | None = None
 
     def __post_init__(self) -> None:
         # A still scene is only re-detected every keyframe_interval: a track must outlive
@@ -89,30 +87,27 @@ class CameraTracking:
             )
             self.shots[target_type] = BestShotSelector()
 
-    def usable(self, item: dict[str, Any]) -> bool:
+    def usable(self, detection: FrameDetection) -> bool:
         """A shot the camera's filters accept; a face must also be big enough to be seen."""
-        x1, y1, x2, y2 = item["box"]
         min_size = self.camera.min_size
-        if item["type"] == TargetType.FACE.value:
+        if detection.type == TargetType.FACE:
             min_size = max(min_size, MIN_CAPTURE_FACE)
         return (
-            min(x2 - x1, y2 - y1) >= min_size
-            and item["quality"]["score"] >= self.camera.min_quality
+            min(detection.width, detection.height) >= min_size
+            and detection.quality.score >= self.camera.min_quality
         )
 
-    def on_frame(self, meta: FrameMeta, items: list[dict[str, Any]]) -> list[CaptureWork]:
+    def on_frame(self, meta: FrameMeta, detections: list[FrameDetection]) -> list[CaptureWork]:
         """Advance every tracker with one analysed frame; return the events it causes."""
         if self.prefix is None:
             self.prefix = f"{meta.stream_id}.{meta.sequence}"
         work: list[CaptureWork] = []
         person_tracks: dict[int, str] = {}
-        by_type = {t: [i for i in items if i["type"] == t.value] for t in self.trackers}
+        by_type = {t: [d for d in detections if d.type == t] for t in self.trackers}
         ordered = sorted(self.trackers, key=lambda t: t != TargetType.PERSON)  # persons first
         for target_type in ordered:
             typed = by_type[target_type]
-            step = self.trackers[target_type].update(
-                [to_detection(i) for i in typed], meta.source_time
-            )
+            step = self.trackers[target_type].update(typed, meta.source_time)
             for index, number in step.assigned.items():
                 info = self.observe(target_type, number, typed[index], meta)
                 if target_type == TargetType.PERSON:
@@ -130,7 +125,9 @@ class CameraTracking:
                 self.shots[target_type].forget(number)
         return work
 
-    def observe(self, target_type: TargetType, number: int, item: dict, meta: FrameMeta):
+    def observe(
+        self, target_type: TargetType, number: int, detection: FrameDetection, meta: FrameMeta
+    ) -> TrackInfo:
         key = (target_type, number)
         info = self.tracks.get(key)
         if info is None:
@@ -138,22 +135,27 @@ class CameraTracking:
             self.tracks[key] = info
         info.last_seen = meta
         info.frames_seen += 1
-        x1, y1, x2, y2 = item["box"]
-        if self.usable(item):
+        if self.usable(detection):
             self.shots[target_type].offer(
                 number,
-                quality=float(item["quality"]["score"]),
-                area=float((x2 - x1) * (y2 - y1)),
-                edge_cut=item["quality"]["parts"]["edge"] < 1.0,
-                payload=ShotRecord(item, meta),
+                quality=float(detection.quality.score),
+                area=float(detection.width * detection.height),
+                edge_cut=detection.quality.parts.edge < 1.0,
+                payload=ShotRecord(detection, meta),
                 timestamp=meta.source_time,
             )
         return info
 
-    def link_faces(self, faces, assigned, persons, person_tracks) -> None:
-        person_detections = [to_detection(p) for p in persons]
+    def link_faces(
+        self,
+        faces: list[FrameDetection],
+        assigned: dict[int, int],
+        persons: list[FrameDetection],
+        person_tracks: dict[int, str],
+    ) -> None:
+        person_detections = [p.in_frame() for p in persons]
         for index, number in assigned.items():
-            owner = owning_person(to_detection(faces[index]), person_detections)
+            owner = owning_person(faces[index].in_frame(), person_detections)
             if owner is not None and owner in person_tracks:
                 self.tracks[(TargetType.FACE, number)].parent_track = person_tracks[owner]
 
@@ -177,8 +179,8 @@ class CameraTracking:
     def emit(self, event, info, record: ShotRecord, selector, number, now) -> CaptureWork:
         info.revision += 1
         selector.mark_published(number, now)
-        changed = info.published_item is not record.item
-        info.published_item = record.item
+        changed = info.published is not record.detection
+        info.published = record.detection
         return CaptureWork(event, info, record, needs_description=changed, revision=info.revision)
 
     def close(self, target_type: TargetType, number: int) -> list[CaptureWork]:
@@ -200,18 +202,3 @@ class CameraTracking:
             for track in tracker.finish():
                 work += self.close(target_type, track.track_id)
         return work
-
-
-def to_detection(item: dict[str, Any]) -> Detection:
-    keypoints = item.get("keypoints")
-    appearance = item.get("appearance")
-    extra: dict[str, Any] = {"item": item}  # the crop, for a face-identity check
-    if appearance:
-        extra["appearance"] = np.asarray(appearance, np.float32)
-    return Detection(
-        box=np.asarray(item["box"], dtype=np.float32),
-        score=float(item["score"]),
-        label=item["label"],
-        keypoints=np.asarray(keypoints, dtype=np.float32) if keypoints is not None else None,
-        extra=extra,
-    )

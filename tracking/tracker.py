@@ -22,8 +22,8 @@ are matched to the tracks' *predicted* boxes by IoU with the Hungarian method
 
 6. with `relink_seconds` set, the high-score detections still unmatched are offered
    to dormant tracks (`relink`): confirmed tracks lost too long for motion matching,
-   claimed back by a detection that is near enough and looks alike (appearance in
-   `Detection.extra["appearance"]`, see `appearance.descriptor`).
+   claimed back by a detection that is near enough and looks alike (its `appearance`,
+   see `appearance.descriptor`).
 
 A tentative track is confirmed after `confirm_hits` consecutive hits (with
 `confirm_at_start`, tracks started on the first detection frame at once, as ByteTrack
@@ -43,6 +43,10 @@ it turns sharply, or a newcomer appearing where a lost track is predicted, can c
 
     tracker = Tracker()
     step = tracker.update(detector.detect(frame), timestamp)  # step.assigned: det -> id
+
+Detections are anything `Trackable`: a detector's `models.types.Detection`, or the
+capture step's `analysis.frame_detection.FrameDetection`, which the tracker hands back
+unchanged (`Track.detection`, and to `verify`).
 """
 
 from __future__ import annotations
@@ -50,11 +54,12 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from vigil.analysis.appearance import similarity
-from vigil.models.types import Detection, iou_matrix
+from vigil.models.types import iou_matrix
 from vigil.tracking.assignment import linear_assignment, match_by_iou
 from vigil.tracking.motion import BoxKalman
 from vigil.tracking.relink import Candidate, centre, relink_pairs
@@ -89,8 +94,31 @@ STATIONARY_FRACTION = 0.05
 STATIONARY_UPDATES = 5
 
 
+class Trackable(Protocol):
+    """What the tracker reads of a detection.
+
+    `box` is 4 numbers x1, y1, x2, y2 in pixels (the tracker computes in float32);
+    `appearance` a look descriptor (`appearance.descriptor`), or None.
+    """
+
+    @property
+    def box(self) -> Any: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def appearance(self) -> np.ndarray | None: ...
+
+
+D = TypeVar("D", bound=Trackable)
+
+
 @dataclass
-class Track:
+class Track(Generic[D]):
     """A tracked object as the caller sees it (read-only: the tracker owns it).
 
     `box` is the motion model's estimate: filtered on a hit, predicted on a miss.
@@ -109,7 +137,7 @@ class Track:
     confirmed: bool
     first_time: float
     last_time: float
-    detection: Detection | None
+    detection: D | None
     stationary: bool = False
 
 
@@ -125,18 +153,19 @@ class TrackerStep:
     dropped: list[int] = field(default_factory=list)
 
 
-class _LiveTrack:
+class _LiveTrack(Generic[D]):
     """A track plus the state behind it that the caller never needs."""
 
-    def __init__(self, track_id: int, detection: Detection, timestamp: float):
-        self.motion = BoxKalman(detection.box)
+    def __init__(self, track_id: int, detection: D, timestamp: float):
+        box = _xyxy(detection)
+        self.motion = BoxKalman(box)
         self.predicted_at = timestamp
         self.centres: deque[np.ndarray] = deque(maxlen=STATIONARY_UPDATES)
         self.votes: Counter[str] = Counter()
         self.appearance: np.ndarray | None = None
-        self.last_box = np.asarray(detection.box, dtype=np.float32)
+        self.last_box = box
         self.last_detection = detection
-        self.track = Track(
+        self.track: Track[D] = Track(
             track_id=track_id,
             label=detection.label,
             box=self.motion.box,
@@ -155,15 +184,16 @@ class _LiveTrack:
         self.predicted_at = timestamp
         return self.motion.predict(dt, hold_size=self.track.misses > 0)
 
-    def hit(self, detection: Detection, timestamp: float) -> None:
+    def hit(self, detection: D, timestamp: float) -> None:
         track = self.track
+        box = _xyxy(detection)
         if track.hits:  # the first box is already the filter's initial state
-            self.motion.update(detection.box)
+            self.motion.update(box)
         if track.hits == 1 and timestamp > track.last_time:
             # Second sighting: the displacement *is* the velocity. The filter, starting
             # from zero velocity, would take several frames to learn it, and a fast
             # object would be lost on the way.
-            self.motion.observe_velocity(self.last_box, detection.box, timestamp - track.last_time)
+            self.motion.observe_velocity(self.last_box, box, timestamp - track.last_time)
         self.votes[detection.label] += float(detection.score)
         self.centres.append(self.motion.centre)
         track.box = self.motion.box
@@ -174,9 +204,9 @@ class _LiveTrack:
         track.misses = 0
         track.last_time = timestamp
         track.stationary = self._still()
-        self.last_box = np.asarray(detection.box, dtype=np.float32)
+        self.last_box = box
         self.last_detection = detection
-        look = detection.extra.get("appearance")
+        look = detection.appearance
         if look is not None:
             look = np.asarray(look, dtype=np.float32)
             self.appearance = (
@@ -185,9 +215,9 @@ class _LiveTrack:
                 else (1 - APPEARANCE_RATE) * self.appearance + APPEARANCE_RATE * look
             )
 
-    def revive(self, detection: Detection, timestamp: float) -> None:
+    def revive(self, detection: D, timestamp: float) -> None:
         """A dormant track claimed again: restart its motion model at the new box."""
-        self.motion = BoxKalman(detection.box)
+        self.motion = BoxKalman(_xyxy(detection))
         self.predicted_at = timestamp
         self.centres.clear()
         self.track.misses = 0
@@ -206,7 +236,7 @@ class _LiveTrack:
         return span < STATIONARY_FRACTION * self.motion.scale
 
 
-class Tracker:
+class Tracker(Generic[D]):
     """Keeps identities of one target type on one camera across detection frames.
 
     Track ids are ints increasing from `first_id` (not consecutive: a dropped tentative
@@ -225,7 +255,7 @@ class Tracker:
         max_lost_seconds: float | None = 2.0,
         first_id: int = 1,
         relink_seconds: float | None = None,
-        verify: Callable[[Detection, Detection], bool] | None = None,
+        verify: Callable[[D, D], bool] | None = None,
         confirm_at_start: bool = False,
     ):
         if not 0 <= low_threshold <= high_threshold <= 1:
@@ -250,12 +280,12 @@ class Tracker:
         # Tracks started on the first detection frame are confirmed at once (ByteTrack's
         # rule): what is in view when a camera starts is as real as what walks in later.
         self.confirm_at_start = confirm_at_start
-        self._live: dict[int, _LiveTrack] = {}
-        self._dormant: dict[int, _LiveTrack] = {}
+        self._live: dict[int, _LiveTrack[D]] = {}
+        self._dormant: dict[int, _LiveTrack[D]] = {}
         self._now = -np.inf
         self._updates = 0
 
-    def update(self, detections: Sequence[Detection], timestamp: float) -> TrackerStep:
+    def update(self, detections: Sequence[D], timestamp: float) -> TrackerStep:
         """Match one detection frame's detections to the tracks (see the module docstring)."""
         self._advance(timestamp)
         step = TrackerStep()
@@ -331,9 +361,9 @@ class Tracker:
 
     def _associate(
         self,
-        lives: list[_LiveTrack],
+        lives: list[_LiveTrack[D]],
         indices: list[int],
-        detections: Sequence[Detection],
+        detections: Sequence[D],
         min_iou: float,
         timestamp: float,
         step: TrackerStep,
@@ -342,7 +372,7 @@ class Tracker:
         if not lives or not indices:
             return indices
         predicted = np.stack([live.motion.box for live in lives])
-        boxes = np.stack([detections[i].box for i in indices])
+        boxes = np.stack([_xyxy(detections[i]) for i in indices])
         iou = iou_matrix(predicted, boxes)
         for row, live in enumerate(lives):
             for col, index in enumerate(indices):
@@ -351,7 +381,7 @@ class Tracker:
         pairs = match_by_iou(iou, min_iou)
         return self._take(pairs, lives, indices, detections, timestamp, step)
 
-    def _same(self, live: _LiveTrack, detection: Detection) -> bool:
+    def _same(self, live: _LiveTrack[D], detection: D) -> bool:
         """False when a still track back from VERIFY_AFTER_MISSES misses is not this object."""
         if self.verify is None or live.track.misses < VERIFY_AFTER_MISSES:
             return True
@@ -361,9 +391,9 @@ class Tracker:
 
     def _reach(
         self,
-        lives: list[_LiveTrack],
+        lives: list[_LiveTrack[D]],
         indices: list[int],
-        detections: Sequence[Detection],
+        detections: Sequence[D],
         timestamp: float,
         step: TrackerStep,
     ) -> list[int]:
@@ -377,15 +407,16 @@ class Tracker:
             size = _size(origin)
             for col, index in enumerate(indices):
                 detection = detections[index]
-                ratio = _size(detection.box) / size
-                distance = float(np.linalg.norm(centre(detection.box) - centre(origin))) / size
-                look = similarity(live.appearance, detection.extra.get("appearance"))
+                box = _xyxy(detection)
+                ratio = _size(box) / size
+                distance = float(np.linalg.norm(centre(box) - centre(origin))) / size
+                look = similarity(live.appearance, detection.appearance)
                 if (
                     distance <= reach
                     and 1 / REACH_SIZE_RATIO <= ratio <= REACH_SIZE_RATIO
                     and (
                         live.appearance is None
-                        or "appearance" not in detection.extra
+                        or detection.appearance is None
                         or look >= REACH_MIN_SIMILARITY
                     )
                     and self._same(live, detection)
@@ -398,9 +429,9 @@ class Tracker:
     def _take(
         self,
         pairs: list[tuple[int, int]],
-        lives: list[_LiveTrack],
+        lives: list[_LiveTrack[D]],
         indices: list[int],
-        detections: Sequence[Detection],
+        detections: Sequence[D],
         timestamp: float,
         step: TrackerStep,
     ) -> list[int]:
@@ -414,7 +445,7 @@ class Tracker:
             taken.add(index)
         return [i for i in indices if i not in taken]
 
-    def _start(self, index: int, detection: Detection, timestamp: float, step: TrackerStep) -> None:
+    def _start(self, index: int, detection: D, timestamp: float, step: TrackerStep) -> None:
         live = _LiveTrack(self._next_id, detection, timestamp)
         self._next_id += 1
         self._live[live.track.track_id] = live
@@ -424,12 +455,12 @@ class Tracker:
             step.confirmed_now.append(live.track.track_id)
         self._maybe_confirm(live, step)
 
-    def _maybe_confirm(self, live: _LiveTrack, step: TrackerStep) -> None:
+    def _maybe_confirm(self, live: _LiveTrack[D], step: TrackerStep) -> None:
         if not live.track.confirmed and live.track.hits >= self.confirm_hits:
             live.track.confirmed = True
             step.confirmed_now.append(live.track.track_id)
 
-    def _missed(self, live: _LiveTrack, step: TrackerStep) -> None:
+    def _missed(self, live: _LiveTrack[D], step: TrackerStep) -> None:
         live.miss()
         if not live.track.confirmed or live.track.misses > self.max_misses:
             self._remove(live, step)
@@ -442,7 +473,7 @@ class Tracker:
             if limit is not None and lost_for > limit and (tentative or live.track.confirmed):
                 self._remove(live, step)
 
-    def _remove(self, live: _LiveTrack, step: TrackerStep, final: bool = False) -> None:
+    def _remove(self, live: _LiveTrack[D], step: TrackerStep, final: bool = False) -> None:
         """Forgets a track, reporting it in `ended` (confirmed) or `dropped` (tentative).
 
         With relinking on, a confirmed track goes dormant first (unless `final`).
@@ -464,7 +495,7 @@ class Tracker:
     def _relink(
         self,
         indices: list[int],
-        detections: Sequence[Detection],
+        detections: Sequence[D],
         timestamp: float,
         step: TrackerStep,
     ) -> list[int]:
@@ -472,9 +503,7 @@ class Tracker:
         if not self._dormant or not indices:
             return indices
         sleepers = list(self._dormant.values())
-        candidates = [
-            Candidate(detections[i].box, detections[i].extra.get("appearance")) for i in indices
-        ]
+        candidates = [Candidate(_xyxy(detections[i]), detections[i].appearance) for i in indices]
         states = [(s.last_box, s.appearance, s.track.last_time) for s in sleepers]
         taken = set()
         for row, col in relink_pairs(states, candidates, timestamp):
@@ -487,6 +516,11 @@ class Tracker:
             step.assigned[index] = live.track.track_id
             taken.add(index)
         return [i for i in indices if i not in taken]
+
+
+def _xyxy(detection: Trackable) -> np.ndarray:
+    """A detection's box as the tracker computes with it: float32 x1, y1, x2, y2."""
+    return np.asarray(detection.box, dtype=np.float32)
 
 
 def _size(box: np.ndarray) -> float:

@@ -191,7 +191,8 @@ def _incomplete_file(
     fewer frames than its header promises, or an end before its stated duration.
     """
     expected = stream.frames
-    duration = float(stream.duration * stream.time_base) if stream.duration else None
+    time_base = stream.time_base  # None when the container gives none (a 0 num or den)
+    duration = float(stream.duration * time_base) if stream.duration and time_base else None
     problems = []
     if frames == 0:
         problems.append("no frame could be decoded")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import av
 
-from vigil.errors import VigilError
 from vigil.infra.logs import redact_url
+from vigil.schemas.errors import VigilError
 
 
 class VideoErrorCode(StrEnum):

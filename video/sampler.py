@@ -29,10 +29,11 @@ class Sampler:
         if self.fps is None:
             return True
         interval = self._interval
-        restart = self._due is None or source_time < self._due - 2 * interval
-        if not restart and source_time < self._due - self._TOLERANCE * interval:
+        due = self._due
+        if due is None or source_time < due - 2 * interval:
+            due = source_time  # first frame, or time stepped back: restart the grid here
+        elif source_time < due - self._TOLERANCE * interval:
             return False
-        due = source_time if restart else self._due
         due += interval
         self._due = source_time + interval if source_time >= due else due
         return True

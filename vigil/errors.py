@@ -1,43 +1,10 @@
-"""Error codes shared by every API, so callers can branch on a stable string, not a message."""
+"""Error codes shared by every API: the public import path of `vigil.schemas.errors`.
 
-from __future__ import annotations
+Callers write `from vigil.errors import ErrorCode, VigilError`; the definitions live
+at the bottom of the stack (schemas/errors.py) so that every layer can raise them
+without importing the top-level package.
+"""
 
-from enum import StrEnum
+from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
 
-
-class ErrorCode(StrEnum):
-    """Documented, stable error codes (see README, "Error codes")."""
-
-    EMPTY_INPUT = "empty_input"
-    NOT_AN_IMAGE = "not_an_image"
-    CORRUPT_IMAGE = "corrupt_image"
-    IMAGE_TOO_LARGE = "image_too_large"
-    IMAGE_TOO_SMALL = "image_too_small"
-    UNSUPPORTED_FORMAT = "unsupported_format"
-    FILE_NOT_FOUND = "file_not_found"
-    NOT_A_REGULAR_FILE = "not_a_regular_file"
-    FILE_TOO_LARGE = "file_too_large"
-    PATH_NOT_ALLOWED = "path_not_allowed"
-    INVALID_OPTIONS = "invalid_options"
-    GROUP_NOT_FOUND = "group_not_found"
-    GROUP_EXISTS = "group_exists"
-    MEMBER_NOT_FOUND = "member_not_found"
-    FEATURE_MISMATCH = "feature_mismatch"
-    INVALID_FEATURE = "invalid_feature"
-    NO_FACE = "no_face"
-    MULTIPLE_FACES = "multiple_faces"
-    LOW_QUALITY = "low_quality"
-    DUPLICATE = "duplicate"
-    STORE_UNAVAILABLE = "store_unavailable"
-    MODEL_MISSING = "model_missing"
-    MODEL_CORRUPT = "model_corrupt"
-    INTERNAL = "internal_error"
-
-
-class VigilError(Exception):
-    """An error a user can act on: a stable code plus a message naming what was wrong."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(f"[{code.value}] {message}")
-        self.code = code
-        self.message = message
+__all__ = ["ErrorCode", "ErrorInfo", "VigilError"]

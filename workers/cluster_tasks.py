@@ -13,20 +13,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vigil.infra.celery_app import app
 from vigil.infra.safe_read import allowed_path, is_local, task_roots
-from vigil.workers.group_tasks import coded, dump
+from vigil.workers.coded import coded_task, dump
 
 
-@app.task(name="vigil.cluster")
-@coded
+@coded_task("vigil.cluster")
 def cluster(
     request: dict | None = None, history: str | None = None, archive: list[str] | None = None
 ) -> dict:
     from vigil.cluster.service import cluster_faces, cluster_history, model_of
     from vigil.cluster.sources import archived_faces
-    from vigil.groups.service import checked
     from vigil.schemas.cluster import ClusterRequest
+    from vigil.schemas.validate import checked
 
     query = checked(ClusterRequest, request or {}, "cluster request")
     if archive:

@@ -23,17 +23,12 @@ from vigil.compare.compare import compare as compare_faces
 from vigil.compare.enroll import enroll as enroll_portraits
 from vigil.compare.enroll_analysis import analyze_file, rejected
 from vigil.compare.verify import verify as verify_identity
-from vigil.errors import ErrorCode, VigilError
-from vigil.infra.celery_app import app
 from vigil.infra.safe_read import allowed_path, is_local, shown, task_input, task_roots
 from vigil.schemas.compare import EnrollOptions, RejectReason
-from vigil.schemas.errors import ErrorInfo
+from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
+from vigil.workers.coded import coded_task, dump
 
 Side = bytes | str | dict[str, Any]
-
-
-def error(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"error": ErrorInfo(code=code, message=message).model_dump(mode="json")}
 
 
 def enroll_options(options: dict[str, Any] | None) -> EnrollOptions:
@@ -55,41 +50,35 @@ def report_path(report: str | None, group: str, roots: tuple[str, ...]) -> Path:
     return path
 
 
-@app.task(name="vigil.compare")
+def unreadable(error: ErrorInfo) -> dict[str, Any]:
+    """`vigil.enroll.analyze`'s answer to any failure: the portrait is rejected, with why."""
+    return dump(rejected(RejectReason.UNREADABLE, f"{error.code.value}: {error.message}"))
+
+
+@coded_task("vigil.compare")
 def compare(a: Side, b: Side, far: float | None = None) -> dict[str, Any]:
     """Compare two faces: each encoded picture bytes, a served path, or a Feature dict."""
     local = is_local(compare)
-    try:
-        a, b = task_input(a, local=local), task_input(b, local=local)
-        return compare_faces(a, b, far).model_dump(mode="json", exclude_none=True)
-    except VigilError as exc:
-        return error(exc.code, exc.message)
+    a, b = task_input(a, local=local), task_input(b, local=local)
+    return dump(compare_faces(a, b, far))
 
 
-@app.task(name="vigil.verify")
+@coded_task("vigil.verify")
 def verify(id_photo: bytes | str, image: bytes | str, far: float | None = None) -> dict[str, Any]:
     """Identity verification of a picture against an ID photo (VerifyResult as JSON)."""
     local = is_local(verify)
-    try:
-        id_photo, image = task_input(id_photo, local=local), task_input(image, local=local)
-        result = verify_identity(id_photo, image=image, far=far)
-    except VigilError as exc:
-        return error(exc.code, exc.message)
-    return result.model_dump(mode="json", exclude_none=True)
+    id_photo, image = task_input(id_photo, local=local), task_input(image, local=local)
+    return dump(verify_identity(id_photo, image=image, far=far))
 
 
-@app.task(name="vigil.enroll.analyze")
+@coded_task("vigil.enroll.analyze", answer=unreadable)
 def analyze(image: bytes | str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides."""
-    try:
-        image = task_input(image, local=is_local(analyze))
-    except VigilError as exc:
-        refused = rejected(RejectReason.UNREADABLE, f"{exc.code.value}: {exc.message}")
-        return refused.model_dump(mode="json", exclude_none=True)
-    return analyze_file(image, enroll_options(options)).model_dump(mode="json", exclude_none=True)
+    image = task_input(image, local=is_local(analyze))
+    return dump(analyze_file(image, enroll_options(options)))
 
 
-@app.task(name="vigil.enroll")
+@coded_task("vigil.enroll")
 def enroll(
     source: str,
     group: str,
@@ -104,20 +93,12 @@ def enroll(
     On a worker, the source, every file it lists and the report must lie inside
     VIGIL_TASK_FILE_ROOTS; a file listed outside is rejected as `unreadable`.
     """
-    try:
-        roots: tuple[str, ...] | None = None
-        if not is_local(enroll):
-            roots = task_roots()
-            source = str(allowed_path(source, roots, "enrolment source"))
-            report = str(report_path(report, group, roots))
-        summary = enroll_portraits(
-            source,
-            group,
-            options=enroll_options(options),
-            report=report,
-            create=create,
-            roots=roots,
-        )
-    except VigilError as exc:
-        return error(exc.code, exc.message)
+    roots: tuple[str, ...] | None = None
+    if not is_local(enroll):
+        roots = task_roots()
+        source = str(allowed_path(source, roots, "enrolment source"))
+        report = str(report_path(report, group, roots))
+    summary = enroll_portraits(
+        source, group, options=enroll_options(options), report=report, create=create, roots=roots
+    )
     return summary.model_dump(mode="json")

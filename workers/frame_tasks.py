@@ -3,7 +3,9 @@
 - `vigil.frame.detect(jpeg, types, min_size)` -> list of detections with quality and crop;
 - `vigil.capture.describe(crop_jpeg, detection, attributes, features)` -> Target fields.
 
-Both take and return msgpack-friendly values only (bytes, lists, dicts).
+Both take and return msgpack-friendly values only (bytes, lists, dicts): a detection
+crosses as `FrameDetection.to_wire()` and is read back with `from_wire`, here and where
+the capture step receives the results (capture/worker.py), nowhere else.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.analysis.frame_analysis import describe_shot, detect_frame
+from vigil.analysis.frame_detection import FrameDetection
 from vigil.analysis.image_decoder import decode_image
 from vigil.infra import metrics
 from vigil.infra.celery_app import app
@@ -24,17 +27,22 @@ def detect(jpeg: bytes, types: list[str], min_size: int = 0) -> list[dict[str, A
     """Detect faces, persons and vehicles on one JPEG frame."""
     with metrics.MODEL_LATENCY.labels(model="detect_frame").time():
         image = decode_image(jpeg)
-        return detect_frame(image, {TargetType(t) for t in types}, min_size)
+        found = detect_frame(image, {TargetType(t) for t in types}, min_size)
+        return [detection.to_wire() for detection in found]
 
 
 @app.task(name="vigil.capture.describe")
 def describe(
     crop_jpeg: bytes, detection: dict[str, Any], attributes: list[str], features: bool
 ) -> dict[str, Any]:
-    """Attributes and face feature of one best shot (its crop and the detection in it)."""
-    with metrics.MODEL_LATENCY.labels(model=f"describe_{detection['type']}").time():
+    """Attributes and face feature of one best shot (its crop and the detection in it).
+
+    A malformed `detection` is refused with `VigilError(invalid_options)` naming the field.
+    """
+    shot = FrameDetection.from_wire(detection)
+    with metrics.MODEL_LATENCY.labels(model=f"describe_{shot.type.value}").time():
         crop = decode_image(crop_jpeg)
-        return describe_shot(crop, detection, {Attribute(a) for a in attributes}, features)
+        return describe_shot(crop, shot, {Attribute(a) for a in attributes}, features)
 
 
 def submit_detect(args: list, name: str) -> RetriedTask:

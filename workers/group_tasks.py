@@ -13,17 +13,13 @@ Pictures travel as bytes; a worker reads a path only inside VIGIL_TASK_FILE_ROOT
 from __future__ import annotations
 
 import functools
-import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from vigil.errors import ErrorCode, VigilError
-from vigil.infra.celery_app import app
 from vigil.infra.safe_read import is_local, task_input
-from vigil.schemas.errors import ErrorInfo
+from vigil.workers.coded import Source, coded_task, dump
 
-log = logging.getLogger(__name__)
-Source = dict[str, Any] | bytes | str
+if TYPE_CHECKING:
+    from vigil.schemas.feature import Feature
 
 
 @functools.cache
@@ -34,27 +30,6 @@ def service():
     return GroupService()
 
 
-def coded(task: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn errors into `{"error": ...}` results so callers branch on a code."""
-
-    @functools.wraps(task)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return task(*args, **kwargs)
-        except VigilError as exc:
-            error = ErrorInfo(code=exc.code, message=exc.message)
-        except Exception as exc:  # a bug must still answer the caller
-            log.exception("task %s failed", task.__name__)
-            error = ErrorInfo(code=ErrorCode.INTERNAL, message=f"{type(exc).__name__}: {exc}")
-        return {"error": error.model_dump(mode="json")}
-
-    return run
-
-
-def dump(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True)
-
-
 def is_feature(source: Source) -> bool:
     return isinstance(source, dict)
 
@@ -62,32 +37,27 @@ def is_feature(source: Source) -> bool:
 # -- groups -------------------------------------------------------------------------------
 
 
-@app.task(name="vigil.groups.create")
-@coded
+@coded_task("vigil.groups.create")
 def create(name: str, description: str = "", metadata: dict | None = None) -> dict:
     return dump(service().create_group(name, description, metadata))
 
 
-@app.task(name="vigil.groups.list")
-@coded
+@coded_task("vigil.groups.list")
 def list_groups() -> list[dict]:
     return [dump(group) for group in service().list_groups()]
 
 
-@app.task(name="vigil.groups.get")
-@coded
+@coded_task("vigil.groups.get")
 def get(name: str) -> dict:
     return dump(service().get_group(name))
 
 
-@app.task(name="vigil.groups.rename")
-@coded
+@coded_task("vigil.groups.rename")
 def rename(name: str, new_name: str) -> dict:
     return dump(service().rename_group(name, new_name))
 
 
-@app.task(name="vigil.groups.delete")
-@coded
+@coded_task("vigil.groups.delete")
 def delete(name: str) -> dict:
     service().delete_group(name)
     return {"deleted": name}
@@ -96,8 +66,7 @@ def delete(name: str) -> dict:
 # -- members ------------------------------------------------------------------------------
 
 
-@app.task(name="vigil.groups.members.add")
-@coded
+@coded_task("vigil.groups.members.add")
 def add_member(
     group: str,
     person_id: str,
@@ -106,9 +75,10 @@ def add_member(
     sources: list[str | None] | None = None,
 ) -> dict:
     """`features`: Feature dicts, or pictures (bytes or a served path): their largest face."""
-    from vigil.groups.faces import face_targets
+    from vigil.analysis.faces import face_targets
 
-    vectors, qualities = [], []
+    vectors: list[Source | Feature] = []
+    qualities: list[float | None] = []
     local = is_local(add_member)
     for item in features:
         if is_feature(item):
@@ -116,32 +86,29 @@ def add_member(
             qualities.append(None)
         else:
             [face] = face_targets(task_input(item, local=local), largest_only=True)
+            assert face.feature is not None  # face_targets returns only faces with one
             vectors.append(face.feature)
             qualities.append(face.quality.score)
     member = service().add_member(group, person_id, vectors, metadata, sources, qualities=qualities)
     return dump(member)
 
 
-@app.task(name="vigil.groups.members.get")
-@coded
+@coded_task("vigil.groups.members.get")
 def get_member(group: str, person_id: str, vectors: bool = False) -> dict:
     return dump(service().get_member(group, person_id, vectors=vectors))
 
 
-@app.task(name="vigil.groups.members.list")
-@coded
+@coded_task("vigil.groups.members.list")
 def list_members(group: str, offset: int = 0, limit: int = 100) -> dict:
     return dump(service().list_members(group, offset, limit))
 
 
-@app.task(name="vigil.groups.members.update")
-@coded
+@coded_task("vigil.groups.members.update")
 def update_member(group: str, person_id: str, metadata: dict) -> dict:
     return dump(service().update_member(group, person_id, metadata))
 
 
-@app.task(name="vigil.groups.members.remove")
-@coded
+@coded_task("vigil.groups.members.remove")
 def remove_member(group: str, person_id: str) -> dict:
     service().remove_member(group, person_id)
     return {"removed": person_id, "group": group}
@@ -150,8 +117,7 @@ def remove_member(group: str, person_id: str) -> dict:
 # -- search -------------------------------------------------------------------------------
 
 
-@app.task(name="vigil.search")
-@coded
+@coded_task("vigil.search")
 def search(
     source: Source,
     groups: list[str],

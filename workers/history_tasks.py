@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, timedelta
 
-from vigil.errors import ErrorCode, VigilError
-from vigil.infra.celery_app import app
 from vigil.infra.safe_read import is_local, task_input
-from vigil.workers.group_tasks import Source, coded, dump
+from vigil.schemas.errors import ErrorCode, VigilError
+from vigil.workers.coded import Source, coded_task, dump
 
 
 @functools.cache
@@ -30,8 +29,7 @@ def service():
     return HistoryService()
 
 
-@app.task(name="vigil.history.search")
-@coded
+@coded_task("vigil.history.search")
 def search(
     source: Source,
     k: int = 10,
@@ -48,8 +46,7 @@ def search(
     return dump(service().search(source, k, cameras, since, until, types, attributes, far, crops))
 
 
-@app.task(name="vigil.history.query")
-@coded
+@coded_task("vigil.history.query")
 def query(
     cameras: list[str] | None = None,
     since: str | None = None,
@@ -64,8 +61,7 @@ def query(
     return dump(service().query(cameras, since, until, types, attributes, plate, limit, crops))
 
 
-@app.task(name="vigil.history.purge")
-@coded
+@coded_task("vigil.history.purge")
 def purge(retention_days: float | None = None, older_than: str | None = None) -> dict:
     """Delete captures older than `retention_days`, or taken before `older_than` (ISO)."""
     from vigil.schemas.history import parse_when

@@ -12,11 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.analysis.pictures import analyze_image, default_analyzer, source_label
-from vigil.errors import ErrorCode, VigilError
-from vigil.infra.celery_app import app
 from vigil.infra.safe_read import is_local, task_input
 from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, ImageResult
-from vigil.schemas.errors import ErrorInfo
+from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
+from vigil.workers.coded import coded_task, dump
 
 
 def parse_options(options: dict[str, Any] | None) -> AnalyzeOptions | ErrorInfo:
@@ -36,27 +35,26 @@ def analyze_one(image: bytes | str, options: AnalyzeOptions, local: bool, label:
     return analyze_image(source, options, label=label)
 
 
-@app.task(name="vigil.image.analyze")
+@coded_task("vigil.image.analyze")
 def analyze(image: bytes | str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Analyze one image (encoded bytes, or a path under the worker's roots); ImageResult."""
     label = image if isinstance(image, str) else "<bytes>"
     parsed = parse_options(options)
     if isinstance(parsed, ErrorInfo):
-        return ImageResult(source=label, error=parsed).model_dump(mode="json", exclude_none=True)
-    result = analyze_one(image, parsed, is_local(analyze), label)
-    return result.model_dump(mode="json", exclude_none=True)
+        return dump(ImageResult(source=label, error=parsed))
+    return dump(analyze_one(image, parsed, is_local(analyze), label))
 
 
-@app.task(name="vigil.image.analyze_batch")
+@coded_task("vigil.image.analyze_batch")
 def analyze_batch(images: list[bytes | str], options: dict[str, Any] | None = None) -> dict:
     """Analyze several images; returns AnalyzeResponse with one result per image, in order."""
     parsed = parse_options(options)
     if isinstance(parsed, ErrorInfo):
-        raise ValueError(parsed.message)
+        raise VigilError(parsed.code, parsed.message)
     local = is_local(analyze_batch)
     results = [
         analyze_one(image, parsed, local, source_label(image, index))
         for index, image in enumerate(images)
     ]
     response = AnalyzeResponse(results=results, model_versions=default_analyzer().model_versions())
-    return response.model_dump(mode="json", exclude_none=True)
+    return dump(response)

@@ -70,7 +70,7 @@ class RetriedTask:
                     value = self.result.get(timeout=wait)
                 except ResultTimeout:
                     pass
-                except (OperationalError, *connection_errors(self.result)) as exc:
+                except unreachable_errors(self.result) as exc:
                     log.warning("%s: result backend unreachable (%s)", self.name, exc)
                     time.sleep(min(1.0, max(0.0, resend_at - time.monotonic())))
                 else:
@@ -114,6 +114,11 @@ class RetriedTask:
             if read in buffered:
                 with suppress(KeyError):
                     buffered.total -= len(buffered.pop(read))
+
+
+def unreachable_errors(result: Any) -> tuple[type[BaseException], ...]:
+    """Errors meaning the broker or result backend could not be reached."""
+    return (OperationalError, *connection_errors(result))
 
 
 def connection_errors(result: Any) -> tuple[type[BaseException], ...]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.infra.bus.base import Bus, Producer
 from vigil.infra.topics.json_topic import JsonTopic, UndecodableRecord
 from vigil.schemas.alert import Alert
+from vigil.schemas.errors import ErrorCode, VigilError
 
 EMPTY_POLLS_TO_END = 3
 JOIN_TIMEOUT_S = 60.0

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.infra.bus.base import Bus, Consumer, Producer, Record, next_offsets
 from vigil.infra.topics.deadletter import DeadLetterTopic
 from vigil.infra.topics.json_topic import UndecodableRecord
 from vigil.schemas.deadletter import DeadLetter, ReplaySummary
+from vigil.schemas.errors import ErrorCode, VigilError
 
 REPLAY_GROUP = "vigil.deadletters.replay"
 JOIN_TIMEOUT_S = 30.0  # a Kafka group join takes seconds; tansu can take longer

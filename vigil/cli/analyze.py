@@ -12,8 +12,8 @@ import cv2
 from tqdm import tqdm
 
 from vigil.cli.options import enum_list, fraction, non_negative_int
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import AnalyzeOptions, AnalyzeResponse, Attribute, ImageResult
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import TargetType
 
 

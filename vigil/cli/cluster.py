@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.cli.options import print_outcome
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,8 +49,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def request(args: argparse.Namespace) -> Any:
-    from vigil.groups.service import checked
     from vigil.schemas.cluster import ClusterRequest
+    from vigil.schemas.validate import checked
 
     fields = {
         "cameras": args.camera,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vigil.cli.options import print_outcome
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.deadletter import DeadLetter, ReplaySummary
+from vigil.schemas.errors import ErrorCode, VigilError
 
 REASON_WIDTH = 90
 

@@ -67,7 +67,11 @@ def video(out: Path, seconds: float | None) -> bool:
     config.outputs.disk = out / "captures"
     print(f"video {SAMPLE_VIDEO.name}: running the capture pipeline (embedded) ...")
     with tqdm(desc="frames", unit="frame", file=sys.stderr) as progress:
-        summary = run_all(MemoryBus(), config, on_frames=progress.update)
+
+        def advance(frames: int) -> None:
+            progress.update(frames)
+
+        summary = run_all(MemoryBus(), config, on_frames=advance)
     final = [c for c in summary.captures if c.event == CaptureEvent.END]
     shown = [c for c in final if worth_showing(c.target)]
     sheet = out / "captures.contact-sheet.jpg"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from vigil.cli.compare import refused
 from vigil.cli.options import fraction, non_negative_int
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
     from vigil.schemas.compare import EnrollSummary
@@ -99,7 +99,9 @@ def print_summary(summary: EnrollSummary) -> None:
     latest = {r.file: r for r in read_records(Path(summary.report)) if r.group == summary.group}
     rejected = [r for r in latest.values() if r.status == EnrollStatus.REJECTED]
     for record in rejected[:LISTED_REJECTIONS]:
-        print(f"  {record.reason.value:<15} {record.file}: {record.detail}")
+        # the report is a file: a line may lack the reason Vigil always writes
+        reason = record.reason.value if record.reason is not None else "-"
+        print(f"  {reason:<15} {record.file}: {record.detail}")
     if len(rejected) > LISTED_REJECTIONS:
         print(f"  ... and {len(rejected) - LISTED_REJECTIONS} more")
     print(f"report (every file, JSON Lines): {summary.report}")

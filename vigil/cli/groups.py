@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vigil.cli.options import print_outcome
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
     from vigil.groups.service import GroupService
@@ -128,7 +128,8 @@ def main(args: argparse.Namespace) -> int:
     def compute() -> Any:
         if args.action in READS and store_missing(args.store):
             if args.action is do_search:  # the options are checked first, store or not
-                from vigil.groups.service import SearchQuery, checked
+                from vigil.schemas.groups import SearchQuery
+                from vigil.schemas.validate import checked
 
                 checked(SearchQuery, {"groups": args.group, "k": args.k, "far": args.far}, "search")
             return nothing_stored(args)  # a read must not create an empty store
@@ -205,13 +206,16 @@ def do_delete(service: GroupService, args: argparse.Namespace) -> Any:
 
 
 def do_add(service: GroupService, args: argparse.Namespace) -> Any:
-    from vigil.groups.faces import face_targets
+    from vigil.analysis.faces import face_targets
 
     if not args.images and not args.feature:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "give pictures or --feature files")
-    features, sources, qualities = [], [], []
+    features: list[Feature] = []
+    sources: list[str] = []
+    qualities: list[float | None] = []
     for image in args.images:
         [face] = face_targets(image, largest_only=True)
+        assert face.feature is not None  # face_targets returns only faces with one
         features.append(face.feature)
         sources.append(image.name)
         qualities.append(face.quality.score)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from vigil.cli.groups import read_feature
 from vigil.cli.options import print_outcome
-from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
     from vigil.history.service import HistoryService

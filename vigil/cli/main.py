@@ -20,8 +20,8 @@ from vigil.cli import (
     verify,
     worker,
 )
-from vigil.errors import VigilError
 from vigil.infra.logs import configure_logging
+from vigil.schemas.errors import VigilError
 
 COMMANDS = (
     demo,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.cli.compare import probability, refused
-from vigil.errors import VigilError
+from vigil.schemas.errors import VigilError
 
 if TYPE_CHECKING:
     from vigil.schemas.verify import VerifyResult

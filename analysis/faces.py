@@ -1,4 +1,4 @@
-"""Face features of a picture, for enrolment and search by picture.
+"""Face features of a picture, for enrolment, compare, verification and search by picture.
 
 Only faces and features are computed (no attributes), which is what search needs
 and about twice as fast as a full analysis.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vigil.errors import ErrorCode, VigilError
 from vigil.schemas.analyze import AnalyzeOptions
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import Target
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Small helpers shared by the hand-run conversion scripts in this folder.
 
-Kept free of third-party imports so that importing ``vigil.models.convert`` (or this
-module) never pulls in a converter; the scripts import their converters lazily.
+Kept free of third-party imports so that importing ``tools.convert`` (or this module)
+never pulls in a converter; the scripts import their converters lazily.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 #: The project's shipped weights; the scripts never write here unless told to with --force.
-WEIGHTS_DIR = (Path(__file__).resolve().parents[1] / "weights").resolve()
+WEIGHTS_DIR = (Path(__file__).resolve().parents[2] / "models" / "weights").resolve()
 
 
 def guard_out(out: Path, force: bool) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vigil.compare.calibration_stats import Estimate, Pairs
+from tools.calibration.stats import Estimate, Pairs
 
 WIDTH, HEIGHT = 900, 460
 LEFT, RIGHT, TOP, BOTTOM = 60, 20, 70, 50

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "models" / "weights"
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "tests" / "media" / "images"
 DLIB_MEAN_RGB = np.asarray([122.782, 117.001, 104.298], dtype=np.float32)
 NANODET_MEAN_BGR = np.asarray([103.53, 116.28, 123.675], dtype=np.float32)

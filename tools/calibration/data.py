@@ -8,7 +8,7 @@ Identities:
   Nobody has labelled who they are and some may show the same person, so they are
   paired only with the labelled identities above, never with each other. That
   none of them is a labelled person is an assumption, checked in the model card
-  (`calibration_stats.closest_unlabelled`).
+  (`stats.closest_unlabelled`).
 scikit-image is optional: without it the astronaut and LFW faces are left out.
 """
 
@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from vigil.compare.augment import AUGMENTS, Augment, portrait
-from vigil.errors import VigilError
-from vigil.groups.faces import face_targets
+from tools.calibration.augment import AUGMENTS, Augment, portrait
+from vigil.analysis.faces import face_targets
+from vigil.schemas.errors import VigilError
 from vigil.schemas.target import Target
 
 PHOTOS = {

@@ -34,7 +34,7 @@ import numpy as np
 
 try:
     from ._common import guard_out
-except ImportError:  # run as a plain script: python models/convert/face_api_resnet_to_onnx.py
+except ImportError:  # run as a plain script: python tools/convert/face_api_resnet_to_onnx.py
     from _common import guard_out  # type: ignore[no-redef]
 
 MODEL_BIN = "face_recognition_model.bin"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 try:
     from ._common import WEIGHTS_DIR, find_wheel, guard_out, read_from_wheel, sha256_of
-except ImportError:  # run as a plain script: python models/convert/age_gender_copy.py
+except ImportError:  # run as a plain script: python tools/convert/age_gender_copy.py
     from _common import (  # type: ignore[no-redef]
         WEIGHTS_DIR,
         find_wheel,

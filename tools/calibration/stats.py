@@ -18,7 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vigil.compare.calibration_data import ORIGINAL, View
+from tools.calibration.data import ORIGINAL, View
 
 FARS = (1e-3, 1e-4, 1e-5)
 MIN_TAIL_PAIRS = 10

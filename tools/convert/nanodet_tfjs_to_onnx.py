@@ -24,7 +24,7 @@ from pathlib import Path
 
 try:
     from ._common import guard_out
-except ImportError:  # run as a plain script: python models/convert/nanodet_tfjs_to_onnx.py
+except ImportError:  # run as a plain script: python tools/convert/nanodet_tfjs_to_onnx.py
     from _common import guard_out  # type: ignore[no-redef]
 
 MEMBERS = ("models/nanodet.json", "models/nanodet.bin")

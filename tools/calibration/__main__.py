@@ -1,13 +1,13 @@
 """Calibrate the face model's match thresholds at FAR 1e-3, 1e-4 and 1e-5.
 
-    python -m vigil.compare.calibration --out models/weights/face_resnet128.thresholds.json
+    python -m tools.calibration --out models/weights/face_resnet128.thresholds.json
 
 Embeds every face photo available offline and augmented views of each
-(`calibration_data`), measures genuine and impostor distances and sets the
-thresholds (`calibration_stats`), then writes the thresholds file, the model
-card's "Thresholds" section (`calibration_report`) and a histogram
-(`calibration_plot`). Run by hand when the model or the face pipeline changes;
-about two minutes on one core (with scikit-image installed for its extra faces).
+(`tools.calibration.data`), measures genuine and impostor distances and sets the
+thresholds (`stats`), then writes the thresholds file, the model card's
+"Thresholds" section (`report`) and a histogram (`plot`). Run by hand from the
+repository root when the model or the face pipeline changes; about two minutes on
+one core (with scikit-image installed for its extra faces).
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ import os
 import sys
 from pathlib import Path
 
-from vigil.compare import calibration_plot
-from vigil.compare.calibration_data import build_views
-from vigil.compare.calibration_report import card_section, replace_section, thresholds_file
-from vigil.compare.calibration_stats import estimate, pair_distances
+from tools.calibration import plot
+from tools.calibration.data import build_views
+from tools.calibration.report import card_section, replace_section, thresholds_file
+from tools.calibration.stats import estimate, pair_distances
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL = "face_resnet128"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m vigil.compare.calibration", description=__doc__.split("\n\n")[0]
+        prog="python -m tools.calibration", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--out", type=Path, required=True, help="thresholds JSON to write")
     parser.add_argument("--card", type=Path, help="model card to update (default: beside --out)")
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     estimates = estimate(pairs)
     result = thresholds_file(MODEL, estimates, pairs)
     args.out.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
-    calibration_plot.draw(pairs, estimates, args.plot)
+    plot.draw(pairs, estimates, args.plot)
     section = card_section(views, pairs, estimates, relative_link(args.plot, card.parent))
     card.write_text(replace_section(card.read_text(), section))
     print(f"{pairs.genuine.size} genuine and {pairs.impostor.size} impostor pairs", file=sys.stderr)

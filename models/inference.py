@@ -1,0 +1,92 @@
+"""Which inference backend and devices a process uses: `VIGIL_INFERENCE`, parsed once.
+
+    VIGIL_INFERENCE=onnxruntime                 # default: onnxruntime on the CPU
+    VIGIL_INFERENCE=onnxruntime:cuda,cpu        # execution providers, in order of preference
+    VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (bf16 where the CPU has it)
+    VIGIL_INFERENCE=openvino:gpu                # an Intel GPU, else the CPU
+    VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16 # OpenVINO's inference precision (auto: its default)
+
+A setting names what the operator wants; what a machine lacks is not an error. A
+provider or device that is not there is skipped with a warning and the CPU runs the
+model (a camera keeps working on a host whose GPU driver broke); a backend package
+that is not installed falls back to onnxruntime the same way. What actually ran is
+logged once per model. A misspelt name is an error at start, never a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from vigil.schemas.errors import ErrorCode, VigilError
+
+ONNXRUNTIME = "onnxruntime"
+OPENVINO = "openvino"
+BACKENDS = (ONNXRUNTIME, OPENVINO)
+
+# Short names an operator types -> onnxruntime's execution provider names.
+ORT_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+}
+OPENVINO_DEVICES = ("cpu", "gpu", "npu")
+PRECISIONS = ("auto", "f32", "bf16", "f16")
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A process's inference choice: backend, targets in order of preference, precision."""
+
+    backend: str = ONNXRUNTIME
+    targets: tuple[str, ...] = ("cpu",)
+    precision: str = "auto"
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}:{','.join(self.targets)}" + (
+            "" if self.precision == "auto" else f"@{self.precision}"
+        )
+
+
+def parse(text: str, precision: str = "auto") -> Inference:
+    """`backend[:target,...]` -> Inference; unknown names raise `invalid_options`."""
+    backend, _, rest = text.strip().lower().partition(":")
+    backend = backend or ONNXRUNTIME
+    if backend not in BACKENDS:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS,
+            f"VIGIL_INFERENCE: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}",
+        )
+    known = tuple(ORT_PROVIDERS) if backend == ONNXRUNTIME else OPENVINO_DEVICES
+    targets = tuple(t.strip() for t in rest.split(",") if t.strip()) or ("cpu",)
+    unknown = [t for t in targets if t not in known]
+    if unknown:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS,
+            f"VIGIL_INFERENCE: {backend} has no target {unknown[0]!r}; known: {', '.join(known)}",
+        )
+    precision = precision.strip().lower() or "auto"
+    if precision not in PRECISIONS:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS,
+            f"VIGIL_INFERENCE_PRECISION: {precision!r} is not one of {', '.join(PRECISIONS)}",
+        )
+    return Inference(backend, targets, precision)
+
+
+def from_env() -> Inference:
+    return parse(
+        os.environ.get("VIGIL_INFERENCE", ONNXRUNTIME),
+        os.environ.get("VIGIL_INFERENCE_PRECISION", "auto"),
+    )
+
+
+def intra_op_threads() -> int:
+    """Threads per model call (default 1): on a 2-core box, prefork workers that each
+    spawn a full thread pool run about 3x slower."""
+    return max(1, int(os.environ.get("VIGIL_MODEL_THREADS", "1")))
