@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 
 from vigil.schemas.analyze import AnalyzeOptions
 from vigil.schemas.errors import ErrorCode, VigilError
-from vigil.schemas.target import Target
+from vigil.schemas.target import Target, TargetType
 
 if TYPE_CHECKING:
     from vigil.analysis.pictures import ImageSource
 
-FACE_FEATURES = AnalyzeOptions(types={"face"}, features=True, attributes=frozenset())
+FACE_FEATURES = AnalyzeOptions(
+    types=frozenset({TargetType.FACE}), features=True, attributes=frozenset()
+)
 
 
 def face_targets(image: ImageSource, largest_only: bool = True) -> list[Target]:

@@ -74,11 +74,12 @@ def detect_frame(
         for detection in found.of(target_type):
             region = expanded(detection.box, CROP_MARGIN[target_type], width, height)
             look = appearance_list(image, detection.box)
+            x1, y1, x2, y2 = (round(float(v), 2) for v in detection.box)
             result.append(
                 FrameDetection(
                     type=target_type,
                     label=detection.label,
-                    box=tuple(round(float(v), 2) for v in detection.box),
+                    box=(x1, y1, x2, y2),
                     score=round(float(detection.score), 4),
                     quality=frame_quality(image, detection, target_type),
                     crop=encode_crop(image, region, CROP_JPEG_QUALITY),

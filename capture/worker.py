@@ -115,6 +115,7 @@ class CaptureWorker(ConsumerStage):
             return None
         frame = Pending(record, meta)
         if jpeg is not None:
+            assert self.detect_step is not None  # __post_init__ refuses a worker without it
             args = [jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
             frame.detection = self.detect_step(args, f"detect {meta.camera_id} #{meta.sequence}")
         return frame
@@ -152,8 +153,10 @@ class CaptureWorker(ConsumerStage):
     def describe(self, work: CaptureWork) -> Any:
         if not work.needs_description:
             return None
-        camera = self.cameras.get(work.info.first_seen.camera_id)
-        config = camera.camera if camera else self.config.camera(work.info.first_seen.camera_id)
+        camera_id = work.info.first_seen.camera_id
+        camera = self.cameras.get(camera_id)  # gone after its end of stream; its config is not
+        config = camera.camera if camera else self.config.camera(camera_id)
+        assert config is not None  # `submit` dead-letters the frames of unconfigured cameras
         shot = work.shot.detection
         args = [
             shot.crop,
@@ -161,6 +164,7 @@ class CaptureWorker(ConsumerStage):
             sorted(a.value for a in config.attributes),
             config.features,
         ]
+        assert self.describe_step is not None  # __post_init__ refuses a worker without it
         return self.describe_step(args, f"describe {work.info.track_id}")
 
     def publish(self, work: CaptureWork, description_task: Any) -> None:

@@ -37,6 +37,7 @@ def side_feature(side: Side, name: str) -> tuple[str, np.ndarray, ComparedFace]:
         return model, vector, ComparedFace(kind="feature")
     faces = face_targets(side, largest_only=False)
     face = faces[0]
+    assert face.feature is not None  # face_targets returns only faces with one
     used = ComparedFace(
         kind="picture", box=face.box, faces_found=len(faces), quality=face.quality.score
     )

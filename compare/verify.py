@@ -55,7 +55,9 @@ def reference_face(id_photo: ImageSource) -> tuple[Feature, ComparedFace]:
         faces = face_targets(id_photo, largest_only=False)
     except VigilError as exc:
         raise VigilError(exc.code, f"ID photo {exc.message}") from None
-    return faces[0].feature, picture_face(faces[0], len(faces))
+    feature = faces[0].feature
+    assert feature is not None  # face_targets returns only faces with one
+    return feature, picture_face(faces[0], len(faces))
 
 
 def live_faces(image: np.ndarray) -> list[Target]:
@@ -86,6 +88,7 @@ class Watch:
         faces = live_faces(image)
         for target in faces:
             self.faces += 1
+            assert target.feature is not None  # face_targets returns only faces with one
             result = compare(self.reference, target.feature, self.far)
             if self.best is None or result.distance < self.best.distance:
                 self.best, self.face = result, picture_face(target, len(faces))

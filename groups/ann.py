@@ -47,7 +47,9 @@ class Ann:
         self.index.add_with_ids(np.ascontiguousarray(vectors), rows.astype(np.int64))
 
     def remove(self, rows: np.ndarray) -> None:
-        self.index.remove_ids(np.asarray(rows, dtype=np.int64))
+        # faiss's stub declares remove_ids(IDSelector) only; its Python wrapper also takes
+        # an int64 id array (wrapping it in an IDSelectorBatch), as used here.
+        self.index.remove_ids(np.asarray(rows, dtype=np.int64))  # type: ignore[arg-type]
 
     def search(
         self, query: np.ndarray, count: int, allowed: np.ndarray | None, share: float = 1.0
@@ -59,7 +61,8 @@ class Ann:
         Rows the filter refuses are skipped before any distance is computed.
         """
         nprobe = min(self.index.nlist, math.ceil(self.nprobe / max(share, 1e-9)))
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        # faiss's stub gives SearchParameters a bare __init__; its wrapper sets keyword fields.
+        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
         if allowed is not None:  # the bitmap and selector must outlive the search: locals
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))

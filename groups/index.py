@@ -232,8 +232,8 @@ class GroupIndex:
             column = state.columns.get(key)
             if column is None or not wanted:
                 return np.zeros(state.rows, bool)
-            values = column[: state.rows]
-            mask &= values == wanted[0] if len(wanted) == 1 else np.isin(values, wanted)
+            stored = column[: state.rows]
+            mask &= stored == wanted[0] if len(wanted) == 1 else np.isin(stored, wanted)
         return mask
 
     def _candidates(

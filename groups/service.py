@@ -374,6 +374,7 @@ class GroupService(Mirrored[GroupStore]):
         wanted = normalize(filter)
         results = []
         for face in face_targets(image, largest_only=not all_faces):
+            assert face.feature is not None  # face_targets returns only faces with one
             model, vector = as_vector(face.feature)
             results.append(self._search(model, vector, query, wanted, face.box))
         return results

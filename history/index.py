@@ -26,7 +26,7 @@ Not thread-safe by itself: the service holds a readers-writer lock around it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ COMPACT_FRACTION = 0.25
 TAIL = 1 << 40  # `where` values at or above this are tail rows
 CODED = ("camera_id", "model", *ATTRIBUTE_KEYS)  # strings held as int32 codes
 OBJECTS = ("capture_id", "track_id", "plate", "parent_capture_id")  # held as Python str
-FIXED = {"type": list(TargetType), "event": list(CaptureEvent)}
+FIXED: dict[str, Sequence[str]] = {"type": list(TargetType), "event": list(CaptureEvent)}
 
 
 def plate_key(text: str | None) -> str:
@@ -394,7 +394,9 @@ class HistoryIndex:
     def ordered(self, selection: Selection) -> tuple[list[tuple[Segment, int]], np.ndarray]:
         """Every row passing `selection`, oldest first, with its vector (float32 copies)."""
         pieces = [(s, start + np.flatnonzero(mask)) for s, start, mask in self.parts(selection)]
-        times = np.concatenate([s.columns["time"][rows] for s, rows in pieces] or [[]])
+        times = np.concatenate(
+            [s.columns["time"][rows] for s, rows in pieces] or [np.zeros(0, np.int64)]
+        )
         vectors = np.concatenate(
             [s.columns["vector"][rows] for s, rows in pieces] or [np.zeros((0, self.dim), "f4")]
         )

@@ -341,6 +341,7 @@ class HistoryService(Mirrored[HistoryStore]):
             model = models[0] if models else FACE_MODEL
         else:  # a picture: bytes, a path, or a decoded uint8 image
             [face] = face_targets(query, largest_only=True)
+            assert face.feature is not None  # face_targets returns only faces with one
             model, vector = as_vector(face.feature)
         if vector.size != self.dim:
             raise VigilError(

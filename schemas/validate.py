@@ -7,7 +7,7 @@ takes a feature apart into its model and a float32 vector (`invalid_feature`).
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 
+M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 
@@ -24,7 +25,13 @@ def adapter(kind: Any) -> TypeAdapter:
     return TypeAdapter(kind)
 
 
-def checked(kind: Any, value: T, what: str) -> T:
+@overload
+def checked(kind: type[M], value: object, what: str) -> M: ...
+@overload
+def checked(kind: type[T], value: object, what: str) -> T: ...  # int, list[str], Annotated[...]
+
+
+def checked(kind: Any, value: object, what: str) -> Any:
     """Validate one value against a schema type; refusals are `invalid_options`."""
     try:
         if isinstance(kind, type) and issubclass(kind, BaseModel):

@@ -51,7 +51,7 @@ unchanged (`Track.detection`, and to `verify`).
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -161,7 +161,7 @@ class _LiveTrack(Generic[D]):
         self.motion = BoxKalman(box)
         self.predicted_at = timestamp
         self.centres: deque[np.ndarray] = deque(maxlen=STATIONARY_UPDATES)
-        self.votes: Counter[str] = Counter()
+        self.votes: dict[str, float] = {}  # label -> summed scores
         self.appearance: np.ndarray | None = None
         self.last_box = box
         self.last_detection = detection
@@ -194,10 +194,10 @@ class _LiveTrack(Generic[D]):
             # from zero velocity, would take several frames to learn it, and a fast
             # object would be lost on the way.
             self.motion.observe_velocity(self.last_box, box, timestamp - track.last_time)
-        self.votes[detection.label] += float(detection.score)
+        self.votes[detection.label] = self.votes.get(detection.label, 0.0) + float(detection.score)
         self.centres.append(self.motion.centre)
         track.box = self.motion.box
-        track.label = self.votes.most_common(1)[0][0]
+        track.label = max(self.votes, key=self.votes.__getitem__)  # first-seen label wins ties
         track.score = float(detection.score)
         track.detection = detection
         track.hits += 1

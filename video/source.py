@@ -125,7 +125,7 @@ class VideoSource:
         """
         self._stop.set()
 
-    def frames(self) -> Iterator[DecodedFrame]:
+    def frames(self) -> Generator[DecodedFrame, None, None]:
         """Decoded frames until the file ends, or (live) until `stop()`."""
         if self.live:
             yield from self._live_frames()

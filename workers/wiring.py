@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from vigil.capture.worker import CaptureWorker
 from vigil.infra.bus.base import Bus
@@ -57,9 +57,10 @@ class Stages:
     @property
     def all(self) -> list[ConsumerStage]:
         """Every stage: the capture step, then what reads captures, then what reads alerts."""
-        return [s for s in (self.capture, *self.sinks, self.alarm, self.history) if s] + [
-            *self.alert_sinks
+        present: list[ConsumerStage] = [
+            s for s in (self.capture, *self.sinks, self.alarm, self.history) if s
         ]
+        return [*present, *self.alert_sinks]
 
     @property
     def capture_readers(self) -> list[ConsumerStage]:
@@ -128,7 +129,14 @@ def build(
     return stages
 
 
-def celery_steps() -> dict[str, Callable[[list, str], Any]]:
+class ModelSteps(TypedDict):
+    """`CaptureWorker`'s two model steps, as keyword arguments."""
+
+    detect_step: Callable[[list, str], Any]
+    describe_step: Callable[[list, str], Any]
+
+
+def celery_steps() -> ModelSteps:
     """The capture step's model steps on Celery (eager when no broker is configured)."""
     from vigil.workers.frame_tasks import submit_describe, submit_detect
 
