@@ -116,6 +116,9 @@ class CaptureWorker(ConsumerStage):
         frame = Pending(record, meta)
         if jpeg is not None:
             args = [jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
+            focus = camera.face_focus(meta)
+            if focus is not None:  # left out, a worker searches the whole frame
+                args.append(focus)
             frame.detection = self.detect_step(args, f"detect {meta.camera_id} #{meta.sequence}")
         return frame
 
