@@ -58,15 +58,20 @@ def frame_quality(image: np.ndarray, detection: Detection, target_type: TargetTy
 
 
 def detect_frame(
-    image: np.ndarray, types: Collection[TargetType], min_size: int = 0
+    image: np.ndarray,
+    types: Collection[TargetType],
+    min_size: int = 0,
+    focus: list[np.ndarray] | None = None,
 ) -> list[FrameDetection]:
     """Detections of one frame, each with quality, crop and appearance.
 
-    Values are rounded as the wire carries them (`FrameDetection.to_wire`), so the
-    tracker sees the same detections in one process as across Celery.
+    `focus`: where faces are expected between key frames (`Detectors.detect`); None
+    searches the whole frame. Values are rounded as the wire carries them
+    (`FrameDetection.to_wire`), so the tracker sees the same detections in one process
+    as across Celery.
     """
     height, width = image.shape[:2]
-    found = detectors().detect(image, types, min_face=min_size)
+    found = detectors().detect(image, types, min_face=min_size, focus=focus)
     result = []
     for target_type in (TargetType.PERSON, TargetType.VEHICLE, TargetType.FACE):
         if target_type not in types:

@@ -209,3 +209,23 @@ def numbers(value: object, count: int, name: str) -> Any:
     if not isinstance(value, list | tuple) or len(value) != count:
         raise malformed(f"{name!r} must be a list of {count} numbers, not {short(value)}")
     return tuple(number(v, name) for v in value)
+
+
+def focus_from_wire(wire: object, limit: int) -> list[np.ndarray] | None:
+    """A detect task's `focus`: None, or at most `limit` [x1, y1, x2, y2] boxes."""
+    if wire is None:
+        return None
+    if not isinstance(wire, list | tuple):
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"focus must be a list of boxes, not {short(wire)}"
+        )
+    if len(wire) > limit:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"focus holds {len(wire)} boxes; at most {limit}"
+        )
+    try:
+        return [np.asarray(numbers(box, 4, "focus"), np.float32) for box in wire]
+    except VigilError as exc:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, exc.message.removeprefix("malformed detection: ")
+        ) from None

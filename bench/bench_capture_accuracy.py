@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench import capture_scenes
-from bench.capture_harness import TRACKERS, Score, evaluate
+from bench.capture_harness import FOCUSED, TRACKERS, Score, evaluate
 from vigil.analysis.face_gate import MIN_CAPTURE_FACE
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -110,7 +110,7 @@ def main() -> None:
         bar.set_postfix_str(name)
         bar.update()
 
-    scores = evaluate(scenes, TRACKERS, describe=True, progress=progress)
+    scores = evaluate(scenes, (*TRACKERS, FOCUSED), describe=True, progress=progress)
     bar.close()
     vtest = None if args.no_vtest else vtest_counts()
     seconds = time.perf_counter() - started

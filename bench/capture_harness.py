@@ -48,15 +48,17 @@ from vigil.schemas.analyze import Attribute
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.capture import CaptureEvent
 from vigil.schemas.frame import FrameMeta
-from vigil.schemas.geometry import FrameSize
+from vigil.schemas.geometry import Box, FrameSize
 from vigil.schemas.target import TargetType
 from vigil.tracking.assignment import match_by_iou
 from vigil.tracking.camera_tracking import CameraTracking
+from vigil.video.motion import MotionDetector
 
 TRUTH_IOU = 0.5  # a box belongs to an identity at this IoU (the MOT convention)
 PARTIAL_IOU = 0.3  # a hypothesis this close to a cut face is "don't care"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 TRACKERS = ("vigil", "bytetrack", "ocsort", "botsort", "norfair")
+FOCUSED = "vigil-focused"  # Vigil with persons on: small faces searched where expected
 
 
 @dataclass
@@ -105,11 +107,18 @@ def camera() -> CameraConfig:
     return CameraConfig(id="scene", url="scene.mp4", types=[TargetType.FACE])
 
 
+def focused_camera() -> CameraConfig:
+    """Faces and persons: the face search is focused between key frames."""
+    return CameraConfig(id="scene", url="scene.mp4", types=[TargetType.FACE, TargetType.PERSON])
+
+
 def detect(scene: Scene, config: CameraConfig) -> list[list[FrameDetection]]:
     return [detect_frame(frame, config.types, config.min_size) for frame in scene.frames]
 
 
-def frame_meta(scene: Scene, index: int, last: bool) -> FrameMeta:
+def frame_meta(
+    scene: Scene, index: int, last: bool, motion: Iterable[np.ndarray] = (), keyframe: bool = True
+) -> FrameMeta:
     height, width = scene.frames[index].shape[:2]
     seconds = index / scene.fps
     return FrameMeta(
@@ -121,19 +130,62 @@ def frame_meta(scene: Scene, index: int, last: bool) -> FrameMeta:
         captured_at=EPOCH + timedelta(seconds=seconds),
         size=FrameSize(width=width, height=height),
         end_of_stream=last,
+        keyframe=keyframe,
+        motion=[Box.from_xyxy([float(v) for v in box]) for box in motion],
     )
 
 
 def run_vigil(
     scene: Scene, detections: list[list[FrameDetection]], config: CameraConfig, describe: bool
-):
-    run = TrackerRun("vigil")
+) -> TrackerRun:
+    """Vigil's capture state on the shared detections."""
+    return track_with_vigil(
+        scene, config, describe, "vigil", lambda index, meta, tracking: detections[index]
+    )
+
+
+def run_vigil_focused(scene: Scene, describe: bool) -> TrackerRun:
+    """Vigil with persons enabled too, as a default camera runs: between key frames the
+    detect step searches small faces only where its tracks and the motion say
+    (`CameraTracking.face_focus`); the scene is detected frame by frame for it, with
+    the ingestor's motion detector and key frames every `keyframe_interval`. Every
+    frame is detected (the ingestor would skip frames without motion), so the
+    difference from `vigil` is the face search alone."""
+    config = focused_camera()
+    motion = MotionDetector()
+    moved = [motion.detect(frame).boxes for frame in scene.frames]
+    every = max(1, round(config.keyframe_interval * scene.fps))
+
+    def meta_of(index: int) -> FrameMeta:
+        return frame_meta(scene, index, False, moved[index], keyframe=index % every == 0)
+
+    def detect_at(index: int, meta: FrameMeta, tracking: CameraTracking):
+        focus = tracking.face_focus(meta)
+        boxes = None if focus is None else [np.asarray(b, np.float32) for b in focus]
+        found = detect_frame(scene.frames[index], config.types, config.min_size, boxes)
+        return [d for d in found if d.type in config.types]
+
+    return track_with_vigil(scene, config, describe, FOCUSED, detect_at, meta_of)
+
+
+def track_with_vigil(
+    scene: Scene,
+    config: CameraConfig,
+    describe: bool,
+    name: str,
+    detect_at: Callable[[int, FrameMeta, CameraTracking], list[FrameDetection]],
+    meta_of: Callable[[int], FrameMeta] | None = None,
+) -> TrackerRun:
+    run = TrackerRun(name)
     tracking = CameraTracking(config, same_face=FaceIdentity())
     attributes = [Attribute.AGE, Attribute.GENDER]
-    for index, items in enumerate(detections):
+    count = len(scene.frames)
+    for index in range(count):
+        meta = meta_of(index) if meta_of else frame_meta(scene, index, False)
+        items = detect_at(index, meta, tracking)
         start = time.perf_counter()
-        work = tracking.on_frame(frame_meta(scene, index, False), items)
-        if index == len(detections) - 1:
+        work = tracking.on_frame(meta, items)
+        if index == count - 1:
             work += tracking.finish()
         run.seconds += time.perf_counter() - start
         tracker = tracking.trackers[TargetType.FACE]
@@ -145,6 +197,8 @@ def run_vigil(
             ]
         )
         for item in work:
+            if item.info.target_type != TargetType.FACE:
+                continue
             run.captures.add(item.info.track_id)
             if describe and item.needs_description and item.event != CaptureEvent.END:
                 shot = item.shot.detection
@@ -363,6 +417,8 @@ def evaluate(
         for name in names:
             if name == "vigil":
                 run = run_vigil(scene, detections, config, describe)
+            elif name == FOCUSED:
+                run = run_vigil_focused(scene, describe)
             elif name == "norfair":
                 run = run_norfair(scene, detections)
             else:

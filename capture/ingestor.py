@@ -22,7 +22,7 @@ from vigil.infra import metrics
 from vigil.infra.bus.base import Bus, MessageTooLarge, lag
 from vigil.infra.topics.frames import FrameTopic
 from vigil.schemas.camera import CameraConfig, Pace, TopicNames
-from vigil.schemas.frame import FrameMeta
+from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
 from vigil.schemas.geometry import Box, FrameSize
 from vigil.video.motion import MotionDetector
 from vigil.video.sampler import Sampler
@@ -233,7 +233,7 @@ class CameraIngestor:
             frame,
             sequence,
             (image.shape[1], image.shape[0]),
-            motion=[Box.from_xyxy(box) for box in motion.boxes[:32]],
+            motion=[Box.from_xyxy(box) for box in motion.boxes[:MAX_MOTION_BOXES]],
             motion_fraction=min(1.0, float(motion.fraction)),
             keyframe=keyframe,
             has_image=has_image,

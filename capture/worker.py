@@ -117,6 +117,9 @@ class CaptureWorker(ConsumerStage):
         if jpeg is not None:
             assert self.detect_step is not None  # __post_init__ refuses a worker without it
             args = [jpeg, sorted(t.value for t in camera.camera.types), camera.camera.min_size]
+            focus = camera.face_focus(meta)
+            if focus is not None:  # left out, a worker searches the whole frame
+                args.append(focus)
             frame.detection = self.detect_step(args, f"detect {meta.camera_id} #{meta.sequence}")
         return frame
 

@@ -127,19 +127,23 @@ class FaceDetector:
         self._session = session(MODEL)
 
     def detect(
-        self, image: np.ndarray, regions: Sequence[np.ndarray] | None = None
+        self,
+        image: np.ndarray,
+        regions: Sequence[np.ndarray] | None = None,
+        frame_min_face: int | None = None,
     ) -> list[Detection]:
         """Faces in a BGR image, best first; `regions` ([x1,y1,x2,y2] boxes) are searched too.
 
-        Regions (e.g. the upper part of person boxes) help with faces smaller than
-        `min_face`: a region's face is large relative to the region.
+        Regions (e.g. the upper part of person boxes) are searched down to `min_face`.
+        The whole frame is tiled for faces of `frame_min_face` (default `min_face`): a
+        caller that knows where small faces can be (regions) tiles the frame coarsely.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
             raise VigilError(
                 ErrorCode.NOT_AN_IMAGE, f"expected a BGR uint8 HxWx3 image, got {image.shape}"
             )
         height, width = image.shape[:2]
-        windows = plan_windows(height, width, self.min_face)
+        windows = plan_windows(height, width, max(self.min_face, frame_min_face or 0))
         for region in regions or ():
             limits = [width, height, width, height]
             x1, y1, x2, y2 = np.clip(np.round(region[:4]), 0, limits).astype(int).tolist()

@@ -13,6 +13,8 @@ from pydantic import Field
 from vigil.schemas.base import VigilMessage
 from vigil.schemas.geometry import Box, FrameSize
 
+MAX_MOTION_BOXES = 32  # an ingestor sends at most this many moving regions per frame
+
 
 class FrameMeta(VigilMessage):
     camera_id: str = Field(min_length=1, max_length=128)

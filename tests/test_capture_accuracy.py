@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench import capture_scenes
-from bench.capture_harness import Score, evaluate
+from bench.capture_harness import FOCUSED, Score, evaluate
 
 PEERS_TO_MATCH = ("bytetrack", "ocsort", "norfair")
 
@@ -25,7 +25,7 @@ def scores() -> dict[tuple[str, str], Score]:
     }
     for key, scene in scenes.items():
         scene.name = key
-    results = evaluate(scenes.values(), ("vigil", *PEERS_TO_MATCH), describe=True)
+    results = evaluate(scenes.values(), ("vigil", FOCUSED, *PEERS_TO_MATCH), describe=True)
     return {(s.scene, s.tracker): s for s in results}
 
 
@@ -63,3 +63,14 @@ def test_no_merge_no_false_capture_no_small_face(scores, scene):
 def test_vigil_idf1_is_at_least_the_peers(scores, scene, peer):
     vigil, other = scores[scene, "vigil"], scores[scene, peer]
     assert vigil.idf1 >= other.idf1 - 1e-9, (vigil, other)
+
+
+@pytest.mark.parametrize("scene", ["fast", "faster", "groups", "pan"])
+def test_the_focused_face_search_loses_nothing(scores, scene):
+    """With persons on, small faces are searched only where tracks and motion say between
+    key frames (analysis/detection.py); every figure must match the whole-frame search."""
+    whole, focused = scores[scene, "vigil"], scores[scene, FOCUSED]
+    assert focused.captured == whole.captured and focused.identities == whole.identities
+    assert focused.idf1 >= whole.idf1 - 0.005, (whole, focused)
+    assert focused.merges == 0 and focused.false_captures == 0, focused
+    assert focused.per_identity <= 1.1 and focused.small_captures == 0, focused

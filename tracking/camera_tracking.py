@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vigil.analysis.detection import owning_person
+from vigil.analysis.detection import MAX_FOCUS, owning_person
 from vigil.analysis.face_gate import MIN_CAPTURE_FACE
 from vigil.analysis.frame_detection import FrameDetection
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.capture import CaptureEvent
-from vigil.schemas.frame import FrameMeta
+from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
 from vigil.schemas.target import TargetType
 from vigil.tracking.best_shot import BestShotSelector
 from vigil.tracking.tracker import Tracker
@@ -29,6 +29,10 @@ from vigil.tracking.tracker import Tracker
 # Lost tracks stay claimable this long (by position and look): measured on vtest.avi,
 # 6 s turns 32 person tracks into 25 for 21 walk-throughs counted by eye.
 RELINK_SECONDS = 6.0
+FOCUS_REACH = 1.5  # face widths around a live face track searched for it between key frames
+# The whole frame is searched when this share of it moves (a crowd, a panning camera),
+# or when the ingestor sent as many motion boxes as it may (MAX_MOTION_BOXES).
+WIDE_MOTION = 0.25
 
 
 @dataclass
@@ -96,6 +100,30 @@ class CameraTracking:
             min(detection.width, detection.height) >= min_size
             and detection.quality.score >= self.camera.min_quality
         )
+
+    def face_focus(self, meta: FrameMeta) -> list[list[float]] | None:
+        """Where this frame's small faces can be, for the detect step; None: anywhere.
+
+        Key frames search the whole frame (a face that stood still since the last one
+        is found there), and so does a frame whose motion is unknown or everywhere.
+        Between them, with persons detected too, the detect step looks for small faces
+        in head regions and in these boxes: the live face tracks, grown by FOCUS_REACH
+        face widths (a batch of frames is sent before any is tracked, and fast faces
+        move about a width per sampled frame), and the moving regions.
+        """
+        types = self.camera.types
+        if meta.keyframe or TargetType.FACE not in types or TargetType.PERSON not in types:
+            return None
+        if not meta.motion or len(meta.motion) >= MAX_MOTION_BOXES:
+            return None  # a lighting change, a moving camera, or motion past counting
+        if meta.motion_fraction >= WIDE_MOTION:
+            return None
+        boxes = [[box.x1, box.y1, box.x2, box.y2] for box in meta.motion]
+        for track in self.trackers[TargetType.FACE].active():
+            x1, y1, x2, y2 = (float(v) for v in track.box)
+            reach = FOCUS_REACH * max(x2 - x1, y2 - y1)
+            boxes.append([x1 - reach, y1 - reach, x2 + reach, y2 + reach])
+        return [[round(v, 1) for v in box] for box in boxes[:MAX_FOCUS]]
 
     def on_frame(self, meta: FrameMeta, detections: list[FrameDetection]) -> list[CaptureWork]:
         """Advance every tracker with one analysed frame; return the events it causes."""

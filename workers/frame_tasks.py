@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigil.analysis.detection import MAX_FOCUS
 from vigil.analysis.frame_analysis import describe_shot, detect_frame
-from vigil.analysis.frame_detection import FrameDetection
+from vigil.analysis.frame_detection import FrameDetection, focus_from_wire
 from vigil.analysis.image_decoder import decode_image
 from vigil.infra import metrics
 from vigil.infra.celery_app import app
@@ -23,11 +24,19 @@ from vigil.workers.resubmit import RetriedTask
 
 
 @app.task(name="vigil.frame.detect")
-def detect(jpeg: bytes, types: list[str], min_size: int = 0) -> list[dict[str, Any]]:
-    """Detect faces, persons and vehicles on one JPEG frame."""
+def detect(
+    jpeg: bytes, types: list[str], min_size: int = 0, focus: list | None = None
+) -> list[dict[str, Any]]:
+    """Detect faces, persons and vehicles on one JPEG frame.
+
+    `focus` (optional): [x1, y1, x2, y2] boxes where faces are expected between key
+    frames; with persons asked for too, small faces are searched only there and in
+    head regions (analysis/detection.py). Left out, the whole frame is searched.
+    """
     with metrics.MODEL_LATENCY.labels(model="detect_frame").time():
+        boxes = focus_from_wire(focus, MAX_FOCUS)
         image = decode_image(jpeg)
-        found = detect_frame(image, {TargetType(t) for t in types}, min_size)
+        found = detect_frame(image, {TargetType(t) for t in types}, min_size, boxes)
         return [detection.to_wire() for detection in found]
 
 

@@ -1,0 +1,197 @@
+"""The focused face search: between key frames, with persons on, small faces are looked
+for only where a track or motion says (analysis/detection.py, CameraTracking.face_focus)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from bench import capture_scenes
+from vigil.analysis import detection
+from vigil.analysis.detection import FOCUSED_FRAME_MIN_FACE, Detectors
+from vigil.analysis.frame_detection import FrameDetection
+from vigil.models import face_detector
+from vigil.schemas.camera import CameraConfig
+from vigil.schemas.errors import ErrorCode, VigilError
+from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
+from vigil.schemas.geometry import Box, FrameSize
+from vigil.schemas.target import TargetType
+from vigil.tracking.camera_tracking import FOCUS_REACH, CameraTracking
+from vigil.workers import frame_tasks
+
+FACE_AND_PERSON = {TargetType.FACE, TargetType.PERSON}
+
+
+@pytest.fixture(scope="module")
+def wall() -> np.ndarray:
+    """A frame of the pan scene: 14 faces of 24-64 px on a wall, no real person."""
+    return capture_scenes.pan().frames[0]
+
+
+def small_faces(found) -> list[np.ndarray]:
+    return [f.box for f in found.faces if min(f.width, f.height) < FOCUSED_FRAME_MIN_FACE - 8]
+
+
+def counted_windows(monkeypatch) -> list[int]:
+    calls = [0]
+    original = face_detector.FaceDetector._detect_window
+
+    def counting(self, image, window):
+        calls[0] += 1
+        return original(self, image, window)
+
+    monkeypatch.setattr(face_detector.FaceDetector, "_detect_window", counting)
+    return calls
+
+
+def test_without_focus_the_whole_frame_is_searched_for_small_faces(wall):
+    found = Detectors().detect(wall, FACE_AND_PERSON)
+    assert len(small_faces(found)) >= 2
+
+
+def test_an_empty_focus_searches_small_faces_nowhere_but_finds_large_ones(wall, monkeypatch):
+    calls = counted_windows(monkeypatch)
+    whole = Detectors().detect(wall, FACE_AND_PERSON)
+    whole_calls, calls[0] = calls[0], 0
+    focused = Detectors().detect(wall, FACE_AND_PERSON, focus=[])
+    assert calls[0] < whole_calls / 2, (calls[0], whole_calls)
+    large = [f for f in whole.faces if min(f.width, f.height) >= FOCUSED_FRAME_MIN_FACE + 8]
+    assert large and all(any(np.abs(f.box - g.box).max() < 8 for g in focused.faces) for f in large)
+
+
+def test_a_focus_box_brings_back_the_small_face_inside_it(wall):
+    whole = Detectors().detect(wall, FACE_AND_PERSON)
+    target = small_faces(whole)[0]
+    x1, y1, x2, y2 = target
+    around = np.array([x1 - 4, y1 - 4, x2 + 4, y2 + 4], np.float32)  # motion at its edges
+    focused = Detectors().detect(wall, FACE_AND_PERSON, focus=[around])
+    assert any(np.abs(f.box - target).max() < 6 for f in focused.faces)
+
+
+def test_faces_only_ignores_focus_and_searches_everything(wall, monkeypatch):
+    calls = counted_windows(monkeypatch)
+    Detectors().detect(wall, {TargetType.FACE})
+    whole_calls, calls[0] = calls[0], 0
+    Detectors().detect(wall, {TargetType.FACE}, focus=[])
+    assert calls[0] == whole_calls
+
+
+def test_a_persons_own_motion_is_not_searched_twice():
+    person = detection.Detection(
+        box=np.array([100, 50, 160, 250], np.float32), score=0.9, label="person"
+    )
+    small = detection.Detection(
+        box=np.array([100, 50, 130, 80], np.float32), score=0.9, label="person"
+    )
+    assert detection.explained(np.array([95, 60, 165, 255], np.float32), [person])
+    assert not detection.explained(np.array([300, 60, 340, 100], np.float32), [person])
+    # a "person" too small to be one (a face taken for a person) explains nothing
+    assert not detection.explained(np.array([98, 48, 132, 82], np.float32), [small])
+
+
+# -- which boxes the capture step sends ------------------------------------------------
+
+
+def meta(keyframe=False, motion=((10, 10, 50, 60),), fraction=0.02) -> FrameMeta:
+    return FrameMeta(
+        camera_id="cam",
+        stream_id="s",
+        frame_index=3,
+        sequence=3,
+        source_time=0.6,
+        captured_at=datetime(2026, 1, 1, tzinfo=UTC),
+        size=FrameSize(width=640, height=480),
+        keyframe=keyframe,
+        motion=[Box.from_xyxy(b) for b in motion],
+        motion_fraction=fraction,
+    )
+
+
+def tracking(types=(TargetType.FACE, TargetType.PERSON)) -> CameraTracking:
+    return CameraTracking(CameraConfig(id="cam", url="x.mp4", types=list(types)))
+
+
+def face_at(x: float, y: float, side: float) -> FrameDetection:
+    points = [
+        [x + side * a, y + side * b]
+        for a, b in ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.75), (0.1, 0.45), (0.9, 0.45))
+    ]
+    return FrameDetection.from_wire(
+        {
+            "type": "face",
+            "label": "face",
+            "box": [x, y, x + side, y + side],
+            "score": 0.95,
+            "keypoints": points,
+            "quality": {
+                "score": 0.8,
+                "parts": {
+                    "detector": 0.9,
+                    "size": 1.0,
+                    "sharpness": 0.7,
+                    "pose": 0.95,
+                    "edge": 1.0,
+                },
+            },
+            "crop_origin": [0.0, 0.0],
+        }
+    )
+
+
+def test_key_frames_and_cameras_without_persons_search_everything():
+    assert tracking().face_focus(meta(keyframe=True)) is None
+    assert tracking((TargetType.FACE,)).face_focus(meta()) is None
+    assert tracking((TargetType.PERSON,)).face_focus(meta()) is None
+
+
+@pytest.mark.parametrize(
+    "motion, fraction",
+    [((), 0.0), (((1, 1, 9, 9),) * MAX_MOTION_BOXES, 0.1), (((0, 0, 600, 400),), 0.6)],
+    ids=["no-motion-known", "as-many-boxes-as-sent", "most-of-the-frame-moves"],
+)
+def test_unknown_or_wide_motion_searches_everything(motion, fraction):
+    assert tracking().face_focus(meta(motion=motion, fraction=fraction)) is None
+
+
+def test_focus_holds_the_motion_and_every_live_face_track_grown():
+    camera = tracking()
+    camera.on_frame(meta(keyframe=True), [face_at(200, 100, 30)])
+    focus = camera.face_focus(meta())
+    assert focus is not None
+    assert [10, 10, 50, 60] in focus
+    reach = FOCUS_REACH * 30
+    assert [200 - reach, 100 - reach, 230 + reach, 130 + reach] in focus
+
+
+# -- the detect task's wire -----------------------------------------------------------
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    "focus, words",
+    [
+        ("everywhere", "focus must be a list of boxes"),
+        ([[1, 2, 3]], "'focus' must be a list of 4 numbers"),
+        ([[1, 2, 3, float("nan")]], "'focus' must be a finite number"),
+        ([[0, 0, 1, 1]] * (detection.MAX_FOCUS + 1), "at most 64"),
+    ],
+)
+def test_a_malformed_focus_is_a_coded_error(focus, words):
+    with pytest.raises(VigilError) as refused:
+        frame_tasks.detect(jpeg(np.zeros((64, 64, 3), np.uint8)), ["face", "person"], 0, focus)
+    assert refused.value.code == ErrorCode.INVALID_OPTIONS
+    assert words in refused.value.message
+
+
+def test_the_detect_task_with_and_without_focus(wall):
+    data = jpeg(wall)
+    everything = frame_tasks.detect(data, ["face", "person"], 0)
+    focused = frame_tasks.detect(data, ["face", "person"], 0, [])
+    faces = lambda found: [d for d in found if d["type"] == "face"]  # noqa: E731
+    assert len(faces(focused)) < len(faces(everything))
