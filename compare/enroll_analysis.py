@@ -7,7 +7,7 @@ need the group (duplicate, conflict) are taken by the enrolling process alone.
 
 from __future__ import annotations
 
-from vigil.analysis.faces import face_targets
+from vigil.analysis.faces import portrait_faces
 from vigil.schemas.compare import EnrollOptions, FileAnalysis, RejectReason
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import Target
@@ -60,7 +60,7 @@ def choose_face(faces: list[Target], options: EnrollOptions) -> FileAnalysis:
 def analyze_file(image: bytes | str, options: EnrollOptions) -> FileAnalysis:
     """Analyze one portrait (bytes, or a path this process can read)."""
     try:
-        faces = face_targets(image, largest_only=False)
+        faces = portrait_faces(image, options.dominance)
     except VigilError as exc:
         if exc.code == ErrorCode.NO_FACE:
             return rejected(RejectReason.NO_FACE, "no face found")

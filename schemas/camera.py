@@ -59,6 +59,12 @@ class CameraConfig(VigilModel):
     features: bool = Field(default=True, description="compute face features on best shots")
     min_size: int = Field(default=0, ge=0, le=4000, description="min short box side, pixels")
     min_quality: float = Field(default=0.0, ge=0, le=1)
+    focused_face_search: bool = Field(
+        default=True,
+        description="between key frames, with persons on, search small faces only in head"
+        " regions, around face tracks and around motion (about half the face-detector"
+        " calls on a busy scene); false searches the whole frame for them in every frame",
+    )
     keyframe_interval: float = Field(
         default=2.0, gt=0, le=600, description="seconds between full detections of a static scene"
     )

@@ -143,6 +143,9 @@ def face_at(x: float, y: float, side: float) -> FrameDetection:
 
 def test_key_frames_and_cameras_without_persons_search_everything():
     assert tracking().face_focus(meta(keyframe=True)) is None
+    unfocused = CameraConfig(id="cam", url="x.mp4", focused_face_search=False)
+    assert CameraTracking(unfocused).face_focus(meta()) is None
+    assert tracking().face_focus(meta()) is not None
     assert tracking((TargetType.FACE,)).face_focus(meta()) is None
     assert tracking((TargetType.PERSON,)).face_focus(meta()) is None
 

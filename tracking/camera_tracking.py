@@ -112,7 +112,9 @@ class CameraTracking:
         move about a width per sampled frame), and the moving regions.
         """
         types = self.camera.types
-        if meta.keyframe or TargetType.FACE not in types or TargetType.PERSON not in types:
+        if meta.keyframe or not self.camera.focused_face_search:
+            return None
+        if TargetType.FACE not in types or TargetType.PERSON not in types:
             return None
         if not meta.motion or len(meta.motion) >= MAX_MOTION_BOXES:
             return None  # a lighting change, a moving camera, or motion past counting
