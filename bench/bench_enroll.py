@@ -1,6 +1,7 @@
 """Bulk enrolment throughput: images/s of `enroll` on the fixture portraits repeated.
 
-Run: python bench/bench_enroll.py [--images 60] [--workers 1,2] [--json]
+Run: python -m bench.bench_enroll [--images 60] [--workers 1,2] [--json]
+         [--backends onnxruntime,openvino]
 
 The five clean fixture portraits (Obama x3, Biden, Grace Hopper; 512 to 2333 px
 tall) are copied round-robin into one folder per person until there are
@@ -9,7 +10,9 @@ count. Each copy is its own person and the near-duplicate check is off
 (duplicate_distance 0), so every file goes the whole way: read, hash, analyse,
 search the group, write the store and the journal. Times are end to end, as a
 user of `vigil enroll` sees them, including model loading in every process; the
-1-worker run is the baseline measured in the same run.
+1-worker run is the baseline measured in the same run. With `--backends`, each
+inference backend (VIGIL_INFERENCE) runs in a fresh process, one after the other,
+and the first backend's 1-worker run is the baseline of all.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -62,27 +67,51 @@ def run(folder: Path, root: Path, workers: int) -> dict:
     }
 
 
+def measure(images: int, counts: list[int]) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-enroll-") as temporary:
+        root = Path(temporary)
+        folder = portrait_folder(root, images)
+        return [run(folder, root, workers) for workers in counts]
+
+
+def on_backend(backend: str, images: int, workers: str) -> list[dict]:
+    """This benchmark in a fresh process on `backend` (its models load there)."""
+    command = [sys.executable, "-m", "bench.bench_enroll", "--json", "--images", str(images)]
+    command += ["--workers", workers]
+    env = {**os.environ, "VIGIL_INFERENCE": backend}
+    output = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    rows = json.loads(output.stdout)
+    for row in rows:
+        row["backend"] = backend
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--backends", help="comma-separated VIGIL_INFERENCE values")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    counts = [int(word) for word in args.workers.split(",")]
-    with tempfile.TemporaryDirectory(prefix="vigil-bench-enroll-") as temporary:
-        root = Path(temporary)
-        folder = portrait_folder(root, args.images)
-        rows = [run(folder, root, workers) for workers in counts]
+    if args.backends:
+        rows = []
+        for backend in args.backends.split(","):
+            rows += on_backend(backend, args.images, args.workers)
+    else:
+        rows = measure(args.images, [int(word) for word in args.workers.split(",")])
+        for row in rows:
+            row["backend"] = os.environ.get("VIGIL_INFERENCE", "onnxruntime")
     baseline = rows[0]["images_per_s"]
     for row in rows:
         row["speed_up_vs_first"] = round(row["images_per_s"] / baseline, 2) if baseline else None
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'workers':>7} {'images':>7} {'seconds':>8} {'images/s':>9} {'vs first':>9}")
+    header = ("backend", "workers", "images", "seconds", "images/s", "vs first")
+    print(f"{header[0]:>12} " + " ".join(f"{h:>8}" for h in header[1:]))
     for row in rows:
         print(
-            f"{row['workers']:>7} {row['images']:>7} {row['seconds']:>8.1f}"
+            f"{row['backend']:>12} {row['workers']:>7} {row['images']:>7} {row['seconds']:>8.1f}"
             f" {row['images_per_s']:>9.2f} {row['speed_up_vs_first']:>9}"
         )
 
