@@ -39,6 +39,8 @@ EXPLAINING_PERSON_PX = 2 * FOCUSED_FRAME_MIN_FACE
 # A focus box is grown by this many pixels before it is searched: motion outlines moving
 # edges, and a face that needs this search is smaller than FOCUSED_FRAME_MIN_FACE.
 FOCUS_MARGIN_PX = 0.8 * FOCUSED_FRAME_MIN_FACE
+BODY_FACES = 7.0  # a full body's height in face heights, at most (an adult: 7-8 heads)
+FULL_BODY_ASPECT = 2.0  # a person box this much taller than wide is a whole body
 MAX_FOCUS = 64  # boxes; a caller's focus beyond this is cut (one model call or more each)
 
 
@@ -85,6 +87,19 @@ def explained(box: np.ndarray, persons: list[Detection]) -> bool:
     return bool(iou_matrix(np.asarray(box[:4], np.float32), np.stack(tall)).max() >= EXPLAINED_IOU)
 
 
+def may_show_face(person: Detection, min_face: int, image_height: int) -> bool:
+    """Whether a person's head region can hold a face of `min_face` px.
+
+    A whole standing body is about 7 head heights, and BlazeFace's face box is smaller
+    than the head, so a full body (twice as tall as wide) shorter than BODY_FACES x
+    `min_face` shows no face worth searching for. A box that is not a full body (seated,
+    hidden, cut by the frame's bottom edge) may hold a larger face: always searched.
+    """
+    x1, y1, x2, y2 = (float(v) for v in person.box)
+    full_body = (y2 - y1) >= FULL_BODY_ASPECT * (x2 - x1) and y2 < image_height - 2
+    return not full_body or (y2 - y1) >= BODY_FACES * min_face
+
+
 def grown(box: np.ndarray) -> np.ndarray:
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     m = FOCUS_MARGIN_PX
@@ -125,8 +140,9 @@ class Detectors:
         `focus` None tiles the whole frame for the smallest faces (pictures, key
         frames). A list of boxes where faces are expected (live face tracks, motion)
         narrows that search when persons are detected too: the frame is tiled for faces
-        of FOCUSED_FRAME_MIN_FACE, and smaller ones are looked for in head regions and
-        around the focus boxes that are not a person's own motion.
+        of FOCUSED_FRAME_MIN_FACE, and smaller ones are looked for in the head regions
+        of persons large enough to show one and around the focus boxes that are not a
+        person's own motion.
         """
         found = Detections()
         if TargetType.PERSON in types or TargetType.VEHICLE in types:
@@ -137,6 +153,9 @@ class Detectors:
             regions = [head_region(p.box) for p in found.persons]
             frame_min_face = None
             if focus is not None and TargetType.PERSON in types:
+                smallest = max(DEFAULT_MIN_FACE, min_face)
+                heads = [p for p in found.persons if may_show_face(p, smallest, image.shape[0])]
+                regions = [head_region(p.box) for p in heads]
                 regions += [grown(b) for b in focus[:MAX_FOCUS] if not explained(b, found.persons)]
                 frame_min_face = FOCUSED_FRAME_MIN_FACE
             found.faces = self.faces(min_face).detect(

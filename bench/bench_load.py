@@ -2,6 +2,7 @@
 pipeline, N = 1, 2, 4, ... until the machine saturates.
 
 Run: python bench/bench_load.py [--duration 60] [--workers 2] [--max-cameras 16]
+         [--face-search focused|whole]   (the backend: VIGIL_INFERENCE, as every role)
 
 One tansu broker, one Redis, `vigil worker -c W` and one `vigil capture` stay up for the
 whole run; each step starts `vigil ingest` with the first N cameras, lets it settle, then
@@ -36,7 +37,7 @@ TYPES = ["face", "person", "vehicle"]
 SATURATED_RATIO = 0.95
 
 
-def cameras(count: int, types: list[str]) -> list[dict]:
+def cameras(count: int, types: list[str], focused: bool = True) -> list[dict]:
     """`count` stand-in live cameras: the sample video looped, released at its frame rate."""
     return [
         {
@@ -45,6 +46,7 @@ def cameras(count: int, types: list[str]) -> list[dict]:
             "types": types,
             "pace": "realtime",
             "loop": True,
+            "focused_face_search": focused,
         }
         for index in range(count)
     ]
@@ -115,12 +117,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--max-cameras", type=int, default=16)
     parser.add_argument("--types", default=",".join(TYPES), help="target types per camera")
+    parser.add_argument(
+        "--face-search",
+        choices=("focused", "whole"),
+        default="focused",
+        help="whole: every frame's whole picture searched for small faces (before issue 15)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "load.json")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "load.png")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vigil-load-"))
     types = args.types.split(",")
-    full = write_config(workdir / "all.json", cameras(args.max_cameras, types))
+    focused = args.face_search == "focused"
+    full = write_config(workdir / "all.json", cameras(args.max_cameras, types, focused))
     steps: list[dict] = []
     print(
         "cams offered/s analysed/s dropped    %     p50ms   p99ms  cores  per process",
@@ -133,7 +142,7 @@ def main() -> None:
         time.sleep(10)  # models load, the consumer group forms
         count = 1
         while count <= args.max_cameras:
-            config = write_config(workdir / f"n{count}.json", cameras(count, types))
+            config = write_config(workdir / f"n{count}.json", cameras(count, types, focused))
             step = {"cameras": count, **run_step(pipe, lines, config, args)}
             step["saturated"] = saturated(step, steps[0] if steps else step)
             steps.append(step)
@@ -145,6 +154,8 @@ def main() -> None:
         "machine_cpus": os.cpu_count(),
         "celery_worker_processes": args.workers,
         "types": types,
+        "inference": os.environ.get("VIGIL_INFERENCE", "onnxruntime"),
+        "face_search": args.face_search,
         "seconds_per_step": args.duration,
         "steps": steps,
         "saturates_at_cameras": next((s["cameras"] for s in steps if s["saturated"]), None),

@@ -19,7 +19,7 @@ from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
 from vigil.schemas.geometry import Box, FrameSize
 from vigil.schemas.target import TargetType
-from vigil.tracking.camera_tracking import FOCUS_REACH, CameraTracking
+from vigil.tracking.camera_tracking import FOCUS_REACH, FULL_SEARCH_SECONDS, CameraTracking
 from vigil.workers import frame_tasks
 
 FACE_AND_PERSON = {TargetType.FACE, TargetType.PERSON}
@@ -95,13 +95,13 @@ def test_a_persons_own_motion_is_not_searched_twice():
 # -- which boxes the capture step sends ------------------------------------------------
 
 
-def meta(keyframe=False, motion=((10, 10, 50, 60),), fraction=0.02) -> FrameMeta:
+def meta(keyframe=False, motion=((10, 10, 50, 60),), fraction=0.02, at=0.6) -> FrameMeta:
     return FrameMeta(
         camera_id="cam",
         stream_id="s",
         frame_index=3,
         sequence=3,
-        source_time=0.6,
+        source_time=at,
         captured_at=datetime(2026, 1, 1, tzinfo=UTC),
         size=FrameSize(width=640, height=480),
         keyframe=keyframe,
@@ -198,3 +198,31 @@ def test_the_detect_task_with_and_without_focus(wall):
     focused = frame_tasks.detect(data, ["face", "person"], 0, [])
     faces = lambda found: [d for d in found if d["type"] == "face"]  # noqa: E731
     assert len(faces(focused)) < len(faces(everything))
+
+
+@pytest.mark.parametrize(
+    "box, shows",
+    [
+        ((100, 100, 140, 200), False),  # a whole body 100 px tall: its face is under 16 px
+        ((100, 100, 150, 240), True),  # 140 px: a 16-px face fits
+        ((100, 100, 180, 180), True),  # not a whole body (seated, hidden): always searched
+        ((100, 380, 140, 479), True),  # cut by the frame's bottom edge: may be larger
+    ],
+)
+def test_a_head_region_is_searched_only_where_a_face_of_16_px_fits(box, shows):
+    person = detection.Detection(box=np.array(box, np.float32), score=0.9, label="person")
+    assert detection.may_show_face(person, 16, image_height=480) is shows
+
+
+def test_a_still_key_frame_looks_only_where_faces_are():
+    camera = tracking()
+    assert camera.face_focus(meta(keyframe=True, motion=(), at=0.0)) is None  # first: all
+    camera.on_frame(meta(keyframe=True, motion=(), at=0.0), [face_at(200, 100, 30)])
+    still = camera.face_focus(meta(keyframe=True, motion=(), at=2.0))
+    assert still is not None and len(still) == 1  # the face track's reach only
+    assert camera.face_focus(meta(at=2.2)) is not None  # something moved ...
+    assert camera.face_focus(meta(keyframe=True, motion=(), at=4.0)) is None  # ... so all
+    assert camera.face_focus(meta(keyframe=True, motion=(), at=6.0)) is not None
+    late = 4.0 + FULL_SEARCH_SECONDS
+    assert camera.face_focus(meta(keyframe=True, motion=(), at=late)) is None  # due
+    assert camera.face_focus(meta(keyframe=True, motion=(), at=1.0)) is None  # restarted

@@ -11,6 +11,9 @@ tree="$(python tools/link_tree.py)"
 cd "$tree"
 PYTHONPATH="$tree" lint-imports --no-cache --config ../../pyproject.toml 2>&1 | grep -v DeprecationWarning
 
+# No module circle inside a package either (the layer contract orders packages only).
+python ../../tools/import_cycles.py "$tree"
+
 # mypy on the same tree: from inside it every vigil.* import resolves to a real file.
 if ! report="$(mypy -p vigil --config-file ../../pyproject.toml 2>&1)"; then
     printf '%s\n' "$report"

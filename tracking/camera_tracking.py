@@ -12,6 +12,7 @@ the same ids and revisions, and consumers de-duplicate the repeated events.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ FOCUS_REACH = 1.5  # face widths around a live face track searched for it betwee
 # The whole frame is searched when this share of it moves (a crowd, a panning camera),
 # or when the ingestor sent as many motion boxes as it may (MAX_MOTION_BOXES).
 WIDE_MOTION = 0.25
+# A still scene's key frames search the whole frame at least this often (seconds).
+FULL_SEARCH_SECONDS = 10.0
 
 
 @dataclass
@@ -77,6 +80,10 @@ class CameraTracking:
     # Same face? Asked before a face track is re-acquired after a gap or relinked
     # (`analysis.face_identity.FaceIdentity`); without it, position and look decide.
     same_face: Callable[[FrameDetection, FrameDetection], bool] | None = None
+    # The focused face search's memory (face_focus): when the whole frame was last
+    # searched, and whether anything moved since.
+    last_full_search: float = -math.inf
+    moved_since_full_search: bool = True
 
     def __post_init__(self) -> None:
         # A still scene is only re-detected every keyframe_interval: a track must outlive
@@ -104,27 +111,50 @@ class CameraTracking:
     def face_focus(self, meta: FrameMeta) -> list[list[float]] | None:
         """Where this frame's small faces can be, for the detect step; None: anywhere.
 
-        Key frames search the whole frame (a face that stood still since the last one
-        is found there), and so does a frame whose motion is unknown or everywhere.
-        Between them, with persons detected too, the detect step looks for small faces
-        in head regions and in these boxes: the live face tracks, grown by FOCUS_REACH
-        face widths (a batch of frames is sent before any is tracked, and fast faces
-        move about a width per sampled frame), and the moving regions.
+        With persons detected too, the detect step looks for small faces in head
+        regions and in these boxes: the live face tracks, grown by FOCUS_REACH face
+        widths (a batch of frames is sent before any is tracked, and fast faces move
+        about a width per sampled frame), and the moving regions. A frame whose motion
+        is unknown or everywhere searches the whole frame; key frames: `key_frame_focus`.
         """
         types = self.camera.types
-        if meta.keyframe or not self.camera.focused_face_search:
+        if not self.camera.focused_face_search:
             return None
         if TargetType.FACE not in types or TargetType.PERSON not in types:
             return None
+        if meta.keyframe:
+            return self.key_frame_focus(meta)
+        self.moved_since_full_search = True  # between key frames, only moving frames come
         if not meta.motion or len(meta.motion) >= MAX_MOTION_BOXES:
             return None  # a lighting change, a moving camera, or motion past counting
         if meta.motion_fraction >= WIDE_MOTION:
             return None
         boxes = [[box.x1, box.y1, box.x2, box.y2] for box in meta.motion]
+        return self.rounded(boxes + self.face_track_reach())
+
+    def key_frame_focus(self, meta: FrameMeta) -> list[list[float]] | None:
+        """A key frame searches the whole frame when anything moved since the last whole
+        search, or FULL_SEARCH_SECONDS ago at the latest: a face that stopped is found
+        there. In a still scene a face cannot have arrived without motion, so a still
+        key frame looks only where faces are (head regions, live face tracks); it keeps
+        the scene's tracks alive at a fraction of the cost."""
+        since = meta.source_time - self.last_full_search
+        if self.moved_since_full_search or not 0 <= since < FULL_SEARCH_SECONDS:
+            self.moved_since_full_search = False
+            self.last_full_search = meta.source_time
+            return None
+        return self.rounded(self.face_track_reach())
+
+    def face_track_reach(self) -> list[list[float]]:
+        boxes = []
         for track in self.trackers[TargetType.FACE].active():
             x1, y1, x2, y2 = (float(v) for v in track.box)
             reach = FOCUS_REACH * max(x2 - x1, y2 - y1)
             boxes.append([x1 - reach, y1 - reach, x2 + reach, y2 + reach])
+        return boxes
+
+    @staticmethod
+    def rounded(boxes: list[list[float]]) -> list[list[float]]:
         return [[round(v, 1) for v in box] for box in boxes[:MAX_FOCUS]]
 
     def on_frame(self, meta: FrameMeta, detections: list[FrameDetection]) -> list[CaptureWork]:
