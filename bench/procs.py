@@ -18,6 +18,8 @@ from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def descendants(pid: int) -> list[int]:
     """`pid` and every process below it (Celery prefork children included)."""
@@ -201,6 +203,9 @@ class Pipeline:
     """
 
     def __init__(self, workdir: Path, **env: str) -> None:
+        # Run as `python bench/bench_x.py`, the repository root is not on the path.
+        if str(REPO_ROOT) not in sys.path:
+            sys.path.insert(0, str(REPO_ROOT))
         from tests.support.processes import free_port, start_redis, start_tansu
 
         self.workdir = workdir
