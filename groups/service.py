@@ -66,6 +66,20 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def picture_features(
+    pictures: Sequence[ImageSource],
+) -> tuple[list[Feature], list[float | None]]:
+    """The feature and quality of each picture's largest face (NO_FACE, decoder codes)."""
+    features: list[Feature] = []
+    qualities: list[float | None] = []
+    for picture in pictures:
+        [face] = face_targets(picture, largest_only=True)
+        assert face.feature is not None  # face_targets returns only faces with one
+        features.append(face.feature)
+        qualities.append(face.quality.score)
+    return features, qualities
+
+
 class GroupService(Mirrored[GroupStore]):
     """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
 
@@ -234,6 +248,22 @@ class GroupService(Mirrored[GroupStore]):
                 state.add_rows(rows)
             self._maintain(state)
             return state.member(person_id)
+
+    def add_member_pictures(
+        self,
+        group: str,
+        person_id: str,
+        pictures: Sequence[ImageSource],
+        metadata: dict[str, Any] | None = None,
+        sources: Sequence[str | None] | None = None,
+    ) -> Member:
+        """Enrol a person (or add photos) from pictures: the largest face of each.
+
+        The group is looked up first, so a missing one costs no model call.
+        """
+        self.get_group(group)
+        features, qualities = picture_features(pictures)
+        return self.add_member(group, person_id, features, metadata, sources, qualities=qualities)
 
     @staticmethod
     def _one_model(features: Sequence[Feature | dict]) -> tuple[str, list[np.ndarray]]:

@@ -86,6 +86,20 @@ WEBHOOK_DELIVERIES = Counter(
     registry=REGISTRY,
 )
 
+HTTP_REQUESTS = Counter(
+    "vigil_http_requests_total",
+    "HTTP API requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "vigil_http_request_seconds",
+    "Wall time of one HTTP API request, by route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
 
 def render() -> bytes:
     """The Prometheus text exposition of `REGISTRY`."""

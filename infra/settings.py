@@ -60,6 +60,11 @@ class Settings(VigilModel):
     )
     max_message_bytes: int = Field(default=1_000_000, ge=10_000, description="bus record limit")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Prometheus port")
+    http_max_body: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="`vigil serve`: largest request body in bytes, refused before it is read",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

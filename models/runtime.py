@@ -17,7 +17,7 @@ import numpy as np
 
 from vigil.models.inference import ONNXRUNTIME, OPENVINO, Inference, from_env
 from vigil.models.inference import intra_op_threads as intra_op_threads
-from vigil.models.registry import spec, verified_bytes
+from vigil.models.registry import manifest, spec, verified_bytes
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +68,12 @@ def session(name: str, path: Path | None = None) -> Session:
 def model_version(name: str) -> str:
     """`name@version`, stamped on every feature so features of different models never mix."""
     return f"{name}@{spec(name).version}"
+
+
+def load_all() -> list[str]:
+    """Open this process's session of every model in the manifest (checksums verified);
+    their names. Raises MODEL_MISSING or MODEL_CORRUPT. Cached, so later calls are free."""
+    names = sorted(manifest())
+    for name in names:
+        session(name)
+    return names

@@ -206,19 +206,12 @@ def do_delete(service: GroupService, args: argparse.Namespace) -> Any:
 
 
 def do_add(service: GroupService, args: argparse.Namespace) -> Any:
-    from vigil.analysis.faces import face_targets
+    from vigil.groups.service import picture_features
 
     if not args.images and not args.feature:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "give pictures or --feature files")
-    features: list[Feature] = []
-    sources: list[str] = []
-    qualities: list[float | None] = []
-    for image in args.images:
-        [face] = face_targets(image, largest_only=True)
-        assert face.feature is not None  # face_targets returns only faces with one
-        features.append(face.feature)
-        sources.append(image.name)
-        qualities.append(face.quality.score)
+    features, qualities = picture_features(args.images)
+    sources: list[str] = [image.name for image in args.images]
     for path in args.feature:
         features.append(read_feature(path))
         sources.append(path.name)

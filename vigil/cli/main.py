@@ -17,6 +17,7 @@ from vigil.cli import (
     history,
     pipeline,
     schema,
+    serve,
     verify,
     worker,
 )
@@ -35,6 +36,7 @@ COMMANDS = (
     cluster,
     deadletters,
     schema,
+    serve,
     worker,
 )
 

@@ -1,0 +1,96 @@
+"""`vigil serve` as a real process: it answers, refuses a body by its length, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import free_port, stop
+from vigil.cli.main import main
+
+
+def test_serve_help(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert all(option in out for option in ("--host", "--port", "--groups-uri", "--history-uri"))
+
+
+def get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read()
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "vigil serve exited"
+        try:
+            if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"/healthz did not answer within {timeout}s")
+
+
+def post_headers_only(port: int, length: int) -> tuple[int, dict]:
+    """POST headers announcing `length` bytes, and not one byte of body; the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n" + f"Content-Length: {length}\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_path: Path):
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--groups-uri",
+            str(tmp_path / "groups.db"),
+            "--history-uri",
+            str(tmp_path / "history.db"),
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ, VIGIL_HTTP_MAX_BODY="4096"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_healthy(port, process)
+        assert get(f"http://127.0.0.1:{port}/v1/groups") == (200, b"[]")  # opens the store
+        status, problem = post_headers_only(port, 10**9)
+        assert (status, problem["code"]) == (413, "file_too_large")
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - began < 10
+    finally:
+        stop(process)
+        log.close()
+    assert (tmp_path / "groups.db").exists()

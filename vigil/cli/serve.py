@@ -1,0 +1,83 @@
+"""`vigil serve`: the HTTP API (FastAPI on uvicorn), embedded like the other commands.
+
+Groups and history are the same stores the CLI uses (Milvus Lite files by default,
+opened on first use); SIGTERM or Ctrl-C finishes the requests in flight and closes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0-65535")
+    return value
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="the HTTP API: analyze, compare, verify, groups, search, history",
+        description="Serve the HTTP API (OpenAPI at /openapi.json, browsable at /docs;"
+        " /healthz, /readyz, /metrics). Request bodies are limited to $VIGIL_HTTP_MAX_BODY"
+        " bytes (32 MiB).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8080, help="port (8080)")
+    parser.add_argument(
+        "--groups-uri",
+        metavar="URI",
+        help="feature groups: Milvus Lite file or http://host:port (default: $VIGIL_GROUPS_URI"
+        " or ./vigil-groups.db)",
+    )
+    parser.add_argument(
+        "--history-uri",
+        metavar="URI",
+        help="capture history: Milvus Lite file or http://host:port (default:"
+        " $VIGIL_HISTORY_URI or ./vigil-history.db)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vigil.http.app import create_app
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, except that a stop asked for by SIGTERM or SIGINT ends the
+        process with status 0 once it is done, as every `vigil` role does (uvicorn raises
+        the signal again after its graceful stop, so the process died of it)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            stops = (signal.SIGINT, signal.SIGTERM)
+            previous = {signum: signal.signal(signum, self.handle_exit) for signum in stops}
+            try:
+                yield
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+
+    app = create_app(args.groups_uri, args.history_uri)
+    # log_config=None: uvicorn's lines go through Vigil's logging (configure_logging)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    log.info("HTTP API on http://%s:%d (OpenAPI at /docs)", args.host, args.port)
+    Server(config).run()
+    log.info("HTTP API stopped")
+    return 0

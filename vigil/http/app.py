@@ -1,0 +1,99 @@
+"""`create_app`: the HTTP API as a FastAPI application (`vigil serve` runs it with uvicorn).
+
+Routes parse a request, call the library (`vigil.api`, `vigil.compare`, `GroupService`,
+`HistoryService`) and return its pydantic models; every refusal is a problem+json
+body with Vigil's error code (`vigil.http.problems`). The OpenAPI document is at
+/openapi.json, browsable at /docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from vigil import __version__
+from vigil.http import groups, health, history, pictures
+from vigil.http.middleware import BodyLimit, CatchAll, RequestMetrics
+from vigil.http.problems import PROBLEM_MEDIA_TYPE, http_error, validation_error, vigil_error
+from vigil.http.stores import Stores
+from vigil.http.uploads import COMPONENTS
+from vigil.infra.settings import Settings
+from vigil.schemas.errors import VigilError
+
+DESCRIPTION = """\
+Image analysis, 1:1 compare and verification, feature groups and k:N search, and the
+capture history of Vigil. Pictures go as multipart/form-data file parts, or base64 in a
+JSON body. Errors are RFC 9457 `application/problem+json` bodies whose `code` is one of
+Vigil's stable error codes.
+"""
+
+
+class VigilAPI(FastAPI):
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document, plus the upload bodies' schemas; errors as problem+json."""
+        if self.openapi_schema is None:
+            schema = get_openapi(
+                title=self.title,
+                version=self.version,
+                description=self.description,
+                routes=self.routes,
+            )
+            known = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, extra in COMPONENTS.items():
+                if known.setdefault(name, extra) != extra:
+                    raise RuntimeError(f"two different schemas are named {name}")
+            for operation in (op for path in schema["paths"].values() for op in path.values()):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                        response["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
+def create_app(
+    groups_uri: str | Path | None = None,
+    history_uri: str | Path | None = None,
+    *,
+    history_crops: str | Path | None = None,
+    max_body: int | None = None,
+) -> FastAPI:
+    """The application; stores default to $VIGIL_GROUPS_URI / $VIGIL_HISTORY_URI or the
+    Lite files the CLI uses, the body limit to $VIGIL_HTTP_MAX_BODY (32 MiB)."""
+    stores = Stores(groups_uri, history_uri, history_crops)
+    limit = max_body if max_body is not None else Settings.from_env().http_max_body
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await run_in_threadpool(stores.close)
+
+    app = VigilAPI(
+        title="Vigil",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.stores = stores
+    app.state.max_body = limit
+    for module in (health, pictures, groups, history):
+        app.include_router(module.router)
+    app.add_exception_handler(VigilError, vigil_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    # The last added runs first: metrics see every answer, the limit every body.
+    app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit, limit=limit)
+    app.add_middleware(RequestMetrics)
+    return app
