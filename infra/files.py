@@ -20,19 +20,20 @@ def utc_day(moment: datetime) -> str:
     return aware.astimezone(UTC).date().isoformat()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Write via a temporary file and rename, so readers never see a half-written file.
 
-    The temporary file is created with FILE_MODE, so the umask decides the permissions
-    (mkstemp's 0600 followed by a chmod to 0644 ignored it); O_EXCL on a random name, so
-    nothing already there (a symlink planted in a shared folder) is followed.
+    The temporary file is created with `mode` (FILE_MODE by default), so the umask decides
+    the permissions (mkstemp's 0600 followed by a chmod to 0644 ignored it); a secret
+    file passes 0o600. O_EXCL on a random name, so nothing already there (a symlink
+    planted in a shared folder) is followed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
         temporary = path.parent / f".{secrets.token_hex(8)}.tmp"
         try:
-            descriptor = os.open(temporary, flags, FILE_MODE)
+            descriptor = os.open(temporary, flags, mode)
             break
         except FileExistsError:
             continue

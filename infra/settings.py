@@ -65,6 +65,16 @@ class Settings(VigilModel):
         ge=1024,
         description="`vigil serve`: largest request body in bytes, refused before it is read",
     )
+    http_keys: str = Field(
+        default="vigil-keys.json", description="`vigil serve` / `vigil keys`: the API key file"
+    )
+    http_rate: float = Field(
+        default=20.0, ge=0, description="`vigil serve`: requests/s per API key; 0: no limit"
+    )
+    http_burst: int = Field(default=40, ge=1, description="`vigil serve`: burst per API key")
+    http_cors_origins: str = Field(
+        default="", description="`vigil serve`: comma-separated CORS origins; empty: CORS off"
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     MODEL_MISSING = "model_missing"
     MODEL_CORRUPT = "model_corrupt"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
     INTERNAL = "internal_error"
 
 

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import IMAGES
+from tests.support.api_keys import bearer, new_key
 from vigil.http.app import create_app
 from vigil.http.problems import PROBLEM_MEDIA_TYPE, STATUS
 from vigil.schemas.errors import ErrorCode
@@ -31,8 +32,17 @@ def picture(name: str) -> bytes:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("http")
-    app = create_app(folder / "groups.db", folder / "history.db", max_body=LIMIT)
-    with TestClient(app, raise_server_exceptions=False) as opened:  # lifespan: closes stores
+    key = new_key(folder / "keys.json")
+    app = create_app(
+        folder / "groups.db",
+        folder / "history.db",
+        max_body=LIMIT,
+        keys_path=folder / "keys.json",
+        rate=0,
+    )
+    with TestClient(
+        app, raise_server_exceptions=False, headers=bearer(key)
+    ) as opened:  # lifespan: closes stores
         yield opened
 
 
@@ -318,6 +328,15 @@ def test_a_body_over_the_limit_is_413(client: TestClient):
     assert "VIGIL_HTTP_MAX_BODY" in body["detail"]
 
 
+def keyed_app(folder: Path, max_body: int) -> tuple[Any, list[tuple[bytes, bytes]]]:
+    """An app with a key file of one admin key, and the header that sends the key."""
+    key = new_key(folder / "keys.json")
+    app = create_app(
+        folder / "g.db", folder / "h.db", max_body=max_body, keys_path=folder / "keys.json"
+    )
+    return app, [(b"authorization", f"Bearer {key}".encode())]
+
+
 def asgi_post(app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes]):
     """POST /v1/analyze straight into the ASGI app; (status, body, chunks it read)."""
     scope = {
@@ -352,15 +371,15 @@ def asgi_post(app: Any, headers: list[tuple[bytes, bytes]], chunks: list[bytes])
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_reading_the_body(tmp_path: Path):
-    app = create_app(tmp_path / "g.db", tmp_path / "h.db", max_body=1024)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"1000000000")]
+    app, key = keyed_app(tmp_path, 1024)
+    headers = [*key, (b"content-type", b"application/json"), (b"content-length", b"1000000000")]
     status, body, read = asgi_post(app, headers, [b"x" * 1024] * 4)
     assert (status, body["code"], read) == (413, "file_too_large", 0)
 
 
 def test_a_streamed_body_is_refused_once_it_grows_past_the_limit(tmp_path: Path):
-    app = create_app(tmp_path / "g.db", tmp_path / "h.db", max_body=1024)
-    headers = [(b"content-type", b"multipart/form-data; boundary=b")]
+    app, key = keyed_app(tmp_path, 1024)
+    headers = [*key, (b"content-type", b"multipart/form-data; boundary=b")]
     chunks = [b"--b\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\n"]
     chunks += [b"x" * 400] * 20
     status, body, read = asgi_post(app, headers, chunks)

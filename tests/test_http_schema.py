@@ -19,10 +19,18 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.conftest import IMAGES
+from tests.support.api_keys import bearer, new_key
 from vigil.http.app import create_app
 
 FOLDER = Path(tempfile.mkdtemp(prefix="vigil-http-schema-"))
-APP = create_app(FOLDER / "groups.db", FOLDER / "history.db", max_body=4 * 1024 * 1024)
+KEY = new_key(FOLDER / "keys.json")  # admin: every operation runs, not only its 401
+APP = create_app(
+    FOLDER / "groups.db",
+    FOLDER / "history.db",
+    max_body=4 * 1024 * 1024,
+    keys_path=FOLDER / "keys.json",
+    rate=0,
+)
 PICTURES = [(IMAGES / name).read_bytes() for name in ("obama.jpg", "obama2.jpg", "biden.jpg")]
 # the picture parts' declared types (`encoding`): real faces or anything at all
 pictures = st.sampled_from(PICTURES) | st.binary(max_size=64)
@@ -42,4 +50,4 @@ def stores() -> Iterator[None]:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_openapi_contract(case: schemathesis.Case) -> None:
-    case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(headers=bearer(KEY), excluded_checks=[positive_data_acceptance])

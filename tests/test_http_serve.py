@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.support.api_keys import bearer, new_key
 from tests.support.processes import free_port, stop
 from vigil.cli.main import main
 
@@ -26,8 +28,9 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]):
     assert all(option in out for option in ("--host", "--port", "--groups-uri", "--history-uri"))
 
 
-def get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return response.status, response.read()
 
 
@@ -62,6 +65,7 @@ def post_headers_only(port: int, length: int) -> tuple[int, dict]:
 
 def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_path: Path):
     port = free_port()
+    key = new_key(tmp_path / "keys.json")
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [
@@ -77,13 +81,20 @@ def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_pat
             str(tmp_path / "history.db"),
         ],
         cwd=tmp_path,
-        env=dict(os.environ, VIGIL_HTTP_MAX_BODY="4096"),
+        env=dict(
+            os.environ, VIGIL_HTTP_MAX_BODY="4096", VIGIL_HTTP_KEYS=str(tmp_path / "keys.json")
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
         wait_healthy(port, process)
-        assert get(f"http://127.0.0.1:{port}/v1/groups") == (200, b"[]")  # opens the store
+        groups = f"http://127.0.0.1:{port}/v1/groups"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get(groups)
+        assert refused.value.code == 401
+        assert refused.value.headers["WWW-Authenticate"] == "Bearer"
+        assert get(groups, bearer(key)) == (200, b"[]")  # opens the store
         status, problem = post_headers_only(port, 10**9)
         assert (status, problem["code"]) == (413, "file_too_large")
         began = time.monotonic()
@@ -94,3 +105,4 @@ def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_pat
         stop(process)
         log.close()
     assert (tmp_path / "groups.db").exists()
+    assert key not in (tmp_path / "serve.log").read_text()

@@ -15,6 +15,7 @@ from vigil.cli import (
     enroll,
     groups,
     history,
+    keys,
     pipeline,
     schema,
     serve,
@@ -37,6 +38,7 @@ COMMANDS = (
     deadletters,
     schema,
     serve,
+    keys,
     worker,
 )
 

@@ -31,8 +31,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "serve",
         help="the HTTP API: analyze, compare, verify, groups, search, history",
         description="Serve the HTTP API (OpenAPI at /openapi.json, browsable at /docs;"
-        " /healthz, /readyz, /metrics). Request bodies are limited to $VIGIL_HTTP_MAX_BODY"
-        " bytes (32 MiB).",
+        " /healthz, /readyz, /metrics). /v1 routes need an API key (`vigil keys create`; the"
+        " file is $VIGIL_HTTP_KEYS), /metrics an admin one. Request bodies are limited to"
+        " $VIGIL_HTTP_MAX_BODY bytes (32 MiB); each key to $VIGIL_HTTP_RATE requests/s"
+        " (20, bursts of $VIGIL_HTTP_BURST, 40); CORS is off unless"
+        " $VIGIL_HTTP_CORS_ORIGINS names origins.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8080, help="port (8080)")

@@ -8,7 +8,8 @@ body with Vigil's error code (`vigil.http.problems`). The OpenAPI document is at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from vigil import __version__
 from vigil.http import groups, health, history, pictures
+from vigil.http.auth import CREATE_HINT, RateLimits
 from vigil.http.middleware import BodyLimit, CatchAll, RequestMetrics
-from vigil.http.problems import PROBLEM_MEDIA_TYPE, http_error, validation_error, vigil_error
+from vigil.http.problems import (
+    METHODS,
+    PROBLEM_MEDIA_TYPE,
+    http_error,
+    validation_error,
+    vigil_error,
+)
 from vigil.http.stores import Stores
 from vigil.http.uploads import COMPONENTS
+from vigil.infra.api_keys import KeyStore
 from vigil.infra.settings import Settings
 from vigil.schemas.errors import VigilError
 
@@ -33,7 +43,14 @@ Image analysis, 1:1 compare and verification, feature groups and k:N search, and
 capture history of Vigil. Pictures go as multipart/form-data file parts, or base64 in a
 JSON body. Errors are RFC 9457 `application/problem+json` bodies whose `code` is one of
 Vigil's stable error codes.
+
+Every /v1 route needs an API key (`vigil keys create`), sent as `Authorization: Bearer
+<key>` or `X-API-Key: <key>`: scope `read` for analyze, compare, verify, searches and
+GETs; `write` (which includes `read`) for changes to groups and members; `admin` for
+everything, /metrics too. /healthz and /readyz are open. Each key has its own rate limit
+(429 with `Retry-After`).
 """
+log = logging.getLogger(__name__)
 
 
 class VigilAPI(FastAPI):
@@ -65,14 +82,34 @@ def create_app(
     *,
     history_crops: str | Path | None = None,
     max_body: int | None = None,
+    keys_path: str | Path | None = None,
+    rate: float | None = None,
+    burst: int | None = None,
+    cors_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     """The application; stores default to $VIGIL_GROUPS_URI / $VIGIL_HISTORY_URI or the
-    Lite files the CLI uses, the body limit to $VIGIL_HTTP_MAX_BODY (32 MiB)."""
+    Lite files the CLI uses, the body limit to $VIGIL_HTTP_MAX_BODY (32 MiB), the API key
+    file to $VIGIL_HTTP_KEYS (./vigil-keys.json), the per-key rate to $VIGIL_HTTP_RATE
+    and $VIGIL_HTTP_BURST (20/s, 40; rate 0: no limit), and the CORS origins to
+    $VIGIL_HTTP_CORS_ORIGINS (comma-separated; none: CORS off)."""
+    settings = Settings.from_env()
     stores = Stores(groups_uri, history_uri, history_crops)
-    limit = max_body if max_body is not None else Settings.from_env().http_max_body
+    limit = max_body if max_body is not None else settings.http_max_body
+    keys = KeyStore(keys_path if keys_path is not None else settings.http_keys)
+    origins = (
+        list(cors_origins)
+        if cors_origins is not None
+        else [origin.strip() for origin in settings.http_cors_origins.split(",") if origin.strip()]
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not keys.exists():
+            log.warning(
+                "no API key file at %s: every /v1 request is refused (401); %s",
+                keys.path,
+                CREATE_HINT,
+            )
         try:
             yield
         finally:
@@ -87,13 +124,27 @@ def create_app(
     )
     app.state.stores = stores
     app.state.max_body = limit
+    app.state.keys = keys
+    app.state.rate_limits = RateLimits(
+        settings.http_rate if rate is None else rate,
+        settings.http_burst if burst is None else burst,
+    )
     for module in (health, pictures, groups, history):
         app.include_router(module.router)
     app.add_exception_handler(VigilError, vigil_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
-    # The last added runs first: metrics see every answer, the limit every body.
+    # The last added runs first: metrics see every answer, the limit every body, and CORS
+    # (only for the origins configured) adds its headers to every answer, refusals too.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=limit)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=[method for method in METHODS if method != "OPTIONS"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            expose_headers=["Retry-After", "WWW-Authenticate"],
+        )
     app.add_middleware(RequestMetrics)
     return app

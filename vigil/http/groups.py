@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.groups.service import MAX_PAGE, GroupService
-from vigil.http.problems import FACES, STORE, declared
+from vigil.http.auth import READ, WRITE
+from vigil.http.problems import AUTH, FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.errors import ErrorCode
 from vigil.schemas.groups import (
@@ -100,9 +101,10 @@ class SearchBody(SearchQuery, UploadBody):
 
 @router.post(
     "/groups",
+    dependencies=WRITE,
     status_code=201,
     response_model=FeatureGroup,
-    responses=declared(STORE, [ErrorCode.GROUP_EXISTS]),
+    responses=declared(AUTH, STORE, [ErrorCode.GROUP_EXISTS]),
     summary="Create an empty group",
 )
 def create_group(body: GroupCreate, service: Groups) -> FeatureGroup:
@@ -111,8 +113,9 @@ def create_group(body: GroupCreate, service: Groups) -> FeatureGroup:
 
 @router.get(
     "/groups",
+    dependencies=READ,
     response_model=list[FeatureGroup],
-    responses=declared(STORE),
+    responses=declared(AUTH, STORE),
     summary="List the groups",
 )
 def list_groups(service: Groups) -> list[FeatureGroup]:
@@ -120,7 +123,11 @@ def list_groups(service: Groups) -> list[FeatureGroup]:
 
 
 @router.get(
-    "/groups/{name}", response_model=FeatureGroup, responses=declared(GROUP), summary="A group"
+    "/groups/{name}",
+    dependencies=READ,
+    response_model=FeatureGroup,
+    responses=declared(AUTH, GROUP),
+    summary="A group",
 )
 def get_group(name: str, service: Groups) -> FeatureGroup:
     return service.get_group(name)
@@ -128,8 +135,9 @@ def get_group(name: str, service: Groups) -> FeatureGroup:
 
 @router.patch(
     "/groups/{name}",
+    dependencies=WRITE,
     response_model=FeatureGroup,
-    responses=declared(GROUP, [ErrorCode.GROUP_EXISTS]),
+    responses=declared(AUTH, GROUP, [ErrorCode.GROUP_EXISTS]),
     summary="Rename a group",
 )
 def rename_group(name: str, body: GroupRename, service: Groups) -> FeatureGroup:
@@ -138,9 +146,10 @@ def rename_group(name: str, body: GroupRename, service: Groups) -> FeatureGroup:
 
 @router.delete(
     "/groups/{name}",
+    dependencies=WRITE,
     status_code=204,
     response_class=Response,
-    responses=declared(GROUP),
+    responses=declared(AUTH, GROUP),
     summary="Delete a group and all its members",
 )
 def delete_group(name: str, service: Groups) -> Response:
@@ -153,9 +162,10 @@ def delete_group(name: str, service: Groups) -> Response:
 
 @router.post(
     "/groups/{name}/members",
+    dependencies=WRITE,
     status_code=201,
     response_model=Member,
-    responses=declared(FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
+    responses=declared(AUTH, FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
     openapi_extra=openapi(EnrolBody),
     summary="Enrol a person, or add photos to one: the largest face of each photo",
 )
@@ -169,8 +179,9 @@ async def add_member(name: str, request: Request) -> Member:
 
 @router.get(
     "/groups/{name}/members",
+    dependencies=READ,
     response_model=MemberPage,
-    responses=declared(GROUP),
+    responses=declared(AUTH, GROUP),
     summary="A page of a group's members, ordered by person id",
 )
 def list_members(
@@ -184,8 +195,9 @@ def list_members(
 
 @router.get(
     "/groups/{name}/members/{person_id:path}",
+    dependencies=READ,
     response_model=Member,
-    responses=declared(MEMBER),
+    responses=declared(AUTH, MEMBER),
     summary="A member, with its features' vectors if asked",
 )
 def get_member(name: str, person_id: str, service: Groups, vectors: bool = False) -> Member:
@@ -194,8 +206,9 @@ def get_member(name: str, person_id: str, service: Groups, vectors: bool = False
 
 @router.patch(
     "/groups/{name}/members/{person_id:path}",
+    dependencies=WRITE,
     response_model=Member,
-    responses=declared(MEMBER),
+    responses=declared(AUTH, MEMBER),
     summary="Replace a member's metadata",
 )
 def update_member(name: str, person_id: str, body: MemberUpdate, service: Groups) -> Member:
@@ -204,9 +217,10 @@ def update_member(name: str, person_id: str, body: MemberUpdate, service: Groups
 
 @router.delete(
     "/groups/{name}/members/{person_id:path}",
+    dependencies=WRITE,
     status_code=204,
     response_class=Response,
-    responses=declared(MEMBER),
+    responses=declared(AUTH, MEMBER),
     summary="Remove a member and all its features",
 )
 def remove_member(name: str, person_id: str, service: Groups) -> Response:
@@ -219,8 +233,9 @@ def remove_member(name: str, person_id: str, service: Groups) -> Response:
 
 @router.post(
     "/search",
+    dependencies=READ,
     response_model=SearchResponse,
-    responses=declared(FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
+    responses=declared(AUTH, FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
     openapi_extra=openapi(SearchBody),
     tags=["search"],
     summary="k:N search of a picture's largest face (or every face) over groups",

@@ -1,4 +1,5 @@
-"""GET /healthz (the process answers), /readyz (stores open, models load), /metrics."""
+"""GET /healthz (the process answers), /readyz (stores open, models load), both open to
+anyone (a balancer's probes carry no key), and /metrics, for an `admin` key."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from vigil.http.problems import MODELS, STORE, declared
+from vigil.http.auth import ADMIN
+from vigil.http.problems import AUTH, MODELS, STORE, declared
 from vigil.infra.metrics import render
 from vigil.models.runtime import load_all
 
@@ -51,8 +53,9 @@ async def readyz(request: Request) -> Readiness:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **declared()},
-    summary="Prometheus metrics of this process",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **declared(AUTH)},
+    dependencies=ADMIN,
+    summary="Prometheus metrics of this process (an `admin` key)",
 )
 def metrics() -> Response:
     return Response(render(), media_type=CONTENT_TYPE_LATEST)

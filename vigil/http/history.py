@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from vigil.http.problems import FACES, STORE, declared
+from vigil.http.auth import READ
+from vigil.http.problems import AUTH, FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.errors import ErrorCode
 from vigil.schemas.history import Attributes, HistoryResult, HistorySearchOptions, When
 from vigil.schemas.target import TargetType
 
-router = APIRouter(prefix="/v1", tags=["history"])
+router = APIRouter(prefix="/v1", tags=["history"], dependencies=READ)
 
 
 class HistorySearchBody(HistorySearchOptions, UploadBody):
@@ -33,7 +34,7 @@ class HistorySearchBody(HistorySearchOptions, UploadBody):
 @router.post(
     "/history/search",
     response_model=HistoryResult,
-    responses=declared(FACES, STORE, [ErrorCode.FEATURE_MISMATCH]),
+    responses=declared(AUTH, FACES, STORE, [ErrorCode.FEATURE_MISMATCH]),
     openapi_extra=openapi(HistorySearchBody),
     summary="Past captures nearest to the largest face of a picture, within the filters",
 )

@@ -12,14 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from vigil.api import analyze_image
 from vigil.compare.compare import compare
 from vigil.compare.verify import verify
-from vigil.http.problems import FACES, PICTURES, declared
+from vigil.http.auth import READ
+from vigil.http.problems import AUTH, FACES, PICTURES, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.analyze import AnalyzeOptions, ImageResult
 from vigil.schemas.compare import CompareResult
 from vigil.schemas.errors import VigilError
 from vigil.schemas.verify import VerifyResult
 
-router = APIRouter(prefix="/v1", tags=["pictures"])
+router = APIRouter(prefix="/v1", tags=["pictures"], dependencies=READ)
 Far = Field(default=None, gt=0, lt=1, description="false-accept rate of `match` (default 1e-3)")
 
 
@@ -58,7 +59,7 @@ class VerifyBody(UploadBody):
 @router.post(
     "/analyze",
     response_model=ImageResult,
-    responses=declared(PICTURES),
+    responses=declared(AUTH, PICTURES),
     openapi_extra=openapi(AnalyzeBody),
     summary="Targets in a picture: faces, persons, vehicles, with attributes",
 )
@@ -74,7 +75,7 @@ async def analyze(request: Request) -> ImageResult:
 @router.post(
     "/compare",
     response_model=CompareResult,
-    responses=declared(FACES),
+    responses=declared(AUTH, FACES),
     openapi_extra=openapi(CompareBody),
     summary="1:1 compare of the largest faces of two pictures",
 )
@@ -86,7 +87,7 @@ async def compare_faces(request: Request) -> CompareResult:
 @router.post(
     "/verify",
     response_model=VerifyResult,
-    responses=declared(FACES),
+    responses=declared(AUTH, FACES),
     openapi_extra=openapi(VerifyBody),
     summary="Identity verification: is the person in the picture the one on the ID photo?",
 )

@@ -53,6 +53,10 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.FILE_NOT_FOUND: 404,
     ErrorCode.NOT_A_REGULAR_FILE: 400,
     ErrorCode.PATH_NOT_ALLOWED: 403,
+    # the caller: its API key, its scopes, its rate
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
     # the server
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.MODEL_MISSING: 503,
@@ -74,6 +78,12 @@ PICTURES = (
 )
 FACES = (*PICTURES, ErrorCode.NO_FACE)
 STORE = (ErrorCode.STORE_UNAVAILABLE,)
+# every /v1 route: no key or an unknown one, a key without the scope, over its rate
+AUTH = (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED)
+HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+}
 
 
 class FieldError(BaseModel):
@@ -124,8 +134,17 @@ def problem(
     )
 
 
+class Refusal(VigilError):
+    """A VigilError answered with extra headers (`WWW-Authenticate`, `Retry-After`)."""
+
+    def __init__(self, code: ErrorCode, message: str, headers: Mapping[str, str]) -> None:
+        super().__init__(code, message)
+        self.headers = dict(headers)
+
+
 def from_error(exc: VigilError) -> JSONResponse:
-    return problem(STATUS[exc.code], exc.code, exc.message)
+    headers = exc.headers if isinstance(exc, Refusal) else None
+    return problem(STATUS[exc.code], exc.code, exc.message, headers=headers)
 
 
 def declared(*groups: Iterable[ErrorCode]) -> dict[int | str, dict[str, Any]]:
@@ -137,6 +156,7 @@ def declared(*groups: Iterable[ErrorCode]) -> dict[int | str, dict[str, Any]]:
         status: {
             "model": Problem,
             "description": f"{HTTPStatus(status).phrase}: code {', '.join(codes)}",
+            **({"headers": HEADERS[status]} if status in HEADERS else {}),
         }
         for status, codes in sorted(by_status.items())
     }
