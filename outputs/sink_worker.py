@@ -1,4 +1,4 @@
-"""Delivers a topic's events to its configured outputs (disk, webhook): captures or alerts.
+"""Delivers a topic's events to its configured outputs (disk, webhook, MQTT): captures or alerts.
 
 Each stream runs as its own consumer group, so a slow or dead callback URL never
 slows tracking or the alarm; webhook failures after retries become dead letters
@@ -8,7 +8,8 @@ with the reason. The same worker serves both streams, told apart by a `SinkStrea
     SinkWorker(bus, config, stream=ALERT_STREAM)   # vigil.alerts -> outputs.alerts.*
 
 At-least-once: an offset is committed only once every record before it is settled
-(written to disk and delivered by the webhook, or dead-lettered naming its origin), so
+(written to disk, delivered by the webhook and acknowledged by the MQTT broker, or
+dead-lettered naming its origin), so
 a sink killed during an outage loses nothing: the next one reads the rest again.
 A record that an output raises on (a disk that refuses it) is dead-lettered for that
 output (stage `sink.disk`, `sink.alerts.disk`) and the sink goes on with the next one.
@@ -30,10 +31,12 @@ from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.json_topic import JsonTopic
 from vigil.outputs.disk import Archived, DiskSink
+from vigil.outputs.mqtt import STAGE as MQTT_STAGE
+from vigil.outputs.mqtt import MqttSink
 from vigil.outputs.offsets import Origin, SettledOffsets
 from vigil.outputs.webhook import STAGE as WEBHOOK_STAGE
 from vigil.outputs.webhook import DeadLetterHandler, SettledHandler, WebhookSink
-from vigil.schemas.camera import PipelineConfig, SinksConfig, WebhookConfig
+from vigil.schemas.camera import MqttConfig, PipelineConfig, SinksConfig, WebhookConfig
 from vigil.schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,33 @@ def webhook_sink(
     )
 
 
+def mqtt_sink(
+    broker: MqttConfig,
+    kind: str,
+    on_dead_letter: DeadLetterHandler,
+    on_settled: SettledHandler | None = None,
+) -> MqttSink:
+    """An MqttSink for `broker` publishing the `kind` stream, its credentials from the env."""
+    return MqttSink(
+        broker.host,
+        broker.port,
+        kind=kind,
+        topic_prefix=broker.topic_prefix,
+        client_id=broker.client_id,
+        credentials=broker.credentials(),
+        tls=broker.tls,
+        keepalive=broker.keepalive,
+        connect_timeout=broker.connect_timeout,
+        publish_timeout=broker.publish_timeout,
+        max_attempts=broker.max_attempts,
+        backoff_initial=broker.backoff_initial,
+        backoff_max=broker.backoff_max,
+        queue_size=broker.queue_size,
+        on_dead_letter=on_dead_letter,
+        on_settled=on_settled,
+    )
+
+
 @dataclass
 class SinkWorker(ConsumerStage):
     """A stage whose records settle when every output has them, possibly after their batch:
@@ -120,7 +150,20 @@ class SinkWorker(ConsumerStage):
             if outputs.webhook
             else None
         )
-        self.sinks = [sink for sink in (self.disk, self.webhook) if sink is not None]
+        self.mqtt = (
+            mqtt_sink(outputs.mqtt, self.stream.kind, self.send_letter, self._on_settled)
+            if outputs.mqtt
+            else None
+        )
+        # the outputs that settle later, in their threads, with the stage of their letters
+        self.queued: list[tuple[WebhookSink | MqttSink, str]] = [
+            (sink, stage)
+            for sink, stage in ((self.webhook, WEBHOOK_STAGE), (self.mqtt, MQTT_STAGE))
+            if sink is not None
+        ]
+        self._waiting: dict[Origin, int] = {}  # queued outputs yet to settle each record
+        self._waiting_lock = threading.Lock()
+        self.sinks = [sink for sink in (self.disk, self.webhook, self.mqtt) if sink is not None]
         # a stream without outputs reads nothing: `run` returns at once
         self.connect(
             self.bus, self.topic, self.group, self.config.topics.deadletter, bool(self.sinks)
@@ -138,7 +181,7 @@ class SinkWorker(ConsumerStage):
         self.commit_settled()
 
     def room(self) -> int:
-        return min(BATCH, self.webhook.room) if self.webhook is not None else BATCH
+        return min([BATCH, *(sink.room for sink, _ in self.queued)])
 
     def wait_for_room(self, timeout: float) -> None:
         """Queue full: read nothing until the webhook settles something."""
@@ -169,7 +212,8 @@ class SinkWorker(ConsumerStage):
             self.deliver(record, origin, event)
 
     def deliver(self, record: Record, origin: Origin, event: Archived) -> None:
-        """To disk, then to the webhook; an output that fails does not keep it from the other."""
+        """To disk, then to the webhook and MQTT; an output that fails does not keep it from
+        the others."""
         failed = False
         if self.disk is not None:
             try:
@@ -177,14 +221,17 @@ class SinkWorker(ConsumerStage):
             except Exception as exc:
                 failed = True
                 self.dead_letter(record, describe(exc), "output_failed", f"{self.stage}.disk")
-        if self.webhook is not None:
-            self.offsets.begin(origin)  # before: the webhook may settle it at once
-            try:
-                self.webhook.deliver(event, origin)
-            except Exception as exc:
-                failed = True
-                self.dead_letter(record, describe(exc), "output_failed", WEBHOOK_STAGE)
-                self.offsets.settle(origin)
+        if self.queued:
+            with self._waiting_lock:  # before: an output may settle it at once
+                self._waiting[origin] = len(self.queued)
+            self.offsets.begin(origin)
+            for sink, stage in self.queued:
+                try:
+                    sink.deliver(event, origin)
+                except Exception as exc:
+                    failed = True
+                    self.dead_letter(record, describe(exc), "output_failed", stage)
+                    self._on_settled(origin)
         else:
             self.offsets.done(origin)
         self.delivered += not failed
@@ -203,11 +250,24 @@ class SinkWorker(ConsumerStage):
         """Stop the outputs, commit what they settled; what they did not is read again."""
         if self.disk is not None:
             self.disk.close()
-        if self.webhook is not None:
-            self.webhook.close(self.close_grace, dead_letter_backlog=False)
+        closing = [
+            threading.Thread(target=sink.close, args=(self.close_grace, False), daemon=True)
+            for sink, _ in self.queued
+        ]  # side by side: together they stay within the grace
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
         self.commit_settled()
         super().close()
 
     def _on_settled(self, origin: Origin) -> None:
+        """One queued output settled `origin`; the record settles once all of them did."""
+        with self._waiting_lock:
+            left = self._waiting.get(origin, 1) - 1
+            if left > 0:
+                self._waiting[origin] = left
+                return
+            self._waiting.pop(origin, None)
         self.offsets.settle(origin)
         self._settled.set()

@@ -79,7 +79,7 @@ def _basic_auth(parts: SplitResult) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """An event serialised once, at `deliver` time, so later mutation cannot change it."""
 
     body: bytes
@@ -89,7 +89,7 @@ class _Job:
     origin: Origin | None = None
 
     @classmethod
-    def of(cls, event: BaseModel, origin: Origin | None = None) -> _Job:
+    def of(cls, event: BaseModel, origin: Origin | None = None) -> Job:
         text = event.model_dump_json()
         return cls(
             body=text.encode(),
@@ -101,7 +101,7 @@ class _Job:
 
 
 @dataclass(frozen=True)
-class _Failure:
+class Failure:
     reason: str
     code: str
     retryable: bool
@@ -195,7 +195,7 @@ class WebhookSink:
         A full queue dead-letters at once (with `origin`, if given, to replay it from):
         callers that must not lose events check `room` first, as the sink worker does.
         """
-        job = _Job.of(event, origin)
+        job = Job.of(event, origin)
         refused = self._enqueue(job)
         if refused is None:
             return True
@@ -230,14 +230,14 @@ class WebhookSink:
                 with suppress(queue.Full):
                     self._queue.put_nowait(_STOP)
 
-    def _enqueue(self, job: _Job) -> _Failure | None:
+    def _enqueue(self, job: Job) -> Failure | None:
         with self._lock:  # one lock with close(): nothing is queued behind the stop markers
             if self._closed:
-                return _Failure("sink closed", "closed", False)
+                return Failure("sink closed", "closed", False)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                return _Failure(f"queue full ({self._queue.maxsize} waiting)", "queue_full", False)
+                return Failure(f"queue full ({self._queue.maxsize} waiting)", "queue_full", False)
         return None
 
     def _drain(self) -> None:
@@ -247,21 +247,21 @@ class WebhookSink:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Job):
+            if isinstance(job, Job):
                 left += 1
                 self._give_up(job, "sink closed before delivery", "closed")
         if left and self._keep_backlog:
             log.warning("webhook closed with %d events undelivered: left for replay", left)
 
     def _run(self) -> None:
-        while isinstance(job := self._queue.get(), _Job):
+        while isinstance(job := self._queue.get(), Job):
             try:
                 self._send(job)
             except Exception:  # a bug must not kill the worker and stall the queue
                 log.exception("webhook worker failed on event %s", job.event_id)
                 self._give_up(job, "internal error in webhook sink", "internal")
 
-    def _send(self, job: _Job) -> None:
+    def _send(self, job: Job) -> None:
         for attempt in range(1, self._max_attempts + 1):
             failure = self._post(job)
             if failure is None:
@@ -273,7 +273,7 @@ class WebhookSink:
             if self._abort.wait(backoff_delay(attempt, *self._backoff)):
                 if self._keep_backlog:  # unsettled: the next process delivers it
                     return
-                failure = _Failure(f"{failure.reason}; sink closed", failure.code, False)
+                failure = Failure(f"{failure.reason}; sink closed", failure.code, False)
                 break
             self._count("retried")
         # max_attempts >= 1 (checked in __init__): the loop only ends by a return or by a
@@ -282,7 +282,7 @@ class WebhookSink:
         reason = f"{failure.reason} (attempt {attempt} of {self._max_attempts})"
         self._give_up(job, reason, failure.code)
 
-    def _post(self, job: _Job) -> _Failure | None:
+    def _post(self, job: Job) -> Failure | None:
         request = urllib.request.Request(
             self._url, data=job.body, headers=self._headers(job), method="POST"
         )
@@ -293,20 +293,20 @@ class WebhookSink:
             error.close()
             retryable = error.code >= 500 or error.code in _RETRY_4XX
             reason = f"POST {self._where} returned HTTP {error.code}"
-            return _Failure(reason, f"http_{error.code}", retryable)
+            return Failure(reason, f"http_{error.code}", retryable)
         except urllib.error.URLError as error:
             return self._network_failure(error.reason)
         except (OSError, HTTPException) as error:
             return self._network_failure(error)
         return None
 
-    def _network_failure(self, cause: object) -> _Failure:
+    def _network_failure(self, cause: object) -> Failure:
         if isinstance(cause, TimeoutError):
             reason = f"POST {self._where} timed out after {self._timeout}s"
-            return _Failure(reason, "timeout", True)
-        return _Failure(f"POST {self._where} failed: {cause}", "connection", True)
+            return Failure(reason, "timeout", True)
+        return Failure(f"POST {self._where} failed: {cause}", "connection", True)
 
-    def _headers(self, job: _Job) -> dict[str, str]:
+    def _headers(self, job: Job) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "vigil-webhook/1",
@@ -318,14 +318,14 @@ class WebhookSink:
             headers.update(sign(job.body, self._secret, event_id=job.event_id))
         return headers
 
-    def _give_up(self, job: _Job, reason: str, code: str) -> None:
+    def _give_up(self, job: Job, reason: str, code: str) -> None:
         """Dead-letter `job` and settle it, unless a close leaves it for replay."""
         if code == "closed" and self._keep_backlog:
             return
         if self._dead_letter(job, reason, code):
             self._settled(job)
 
-    def _dead_letter(self, job: _Job, reason: str, code: str) -> bool:
+    def _dead_letter(self, job: Job, reason: str, code: str) -> bool:
         """True once the letter is handed over; a failed handler leaves the event unsettled."""
         self._count("failed")
         DEAD_LETTERS.labels(stage=STAGE).inc()
@@ -348,7 +348,7 @@ class WebhookSink:
             return False
         return True
 
-    def _settled(self, job: _Job) -> None:
+    def _settled(self, job: Job) -> None:
         if job.origin is None or self._on_settled is None:
             return
         try:

