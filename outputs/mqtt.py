@@ -26,16 +26,23 @@ import ssl
 import threading
 import time
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
-from vigil.infra.metrics import DEAD_LETTERS
+from vigil.outputs.delivery import (
+    STOP,
+    DeadLetterHandler,
+    Failure,
+    Job,
+    QueuedSink,
+    SettledHandler,
+    backoff_delay,
+)
 from vigil.outputs.offsets import Origin
-from vigil.outputs.webhook import DeadLetterHandler, Failure, Job, SettledHandler, backoff_delay
-from vigil.schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,6 @@ STAGE = "sink.mqtt"
 QOS = 1
 ONLINE = b"online"
 OFFLINE = b"offline"
-_STOP = object()
 _FORBIDDEN = str.maketrans({"+": "_", "#": "_", "/": "_", "\x00": "_"})
 
 
@@ -64,8 +70,11 @@ def default_client_id() -> str:
     return f"vigil-{topic_level(socket.gethostname())[:40]}-{os.getpid()}"
 
 
-class MqttSink:
+class MqttSink(QueuedSink):
     """Publish each event from a background thread to one broker. Thread-safe."""
+
+    STAGE = STAGE
+    KIND = "mqtt"
 
     def __init__(
         self,
@@ -94,18 +103,14 @@ class MqttSink:
         self._prefix = topic_prefix
         self.status_topic = f"{topic_prefix}/status"
         self._publish_timeout = publish_timeout
-        self._max_attempts = max_attempts
-        self._backoff = (backoff_initial, backoff_max)
-        self._on_dead_letter = on_dead_letter
-        self._on_settled = on_settled
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._lock = threading.Lock()
-        self._closed = False
-        self._abort = threading.Event()
         self._connected = threading.Event()
-        self._keep_backlog = False
-        self._counts = {"delivered": 0, "retried": 0, "failed": 0}
-        self._counts_lock = threading.Lock()
+        super().__init__(
+            max_attempts=max_attempts,
+            backoff=(backoff_initial, backoff_max),
+            queue_size=queue_size,
+            on_dead_letter=on_dead_letter,
+            on_settled=on_settled,
+        )
 
         self.client_id = f"{client_id or default_client_id()}-{kind}"
         client = paho.Client(
@@ -136,41 +141,8 @@ class MqttSink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    @property
-    def delivered(self) -> int:
-        return self._counts["delivered"]
-
-    @property
-    def retried(self) -> int:
-        return self._counts["retried"]
-
-    @property
-    def failed(self) -> int:
-        return self._counts["failed"]
-
-    @property
-    def room(self) -> int:
-        return max(0, self._queue.maxsize - self._queue.qsize())
-
-    def deliver(self, event: BaseModel, origin: Origin | None = None) -> bool:
-        """Queue `event` without waiting; False when it was dead-lettered instead (queue full)."""
-        job = Job.of(event, origin)
-        topic = event_topic(self._prefix, self._kind, event)
-        with self._lock:
-            if self._closed:
-                failure: Failure | None = Failure("sink closed", "closed", False)
-            else:
-                try:
-                    self._queue.put_nowait((topic, job))
-                    failure = None
-                except queue.Full:
-                    failure = Failure(
-                        f"queue full ({self._queue.maxsize} waiting)", "queue_full", False
-                    )
-        if failure is None:
-            return True
-        self._give_up(job, failure.reason, failure.code)
-        return False
+    def _job(self, event: BaseModel, origin: Origin | None) -> Job:
+        return replace(Job.of(event, origin), topic=event_topic(self._prefix, self._kind, event))
 
     def close(self, timeout: float = 30.0, dead_letter_backlog: bool = True) -> None:
         """Publish what is queued while the broker is there, then go "offline" and disconnect.
@@ -186,7 +158,7 @@ class MqttSink:
             self._closed = True
             self._keep_backlog = not dead_letter_backlog
         with suppress(queue.Full):
-            self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+            self._queue.put(STOP, timeout=max(0.0, deadline - time.monotonic()))
         while self._thread.is_alive() and time.monotonic() < deadline:
             self._thread.join(0.1)
             if not self._connected.is_set():  # the broker is away: waiting delivers nothing
@@ -198,22 +170,13 @@ class MqttSink:
 
     # -- the publishing thread -------------------------------------------------------------
 
-    def _run(self) -> None:
-        while isinstance(item := self._queue.get(), tuple):
-            topic, job = item
-            try:
-                self._send(topic, job)
-            except Exception:  # a bug must not kill the thread and stall the queue
-                log.exception("mqtt sink failed on event %s", job.event_id)
-                self._give_up(job, "internal error in mqtt sink", "internal")
-
-    def _send(self, topic: str, job: Job) -> None:
+    def _send(self, job: Job) -> None:
         failure: Failure | None = None
         for attempt in range(1, self._max_attempts + 1):
             if self._abort.is_set():
                 self._give_up(job, "sink closed before delivery", "closed")
                 return
-            failure = self._publish(topic, job)
+            failure = self._publish(job)
             if failure is None:
                 self._count("delivered")
                 self._settled(job)
@@ -228,13 +191,13 @@ class MqttSink:
         reason = f"{failure.reason} (attempt {self._max_attempts} of {self._max_attempts})"
         self._give_up(job, reason, failure.code)
 
-    def _publish(self, topic: str, job: Job) -> Failure | None:
+    def _publish(self, job: Job) -> Failure | None:
         """One attempt: wait (bounded) for a connection, publish, wait for the PUBACK."""
         deadline = time.monotonic() + self._publish_timeout
         while not self._connected.wait(0.1):
             if self._abort.is_set() or time.monotonic() >= deadline:
                 return Failure(f"MQTT broker {self._where} not connected", "connection", True)
-        info = self._client.publish(topic, job.body, qos=QOS)
+        info = self._client.publish(job.topic, job.body, qos=QOS)
         while info.rc == paho.MQTT_ERR_SUCCESS and not info.is_published():
             if self._abort.is_set() or time.monotonic() >= deadline:
                 return Failure(
@@ -281,52 +244,3 @@ class MqttSink:
         stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
         stopper.start()
         stopper.join(3.0)  # paho joins its thread unbounded; a hung one is a daemon
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, tuple):
-                self._give_up(item[1], "sink closed before delivery", "closed")
-
-    def _give_up(self, job: Job, reason: str, code: str) -> None:
-        if code == "closed" and self._keep_backlog:
-            return  # unsettled: the next process reads it again
-        if self._dead_letter(job, reason, code):
-            self._settled(job)
-
-    def _dead_letter(self, job: Job, reason: str, code: str) -> bool:
-        self._count("failed")
-        DEAD_LETTERS.labels(stage=STAGE).inc()
-        log.warning("mqtt dead letter for event %s: %s", job.event_id, reason)
-        if self._on_dead_letter is None:
-            return True
-        letter = DeadLetter(
-            stage=STAGE,
-            reason=reason,
-            error_code=code,
-            **(job.origin._asdict() if job.origin else {}),
-            key=job.key,
-            payload_excerpt=job.excerpt,
-            payload_size=len(job.body),
-        )
-        try:
-            self._on_dead_letter(letter)
-        except Exception:
-            log.exception("on_dead_letter handler failed for event %s", job.event_id)
-            return False
-        return True
-
-    def _settled(self, job: Job) -> None:
-        if job.origin is None or self._on_settled is None:
-            return
-        try:
-            self._on_settled(job.origin)
-        except Exception:
-            log.exception("on_settled handler failed for event %s", job.event_id)
-
-    def _count(self, result: str) -> None:
-        with self._counts_lock:
-            self._counts[result] += 1

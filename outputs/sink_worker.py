@@ -30,12 +30,13 @@ from vigil.infra.stage import ConsumerStage
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.json_topic import JsonTopic
+from vigil.outputs.delivery import DeadLetterHandler, SettledHandler
 from vigil.outputs.disk import Archived, DiskSink
 from vigil.outputs.mqtt import STAGE as MQTT_STAGE
 from vigil.outputs.mqtt import MqttSink
 from vigil.outputs.offsets import Origin, SettledOffsets
 from vigil.outputs.webhook import STAGE as WEBHOOK_STAGE
-from vigil.outputs.webhook import DeadLetterHandler, SettledHandler, WebhookSink
+from vigil.outputs.webhook import WebhookSink
 from vigil.schemas.camera import MqttConfig, PipelineConfig, SinksConfig, WebhookConfig
 from vigil.schemas.deadletter import DeadLetter
 

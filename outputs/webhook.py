@@ -17,47 +17,31 @@ from __future__ import annotations
 import base64
 import logging
 import queue
-import random
 import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from http.client import HTTPException
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel
-
 from vigil.infra.logs import redact_url
-from vigil.infra.metrics import DEAD_LETTERS, WEBHOOK_DELIVERIES
-from vigil.outputs.offsets import Origin
+from vigil.infra.metrics import WEBHOOK_DELIVERIES
+from vigil.outputs.delivery import (
+    STOP,
+    DeadLetterHandler,
+    Failure,
+    Job,
+    QueuedSink,
+    SettledHandler,
+    backoff_delay,
+)
 from vigil.outputs.signing import EVENT_ID_HEADER, sign
-from vigil.schemas.deadletter import DeadLetter
 
 log = logging.getLogger(__name__)
 
 STAGE = "sink.webhook"
-EXCERPT_CHARS = 512
 _RETRY_4XX = frozenset({408, 429})
-_STOP = object()
-
-DeadLetterHandler = Callable[[DeadLetter], None]
-SettledHandler = Callable[[Origin], None]
-
-
-def backoff_delay(
-    attempt: int, initial: float, maximum: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait after failed `attempt` (1-based): doubling from `initial`, capped.
-
-    Half of the delay is random ("equal jitter"), so sinks that failed together, when a
-    receiver went down, do not all retry in step when it comes back.
-    """
-    ceiling = min(maximum, initial * 2.0 ** min(attempt - 1, 30))
-    return ceiling / 2 + rng() * ceiling / 2
 
 
 def redact(url: str) -> str:
@@ -78,35 +62,6 @@ def _basic_auth(parts: SplitResult) -> str | None:
     return "Basic " + base64.b64encode(credentials.encode()).decode()
 
 
-@dataclass(frozen=True)
-class Job:
-    """An event serialised once, at `deliver` time, so later mutation cannot change it."""
-
-    body: bytes
-    event_id: str
-    key: str | None
-    excerpt: str
-    origin: Origin | None = None
-
-    @classmethod
-    def of(cls, event: BaseModel, origin: Origin | None = None) -> Job:
-        text = event.model_dump_json()
-        return cls(
-            body=text.encode(),
-            event_id=str(getattr(event, "message_id", None) or uuid.uuid4()),
-            key=getattr(event, "capture_id", None),
-            excerpt=text[:EXCERPT_CHARS],
-            origin=origin,
-        )
-
-
-@dataclass(frozen=True)
-class Failure:
-    reason: str
-    code: str
-    retryable: bool
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Report redirects as failures: urllib would replay a POST as a body-less GET."""
 
@@ -114,8 +69,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class WebhookSink:
+class WebhookSink(QueuedSink):
     """POST each event as JSON to `url` from `workers` background threads. Thread-safe."""
+
+    STAGE = STAGE
+    KIND = "webhook"
 
     def __init__(
         self,
@@ -147,18 +105,14 @@ class WebhookSink:
         self._where = redact(url)
         self._secret = secret.encode() if secret else None
         self._timeout = timeout
-        self._max_attempts = max_attempts
-        self._backoff = (backoff_initial, backoff_max)
-        self._on_dead_letter = on_dead_letter
-        self._on_settled = on_settled
         self._opener = urllib.request.build_opener(_NoRedirect)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._lock = threading.Lock()  # guards _closed against concurrent enqueues
-        self._closed = False
-        self._abort = threading.Event()
-        self._keep_backlog = False  # close(): leave unfinished events unsettled, for replay
-        self._counts = {"delivered": 0, "retried": 0, "failed": 0}
-        self._counts_lock = threading.Lock()
+        super().__init__(
+            max_attempts=max_attempts,
+            backoff=(backoff_initial, backoff_max),
+            queue_size=queue_size,
+            on_dead_letter=on_dead_letter,
+            on_settled=on_settled,
+        )
         self._threads = [
             threading.Thread(target=self._run, name=f"vigil-webhook-{index}", daemon=True)
             for index in range(workers)
@@ -169,38 +123,6 @@ class WebhookSink:
     def __repr__(self) -> str:
         signed = self._secret is not None
         return f"WebhookSink(url={self._where!r}, signed={signed}, workers={len(self._threads)})"
-
-    @property
-    def delivered(self) -> int:
-        return self._counts["delivered"]
-
-    @property
-    def retried(self) -> int:
-        """Retries made (attempts beyond the first), over all events."""
-        return self._counts["retried"]
-
-    @property
-    def failed(self) -> int:
-        """Events dead-lettered, whatever the reason."""
-        return self._counts["failed"]
-
-    @property
-    def room(self) -> int:
-        """Events that `deliver` can queue now (more once the threads take some)."""
-        return max(0, self._queue.maxsize - self._queue.qsize())
-
-    def deliver(self, event: BaseModel, origin: Origin | None = None) -> bool:
-        """Queue `event` without waiting. False when it was dead-lettered instead.
-
-        A full queue dead-letters at once (with `origin`, if given, to replay it from):
-        callers that must not lose events check `room` first, as the sink worker does.
-        """
-        job = Job.of(event, origin)
-        refused = self._enqueue(job)
-        if refused is None:
-            return True
-        self._give_up(job, refused.reason, refused.code)
-        return False
 
     def close(self, timeout: float = 30.0, dead_letter_backlog: bool = True) -> None:
         """Deliver what is queued, then stop the threads, within `timeout` seconds.
@@ -218,7 +140,7 @@ class WebhookSink:
             self._keep_backlog = not dead_letter_backlog
         for _ in self._threads:  # FIFO: each worker reaches its stop after the backlog
             try:
-                self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+                self._queue.put(STOP, timeout=max(0.0, deadline - time.monotonic()))
             except queue.Full:
                 break
         for thread in self._threads:
@@ -228,38 +150,7 @@ class WebhookSink:
         for thread in self._threads:
             if thread.is_alive():
                 with suppress(queue.Full):
-                    self._queue.put_nowait(_STOP)
-
-    def _enqueue(self, job: Job) -> Failure | None:
-        with self._lock:  # one lock with close(): nothing is queued behind the stop markers
-            if self._closed:
-                return Failure("sink closed", "closed", False)
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                return Failure(f"queue full ({self._queue.maxsize} waiting)", "queue_full", False)
-        return None
-
-    def _drain(self) -> None:
-        left = 0
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(job, Job):
-                left += 1
-                self._give_up(job, "sink closed before delivery", "closed")
-        if left and self._keep_backlog:
-            log.warning("webhook closed with %d events undelivered: left for replay", left)
-
-    def _run(self) -> None:
-        while isinstance(job := self._queue.get(), Job):
-            try:
-                self._send(job)
-            except Exception:  # a bug must not kill the worker and stall the queue
-                log.exception("webhook worker failed on event %s", job.event_id)
-                self._give_up(job, "internal error in webhook sink", "internal")
+                    self._queue.put_nowait(STOP)
 
     def _send(self, job: Job) -> None:
         for attempt in range(1, self._max_attempts + 1):
@@ -318,45 +209,5 @@ class WebhookSink:
             headers.update(sign(job.body, self._secret, event_id=job.event_id))
         return headers
 
-    def _give_up(self, job: Job, reason: str, code: str) -> None:
-        """Dead-letter `job` and settle it, unless a close leaves it for replay."""
-        if code == "closed" and self._keep_backlog:
-            return
-        if self._dead_letter(job, reason, code):
-            self._settled(job)
-
-    def _dead_letter(self, job: Job, reason: str, code: str) -> bool:
-        """True once the letter is handed over; a failed handler leaves the event unsettled."""
-        self._count("failed")
-        DEAD_LETTERS.labels(stage=STAGE).inc()
-        log.warning("webhook dead letter for event %s: %s", job.event_id, reason)
-        if self._on_dead_letter is None:
-            return True
-        letter = DeadLetter(
-            stage=STAGE,
-            reason=reason,
-            error_code=code,
-            **(job.origin._asdict() if job.origin else {}),  # topic, partition, offset
-            key=job.key,
-            payload_excerpt=job.excerpt,
-            payload_size=len(job.body),
-        )
-        try:
-            self._on_dead_letter(letter)
-        except Exception:  # the handler's failure must not reach the pipeline or a worker
-            log.exception("on_dead_letter handler failed for event %s", job.event_id)
-            return False
-        return True
-
-    def _settled(self, job: Job) -> None:
-        if job.origin is None or self._on_settled is None:
-            return
-        try:
-            self._on_settled(job.origin)
-        except Exception:
-            log.exception("on_settled handler failed for event %s", job.event_id)
-
-    def _count(self, result: str) -> None:
-        with self._counts_lock:
-            self._counts[result] += 1
+    def _counted(self, result: str) -> None:
         WEBHOOK_DELIVERIES.labels(result=result).inc()
