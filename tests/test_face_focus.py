@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from bench import capture_scenes
+from tests.support.face_windows import counted_windows
 from vigil.analysis import detection
 from vigil.analysis.detection import FOCUSED_FRAME_MIN_FACE, Detectors
 from vigil.analysis.frame_detection import FrameDetection
-from vigil.models import face_detector
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
@@ -33,18 +33,6 @@ def wall() -> np.ndarray:
 
 def small_faces(found) -> list[np.ndarray]:
     return [f.box for f in found.faces if min(f.width, f.height) < FOCUSED_FRAME_MIN_FACE - 8]
-
-
-def counted_windows(monkeypatch) -> list[int]:
-    calls = [0]
-    original = face_detector.FaceDetector._detect_window
-
-    def counting(self, image, window):
-        calls[0] += 1
-        return original(self, image, window)
-
-    monkeypatch.setattr(face_detector.FaceDetector, "_detect_window", counting)
-    return calls
 
 
 def test_without_focus_the_whole_frame_is_searched_for_small_faces(wall):

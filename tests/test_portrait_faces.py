@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.support.face_windows import counted_windows
 from vigil.analysis.faces import face_targets, portrait_faces
-from vigil.models import face_detector
 
 IMAGES = Path(__file__).resolve().parent / "media" / "images"
 PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "grace_hopper.jpg")
@@ -22,15 +22,7 @@ def corners(face) -> np.ndarray:
 
 @pytest.fixture
 def calls(monkeypatch) -> list[int]:
-    count = [0]
-    original = face_detector.FaceDetector._detect_window
-
-    def counting(self, image, window):
-        count[0] += 1
-        return original(self, image, window)
-
-    monkeypatch.setattr(face_detector.FaceDetector, "_detect_window", counting)
-    return count
+    return counted_windows(monkeypatch)
 
 
 @pytest.mark.parametrize("name", PORTRAITS)
