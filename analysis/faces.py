@@ -22,6 +22,12 @@ FACE_FEATURES = AnalyzeOptions(
 )
 
 
+def largest_first(targets: list[Target]) -> list[Target]:
+    """The faces that carry a feature, largest box first."""
+    faces = [target for target in targets if target.feature is not None]
+    return sorted(faces, key=lambda face: face.box.width * face.box.height, reverse=True)
+
+
 def face_targets(image: ImageSource, largest_only: bool = True) -> list[Target]:
     """Faces with features, largest first; refuses a bad picture or one with no face."""
     from vigil.analysis.pictures import (
@@ -31,10 +37,9 @@ def face_targets(image: ImageSource, largest_only: bool = True) -> list[Target]:
     result = analyze_image(image, FACE_FEATURES)
     if result.error:
         raise VigilError(result.error.code, f"{result.source}: {result.error.message}")
-    faces = [target for target in result.targets if target.feature is not None]
+    faces = largest_first(result.targets)
     if not faces:
         raise VigilError(ErrorCode.NO_FACE, f"{result.source}: no face found")
-    faces.sort(key=lambda face: face.box.width * face.box.height, reverse=True)
     return faces[:1] if largest_only else faces
 
 
@@ -65,17 +70,17 @@ def portrait_faces(image: ImageSource, dominance: float) -> list[Target]:
         raise VigilError(exc.code, f"{source_label(image, 0)}: {exc.message}") from None
     analyzer = default_analyzer()
 
-    def largest_first(min_face: int) -> list[Target]:
-        found = analyzer.analyze(pixels, options.model_copy(update={"min_size": min_face}))
-        found = [face for face in found if face.feature is not None]
-        return sorted(found, key=lambda face: face.box.width * face.box.height, reverse=True)
+    def faces_from(min_face: int) -> list[Target]:
+        return largest_first(
+            analyzer.analyze(pixels, options.model_copy(update={"min_size": min_face}))
+        )
 
     quick = single_window_face(*pixels.shape[:2])
-    faces = largest_first(quick)
+    faces = faces_from(quick)
     if not faces:
         return face_targets(pixels, largest_only=False)
     # Rivals are at least `dominance` times the largest face; find every one of them.
     rival = dominance * min(faces[0].box.width, faces[0].box.height) / QUICK_PASS_MARGIN
     if rival >= quick:
         return faces
-    return largest_first(max(DEFAULT_MIN_FACE, int(rival)))
+    return faces_from(max(DEFAULT_MIN_FACE, int(rival)))

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import cv2
 
+from bench.procs import still_video
+
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = [  # (label, VIGIL_INFERENCE, focused face search)
     ("onnxruntime, whole-frame faces (before)", "onnxruntime", False),
@@ -91,21 +93,6 @@ def in_process(backend: str, url: str, focused: bool, seconds: float) -> dict:
     env = {**os.environ, "VIGIL_INFERENCE": backend}
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def still_video(folder: Path) -> Path:
-    from vigil.samples import SAMPLE_VIDEO
-
-    capture = cv2.VideoCapture(str(SAMPLE_VIDEO))
-    ok, first = capture.read()
-    capture.release()
-    assert ok
-    path = folder / "still.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, first.shape[1::-1])
-    for _ in range(300):
-        writer.write(first)
-    writer.release()
-    return path
 
 
 def main() -> None:

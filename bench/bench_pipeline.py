@@ -25,7 +25,6 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procs import (
@@ -34,6 +33,7 @@ from procs import (
     cpu_seconds,
     new_latency_ms,
     percentile,
+    still_video,
     wait_until_closed,
     write_config,
 )
@@ -116,18 +116,6 @@ def distributed(workers: int, workdir: Path) -> dict:
             "captures": len(lines.captures),
             "celery_worker_processes": workers,
         }
-
-
-def still_video(workdir: Path) -> Path:
-    from vigil.video.source import VideoSource
-
-    first = next(iter(VideoSource(SAMPLE_VIDEO).frames())).image
-    path = workdir / "still.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, first.shape[1::-1])
-    for _ in range(300):  # 30 s
-        writer.write(first)
-    writer.release()
-    return path
 
 
 def show(section: str, report: dict) -> None:

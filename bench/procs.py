@@ -338,3 +338,19 @@ def stopwatch() -> Iterator[list[float]]:
     start = time.perf_counter()
     yield took
     took.append(time.perf_counter() - start)
+
+
+def still_video(workdir: Path) -> Path:
+    """30 s of vtest.avi's first frame at 10 fps (MJPG): a scene where nothing moves."""
+    import cv2
+
+    from vigil.samples import SAMPLE_VIDEO
+    from vigil.video.source import VideoSource
+
+    first = next(iter(VideoSource(SAMPLE_VIDEO).frames())).image
+    path = workdir / "still.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, first.shape[1::-1])
+    for _ in range(300):  # 30 s
+        writer.write(first)
+    writer.release()
+    return path
