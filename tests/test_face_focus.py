@@ -214,3 +214,23 @@ def test_a_still_key_frame_looks_only_where_faces_are():
     late = 4.0 + FULL_SEARCH_SECONDS
     assert camera.face_focus(meta(keyframe=True, motion=(), at=late)) is None  # due
     assert camera.face_focus(meta(keyframe=True, motion=(), at=1.0)) is None  # restarted
+
+
+def test_a_region_inside_a_larger_one_is_searched_once():
+    head = np.array([110, 60, 150, 100], np.float32)
+    motion = np.array([90, 40, 200, 300], np.float32)
+    apart = np.array([400, 40, 440, 80], np.float32)
+    kept = detection.uncontained([head, motion, apart])
+    assert [r.tolist() for r in kept] == [motion.tolist(), apart.tolist()]
+    # two equal regions: the first is kept; half inside another: both are searched
+    twin = motion.copy()
+    assert len(detection.uncontained([motion, twin])) == 1
+    half = np.array([150, 40, 260, 300], np.float32)
+    assert len(detection.uncontained([motion, half])) == 2
+
+
+def test_between_key_frames_the_frame_is_one_model_call(monkeypatch):
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    calls = counted_windows(monkeypatch)
+    Detectors().detect(frame, FACE_AND_PERSON, focus=[])
+    assert calls[0] == 1
