@@ -90,6 +90,10 @@ class CameraIngestor:
             stop=self.stop_event,  # a stop reaches connects and reconnect waits at once
         )
         self._last_keyframe = -1e9
+        # Still key frames (FrameMeta.still): when the last key frame was detected, and
+        # whether anything moved (or the light changed) since.
+        self._last_detected_keyframe = -1e9
+        self._moved_since_detection = True
         self._lag = 0
         self._lag_checked = 0.0
         self._dropped_since = 0
@@ -174,7 +178,10 @@ class CameraIngestor:
 
     def publish(self, frame: DecodedFrame, image: np.ndarray, motion, sequence: int) -> bool:
         keyframe = frame.source_time - self._last_keyframe >= self.camera.keyframe_interval
-        has_image = keyframe or motion.fraction >= self.camera.motion_min_fraction
+        moving = motion.fraction >= self.camera.motion_min_fraction
+        self._moved_since_detection |= moving or motion.lighting_change
+        still = keyframe and self.still(frame.source_time)
+        has_image = (keyframe and not still) or moving
         if has_image:
             if self.live and self.current_lag() >= self.camera.max_lag_frames:
                 self.stats.dropped += 1
@@ -183,7 +190,7 @@ class CameraIngestor:
                 return False
             if not self.live and not self.wait_for_capacity():
                 return False
-        meta = self.meta(frame, image, motion, sequence, keyframe, has_image)
+        meta = self.meta(frame, image, motion, sequence, keyframe, has_image, still)
         jpeg = None
         if has_image:
             quality = [cv2.IMWRITE_JPEG_QUALITY, self.camera.jpeg_quality]
@@ -197,6 +204,9 @@ class CameraIngestor:
             return False
         if keyframe:
             self._last_keyframe = frame.source_time
+            if not still:
+                self._last_detected_keyframe = frame.source_time
+                self._moved_since_detection = False
         self.stats.published += has_image
         self.stats.ticks += not has_image
         self._dropped_since = 0
@@ -227,7 +237,16 @@ class CameraIngestor:
             **fields,
         )
 
-    def meta(self, frame, image, motion, sequence, keyframe, has_image) -> FrameMeta:
+    def still(self, source_time: float) -> bool:
+        """Whether a key frame due now may reuse the last detection instead of sending
+        pixels: nothing moved and the light did not change since that detection, and it
+        is less than `still_recheck` seconds old. As Frigate treats stationary objects: a
+        parked car or a seated person keeps its track without a detector run every key
+        frame (a still scene cost 12.6% of a busy one; docs/performance.md)."""
+        recent = source_time - self._last_detected_keyframe < self.camera.still_recheck
+        return recent and not self._moved_since_detection
+
+    def meta(self, frame, image, motion, sequence, keyframe, has_image, still=False) -> FrameMeta:
         """Motion boxes are in the published (possibly scaled) image's pixels."""
         return self.frame_meta(
             frame,
@@ -236,6 +255,7 @@ class CameraIngestor:
             motion=[Box.from_xyxy(box) for box in motion.boxes[:MAX_MOTION_BOXES]],
             motion_fraction=min(1.0, float(motion.fraction)),
             keyframe=keyframe,
+            still=still,
             has_image=has_image,
             dropped_before=self._dropped_since,
         )

@@ -148,6 +148,8 @@ class CaptureWorker(ConsumerStage):
             if detections is not None:
                 metrics.FRAMES_ANALYSED.labels(camera=frame.meta.camera_id).inc()
                 work = camera.on_frame(frame.meta, detections)
+        elif frame.meta.still:
+            work = camera.on_still_frame(frame.meta)
         if frame.meta.end_of_stream:
             work += camera.finish()
             del self.cameras[frame.meta.camera_id]

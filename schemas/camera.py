@@ -70,6 +70,13 @@ class CameraConfig(VigilModel):
     keyframe_interval: float = Field(
         default=2.0, gt=0, le=600, description="seconds between full detections of a static scene"
     )
+    still_recheck: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="in a scene where nothing moves, key frames reuse the last detection and"
+        " the frame is detected again only this often (seconds; 0: every key frame)",
+    )
     motion_min_fraction: float = Field(
         default=0.0005, ge=0, le=1, description="moving share of pixels that triggers detection"
     )

@@ -29,6 +29,11 @@ class FrameMeta(VigilMessage):
     motion: list[Box] = Field(default_factory=list, description="moving regions, frame pixels")
     motion_fraction: float = Field(default=0.0, ge=0, le=1, description="share of pixels moving")
     keyframe: bool = Field(default=False, description="periodic full detection requested")
+    still: bool = Field(
+        default=False,
+        description="a key frame of a scene where nothing moved since the last detection:"
+        " sent without pixels, it is tracked with that detection's results",
+    )
     has_image: bool = Field(default=True, description="false for a tick without pixels")
     end_of_stream: bool = Field(default=False, description="the source ended (files)")
     dropped_before: int = Field(default=0, ge=0, description="frames dropped since the last one")

@@ -350,7 +350,9 @@ def ingest(path: Path, bus: MemoryBus, **camera) -> tuple[CameraIngestor, list]:
 
 def test_an_8k_camera_is_scaled_to_the_configured_width(tmp_path: Path):
     video = mjpeg_claiming(tmp_path / "8k.avi", 7680, 4320)
-    ingestor, frames = ingest(video, MemoryBus(max_message_bytes=2_000_000), keyframe_interval=0.01)
+    ingestor, frames = ingest(
+        video, MemoryBus(max_message_bytes=2_000_000), keyframe_interval=0.01, still_recheck=0
+    )
     assert ingestor.error is None and ingestor.stats.published == 2
     images = [(meta, jpeg) for meta, jpeg in frames if jpeg is not None]
     assert len(images) == 2
@@ -370,7 +372,7 @@ def test_frames_over_the_bus_limit_are_refused_loudly_and_the_stream_goes_on(
     flat = np.full_like(noise, 90)
     video = write_video([noise, flat, noise, flat], tmp_path / "mixed.avi", 5, "mpeg4")
     bus = MemoryBus(max_message_bytes=10_000)
-    ingestor, frames = ingest(video, bus, jpeg_quality=100, keyframe_interval=0.01)
+    ingestor, frames = ingest(video, bus, jpeg_quality=100, keyframe_interval=0.01, still_recheck=0)
     assert ingestor.error is None
     assert (ingestor.stats.oversize, ingestor.stats.published) == (2, 2), "noisy ones refused"
     refusals = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]

@@ -84,6 +84,8 @@ class CameraTracking:
     # searched, and whether anything moved since.
     last_full_search: float = -math.inf
     moved_since_full_search: bool = True
+    # What the last analysed frame showed: a still key frame is tracked with it.
+    last_detections: list[FrameDetection] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # A still scene is only re-detected every keyframe_interval: a track must outlive
@@ -157,8 +159,14 @@ class CameraTracking:
     def rounded(boxes: list[list[float]]) -> list[list[float]]:
         return [[round(v, 1) for v in box] for box in boxes[:MAX_FOCUS]]
 
+    def on_still_frame(self, meta: FrameMeta) -> list[CaptureWork]:
+        """A still key frame (FrameMeta.still): the scene is as last detected, so the
+        trackers see that detection again, which keeps a parked car's track alive."""
+        return self.on_frame(meta, self.last_detections)
+
     def on_frame(self, meta: FrameMeta, detections: list[FrameDetection]) -> list[CaptureWork]:
         """Advance every tracker with one analysed frame; return the events it causes."""
+        self.last_detections = detections
         if self.prefix is None:
             self.prefix = f"{meta.stream_id}.{meta.sequence}"
         work: list[CaptureWork] = []

@@ -6,6 +6,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import av
 import numpy as np
@@ -28,13 +29,21 @@ _DEFAULT_FPS = 25.0
 
 @dataclass(frozen=True)
 class RawFrame:
-    """A decoded frame with its timing as the stream states it."""
+    """A decoded frame with its timing as the stream states it.
 
-    image: np.ndarray
+    The picture is turned into BGR pixels only when `image` is first asked for: a
+    sampler that keeps 5 fps of a 25 fps stream pays for 5 conversions, not 25.
+    """
+
+    picture: av.VideoFrame
     index: int  # decode order in this stream, counting frames dropped behind a slow reader
     stream_time: float  # PTS * time_base, or index / fps where the stream gives no PTS
     step: float  # 1 / nominal fps
     wall_time: datetime
+
+    @cached_property
+    def image(self) -> np.ndarray:
+        return self.picture.to_ndarray(format="bgr24")
 
 
 @dataclass(frozen=True)
@@ -137,9 +146,8 @@ class StreamReader:
                     if oversized is not None:  # dimensions may change mid-stream
                         return StreamEnded(oversized)
                     last_time = frame.time if frame.time is not None else frames * step
-                    image = frame.to_ndarray(format="bgr24")
                     self._counters.frames_decoded += 1
-                    self._put(RawFrame(image, frames, last_time, step, datetime.now(UTC)))
+                    self._put(RawFrame(frame, frames, last_time, step, datetime.now(UTC)))
                     frames, errors_in_row = frames + 1, 0
         except (av.error.FFmpegError, OSError) as error:
             return StreamEnded(describe_failure(self.url, error, live=self.live, frames=frames))

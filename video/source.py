@@ -31,10 +31,15 @@ _POLL = 0.1  # seconds between looks at stop() while waiting for a frame
 class DecodedFrame:
     """One frame: BGR pixels, and when it was taken by the source's clock and the wall clock."""
 
-    image: np.ndarray  # H x W x 3, BGR, uint8
+    raw: RawFrame  # the decoder's frame; its pixels are made on first use
     frame_index: int  # increases across reconnects and files; a gap means frames were dropped
     source_time: float  # seconds since the source began; only moves forward
     wall_time: datetime  # UTC, when the frame was decoded
+
+    @property
+    def image(self) -> np.ndarray:
+        """H x W x 3, BGR, uint8 (converted once, when first asked for)."""
+        return self.raw.image
 
 
 class SourceState(StrEnum):
@@ -248,7 +253,7 @@ class VideoSource:
         self._next_index = index + 1
         self._last_frame_at = time.monotonic()
         source_time = self._timeline.place(raw.stream_time, raw.step)
-        return DecodedFrame(raw.image, index, source_time, raw.wall_time)
+        return DecodedFrame(raw, index, source_time, raw.wall_time)
 
     def _set_state(self, state: SourceState, message: str) -> None:
         self.state = state
