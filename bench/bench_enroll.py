@@ -1,7 +1,7 @@
 """Bulk enrolment throughput: images/s of `enroll` on the fixture portraits repeated.
 
 Run: python -m bench.bench_enroll [--images 60] [--workers 1,2] [--json]
-         [--backends onnxruntime,openvino]
+         [--backends onnxruntime,openvino] [--celery]
 
 The five clean fixture portraits (Obama x3, Biden, Grace Hopper; 512 to 2333 px
 tall) are copied round-robin into one folder per person until there are
@@ -13,6 +13,12 @@ user of `vigil enroll` sees them, including model loading in every process; the
 1-worker run is the baseline measured in the same run. With `--backends`, each
 inference backend (VIGIL_INFERENCE) runs in a fresh process, one after the other,
 and the first backend's 1-worker run is the baseline of all.
+
+With `--celery`, the analysis runs on Celery instead of a process pool, as `vigil
+enroll --celery` does it: a private Redis and, per worker count N, a fresh `vigil
+worker -c N` (prefork) that loads its models on its first files; the enrolling
+process reads the files, sends their bytes (`vigil.enroll.analyze`), searches and
+writes Milvus Lite. The 1-worker run is again the baseline.
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -46,7 +56,7 @@ def portrait_folder(root: Path, count: int) -> Path:
     return folder
 
 
-def run(folder: Path, root: Path, workers: int) -> dict:
+def run(folder: Path, root: Path, workers: int, celery: Any = None) -> dict:
     options = EnrollOptions(duplicate_distance=0.0)
     with GroupService(root / f"bench-{workers}.db") as service:
         summary = enroll(
@@ -57,6 +67,7 @@ def run(folder: Path, root: Path, workers: int) -> dict:
             report=root / f"bench-{workers}.jsonl",
             create=True,
             workers=workers,
+            celery=celery,
         )
     assert summary.enrolled == summary.files, summary
     return {
@@ -67,17 +78,62 @@ def run(folder: Path, root: Path, workers: int) -> dict:
     }
 
 
-def measure(images: int, counts: list[int]) -> list[dict]:
+def measure(images: int, counts: list[int], celery: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-enroll-") as temporary:
         root = Path(temporary)
         folder = portrait_folder(root, images)
-        return [run(folder, root, workers) for workers in counts]
+        if not celery:
+            return [run(folder, root, workers) for workers in counts]
+        with celery_workers(root) as start:
+            return [run(folder, root, workers, start(workers)) for workers in counts]
 
 
-def on_backend(backend: str, images: int, workers: str) -> list[dict]:
+@contextmanager
+def celery_workers(root: Path) -> Iterator[Callable[[int], Any]]:
+    """A private Redis; `start(N)` stops the last `vigil worker`, starts one of
+    concurrency N and returns a Celery app that sends to it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.processes import free_port, start_redis, stop
+    from vigil.infra.celery_app import create_app
+    from vigil.infra.settings import Settings
+
+    port = free_port()
+    redis = start_redis(port, root)
+    env = {
+        "VIGIL_CELERY_BROKER": f"redis://127.0.0.1:{port}/0",
+        "VIGIL_CELERY_BACKEND": f"redis://127.0.0.1:{port}/1",
+        "VIGIL_CELERY_EAGER": "false",
+    }
+    os.environ.update(env)  # this process is the Celery client: its app reads them
+    workers: list[subprocess.Popen] = []
+
+    def start(count: int) -> Any:
+        while workers:
+            stop(workers.pop(), timeout=20)
+        command = [sys.executable, "-m", "vigil.cli.main", "worker", "--pool", "prefork"]
+        log = (root / f"worker-{count}.log").open("w")
+        workers.append(
+            subprocess.Popen([*command, "-c", str(count)], stdout=log, stderr=subprocess.STDOUT)
+        )
+        app = create_app(Settings.from_env())
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=1.0):  # the worker is up (models load later)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vigil worker -c {count} did not start: see {log.name}")
+        return app
+
+    try:
+        yield start
+    finally:
+        while workers:
+            stop(workers.pop(), timeout=20)
+        stop(redis, timeout=10)
+
+
+def on_backend(backend: str, images: int, workers: str, celery: bool = False) -> list[dict]:
     """This benchmark in a fresh process on `backend` (its models load there)."""
     command = [sys.executable, "-m", "bench.bench_enroll", "--json", "--images", str(images)]
-    command += ["--workers", workers]
+    command += ["--workers", workers] + (["--celery"] if celery else [])
     env = {**os.environ, "VIGIL_INFERENCE": backend}
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     rows = json.loads(output.stdout)
@@ -92,15 +148,19 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--backends", help="comma-separated VIGIL_INFERENCE values")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--celery", action="store_true", help="analyse on Celery workers")
     args = parser.parse_args()
     if args.backends:
         rows = []
         for backend in args.backends.split(","):
-            rows += on_backend(backend, args.images, args.workers)
+            rows += on_backend(backend, args.images, args.workers, args.celery)
     else:
-        rows = measure(args.images, [int(word) for word in args.workers.split(",")])
+        counts = [int(word) for word in args.workers.split(",")]
+        rows = measure(args.images, counts, args.celery)
         for row in rows:
             row["backend"] = os.environ.get("VIGIL_INFERENCE", "onnxruntime")
+    for row in rows:
+        row["analysis"] = "celery" if args.celery else "process pool"
     baseline = rows[0]["images_per_s"]
     for row in rows:
         row["speed_up_vs_first"] = round(row["images_per_s"] / baseline, 2) if baseline else None

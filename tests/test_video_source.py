@@ -178,8 +178,11 @@ def test_live_source_reopens_at_end_of_stream_and_keeps_its_clock() -> None:
     )
     frames, error = read_until_error(source)
 
-    assert len(frames) == 3 * 120
-    assert [frame.frame_index for frame in frames] == list(range(360))
+    # A live source drops its oldest frame when the reader falls behind (the file is
+    # decoded faster than real time here); a dropped frame still takes its index.
+    assert len(frames) + source.frames_dropped == 3 * 120
+    assert source.frames_dropped <= 12
+    assert frames[-1].frame_index == 359
     assert_monotonic(frames)
     assert error.code == "reconnects_exhausted"
     assert source.reconnects == 2
