@@ -352,7 +352,7 @@ function groupPath(rest = "") { return `/v1/groups/${encodeURIComponent(state.gr
 async function loadMembers() {
   $("group-title").textContent = state.group;
   const page = await api(groupPath("/members?limit=1000"));
-  $("members").replaceChildren(...page.members.map((member) => {
+  $("members").replaceChildren(...page.items.map((member) => {
     const photo = el("div", { className: "photo-missing" }, "no photo");
     memberPhoto(member.group, member.person_id).then((url) => {
       if (url) photo.replaceWith(el("img", { src: url, alt: member.person_id }));
