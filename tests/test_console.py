@@ -133,7 +133,7 @@ def test_enrol_play_alert_search_acknowledge_in_the_console(server: Server, page
     page.fill("#person-id", "obama")
     page.set_input_files("#person-photos", str(IMAGES / "obama.jpg"))
     page.click("#enrol-form button")
-    page.wait_for_selector('[data-testid=member][data-person=obama] img')
+    page.wait_for_selector("[data-testid=member][data-person=obama] img")
     assert server.get("/v1/groups/wanted")["member_count"] == 1
     shot(page, "watchlists")
 
@@ -164,7 +164,11 @@ def test_enrol_play_alert_search_acknowledge_in_the_console(server: Server, page
     shown = page.evaluate("() => window.alertShownAt") / 1000
     assert shown - listener.received < 2.0, f"shown {shown - listener.received:.2f} s after"
     alert = listener.alert
-    assert (alert["person_id"], alert["watchlist"], alert["camera_id"]) == ("obama", "wanted", "door")
+    assert (alert["person_id"], alert["watchlist"], alert["camera_id"]) == (
+        "obama",
+        "wanted",
+        "door",
+    )
     assert card.get_attribute("data-alert-id") == alert["alert_id"]
     assert card.query_selector("img.enrolled") or page.wait_for_selector("img.enrolled")
     assert "obama" in card.inner_text()
