@@ -55,6 +55,7 @@ def app(tmp_path: Path):
     )
     with TestClient(app) as client:
         yield client, bearer(key), bearer(reader), media
+    app.state.live.close()
     app.state.stores.close()
 
 

@@ -132,8 +132,9 @@ def create_app(
     (and watchlists, outputs) run embedded; `source_dirs` ($VIGIL_HTTP_SOURCE_DIRS), the
     folders POST /v1/cameras may play files from; `alerts_path` ($VIGIL_HTTP_ALERTS), the
     alert book ("" keeps it in memory); `max_stream_s` ($VIGIL_HTTP_MAX_STREAM_S), the
-    longest an event stream stays open. `start_live` builds it at startup (`vigil serve`),
-    else the first request that needs it does."""
+    longest an event stream stays open. `start_live` builds it at startup and stops it at
+    shutdown (`vigil serve`); otherwise the first request that needs it builds it, and the
+    caller stops it (`app.state.live.close()`): a test client's lifespan may run per request."""
     settings = Settings.from_env()
     stores = Stores(groups_uri, history_uri, history_crops)
     limit = max_body if max_body is not None else settings.http_max_body
@@ -172,7 +173,8 @@ def create_app(
         try:
             yield
         finally:
-            await run_in_threadpool(live.close)
+            if start_live:  # else whoever built the app closes it (app.state.live.close())
+                await run_in_threadpool(live.close)
             await run_in_threadpool(stores.close)
 
     app = VigilAPI(

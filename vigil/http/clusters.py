@@ -9,21 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import field_validator
+from pydantic import ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from vigil.cluster.service import cluster_store
 from vigil.http.auth import READ
 from vigil.http.problems import AUTH, STORE, declared
-from vigil.schemas.cluster import ClusterRequest, ClusterResult
+from vigil.schemas.cluster import ClusterMethod, ClusterRequest, ClusterResult
 from vigil.schemas.errors import ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["history"], dependencies=READ)
 
 
 class ClusterBody(ClusterRequest):
-    """The request as JSON: `since` and `until` are strings (ISO-8601 or an age, 1h), as
-    the document says; the library also takes datetimes, which JSON has not."""
+    """The request as JSON, taken as the document types it: no "0" for a number, no 0 for
+    a boolean; `since` and `until` are strings (ISO-8601 or an age, 1h)."""
+
+    model_config = ConfigDict(strict=True)
+    method: ClusterMethod = Field(default=ClusterMethod.WHISPERS, strict=False)  # its name
 
     @field_validator("since", "until", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from vigil.infra.settings import Settings
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.infra.topics.json_topic import UndecodableRecord
+from vigil.schemas.alert import Alert
 from vigil.schemas.camera import PipelineConfig
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.workers.live import LivePipeline
@@ -71,8 +72,10 @@ class Feed:
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
         topics = config.topics
-        alerts, captures = AlertTopic(topics.alerts), CaptureTopic(topics.captures)
-        self.topics = {"alerts": alerts, "captures": captures}
+        self.topics: dict[str, AlertTopic | CaptureTopic] = {
+            "alerts": AlertTopic(topics.alerts),
+            "captures": CaptureTopic(topics.captures),
+        }
         self.ready = {kind: threading.Event() for kind in self.topics}
         self.threads = [
             threading.Thread(target=self.run, args=(kind,), name=f"feed-{kind}", daemon=True)
@@ -122,7 +125,7 @@ class Feed:
                             event = topic.decode(record)
                         except UndecodableRecord:
                             continue  # the pipeline's consumers dead-letter it
-                        if kind == "alerts":
+                        if isinstance(event, Alert):
                             self.book.add(event)
                         self.publish(kind, event)
             except Exception:  # the broker went away mid-poll: read again from the end

@@ -25,7 +25,7 @@ from vigil.http.live import Live
 MEDIA_TYPE = "text/event-stream"
 POLL_S = 0.25
 KEEPALIVE_S = 15.0
-OPENAPI = {
+OPENAPI: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "an event stream: `event`, `id` and `data` (the message as JSON) per event",
         "content": {MEDIA_TYPE: {"schema": {"type": "string"}}},
