@@ -8,16 +8,20 @@ similarity later updates it; nothing else repeats it. A person who alerted on a
 camera stays quiet there for the watchlist's cooldown (counted in capture time,
 so replays decide the same way). Redelivered captures (same message id) and
 alerts already on the alerts topic (`restore`) are never emitted twice.
+
+A watchlist whose group is `*` watches every feature group there is: `cover` is given
+the current group names before each decision, so a group created while the alarm runs
+(a watchlist made in the console) is watched from its next capture on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from vigil.schemas.alert import Alert, AlertCandidate, AlertEvent
-from vigil.schemas.camera import WatchlistConfig
+from vigil.schemas.camera import EVERY_GROUP, WatchlistConfig
 from vigil.schemas.capture import Capture, CaptureEvent
 from vigil.schemas.groups import SearchResult
 
@@ -50,11 +54,26 @@ class Emitted:
 
 class AlarmDecider:
     def __init__(self, watchlists: list[WatchlistConfig]) -> None:
-        self.watchlists = {w.group: w for w in watchlists}
+        self.named = {w.group: w for w in watchlists if w.group != EVERY_GROUP}
+        self.every = next((w for w in watchlists if w.group == EVERY_GROUP), None)
+        self.watchlists = dict(self.named)
         self.tracks: dict[str, TrackState] = {}
         self.emitted: dict[str, Emitted] = {}  # alert_id -> last emitted revision
         self.last_alert: dict[tuple[str, str, str], datetime] = {}  # (group, person, camera)
         self.next_sweep: datetime | None = None
+
+    def cover(self, groups: Iterable[str]) -> None:
+        """With a `*` watchlist: watch each of `groups` (the ones there are now) with its
+        settings, besides the watchlists named; groups gone are no longer watched."""
+        if self.every is None:
+            return
+        every = self.every
+        derived = {
+            name: every.model_copy(update={"group": name})
+            for name in groups
+            if name not in self.named
+        }
+        self.watchlists = {**derived, **self.named}
 
     def watchlists_for(self, camera_id: str) -> list[WatchlistConfig]:
         return [w for w in self.watchlists.values() if w.applies_to(camera_id)]

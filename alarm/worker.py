@@ -83,6 +83,8 @@ class AlarmWorker(ConsumerStage):
         feature = capture.target.feature
         if capture.target.type != TargetType.FACE or feature is None:
             return []
+        if self.decider.every is not None:  # `*`: the groups there are now
+            self.decider.cover(group.name for group in self.groups.list_groups())
         watchlists = self.decider.watchlists_for(capture.camera_id)
         results = {
             w.group: self.groups.search(feature, [w.group], k=w.k, far=w.far) for w in watchlists

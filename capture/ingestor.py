@@ -58,6 +58,7 @@ class IngestStats:
     ticks: int = 0
     dropped: int = 0
     oversize: int = 0
+    reconnects: int = 0  # times the source went down and was tried again
 
 
 class CameraIngestor:
@@ -114,6 +115,7 @@ class CameraIngestor:
         log.info("camera %s: %s %s", self.camera.id, state.value, detail)
         metrics.SOURCE_STATE.labels(camera=self.camera.id).state(METRIC_STATES[state])
         if state == SourceState.BACKING_OFF:
+            self.stats.reconnects += 1
             metrics.RECONNECTS.labels(camera=self.camera.id).inc()
             # The camera is down: its open tracks cannot continue, so close them now
             # (end events) rather than when the stream comes back.

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from vigil.schemas.cluster import (
     ClusterResult,
 )
 from vigil.schemas.errors import ErrorCode, VigilError
+
+if TYPE_CHECKING:  # opened only where asked: clustering arrays needs no store
+    from vigil.history.service import HistoryService
 
 FACE_MODEL = "face_resnet128"
 CLUSTER_NAMESPACE = uuid.UUID("0c6f4a52-1f0e-4d8a-9b57-3c1f6f2a7e11")
@@ -170,7 +173,12 @@ def cluster_history(request: ClusterRequest, uri: str | None = None) -> ClusterR
     from vigil.history.service import HistoryService
 
     with HistoryService(uri) as history:
-        records, vectors = history.faces(request.cameras, request.since, request.until)
+        return cluster_store(request, history)
+
+
+def cluster_store(request: ClusterRequest, history: HistoryService) -> ClusterResult:
+    """The same, over a history service the caller holds open (`vigil serve`'s)."""
+    records, vectors = history.faces(request.cameras, request.since, request.until)
     return cluster_faces(records, vectors, request.options(), model_of(records))
 
 

@@ -151,24 +151,28 @@ def shown(path: object) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def outside(path: object) -> VigilError:
+def outside(path: object, setting: str = TASK_ROOTS_ENV) -> VigilError:
     return VigilError(
         ErrorCode.PATH_NOT_ALLOWED,
-        f"{shown(path)} is outside the folders this worker serves ({TASK_ROOTS_ENV})",
+        f"{shown(path)} is outside the folders this process may read ({setting})",
     )
 
 
-def allowed_path(path: object, roots: Sequence[str], what: str = "file") -> Path:
+def allowed_path(
+    path: object, roots: Sequence[str], what: str = "file", setting: str = TASK_ROOTS_ENV
+) -> Path:
     """The real path of `path` if it lies inside `roots`; PATH_NOT_ALLOWED otherwise.
 
     Symlinks and `..` are resolved first, so neither can lead outside; relative paths
-    and NUL characters are refused. Nothing is read or created here.
+    and NUL characters are refused. Nothing is read or created here. `setting` names
+    where the operator lists the roots (a Celery worker's VIGIL_TASK_FILE_ROOTS, `vigil
+    serve --source-dir`), for the message.
     """
     if not roots:
         raise VigilError(
             ErrorCode.PATH_NOT_ALLOWED,
-            f"this worker takes no {what} paths ({shown(path)}): send the bytes, or have its"
-            f" operator list the folders it may read in {TASK_ROOTS_ENV}",
+            f"this process takes no {what} paths ({shown(path)}): send the bytes, or have its"
+            f" operator list the folders it may read in {setting}",
         )
     if not isinstance(path, str) or "\x00" in path or not os.path.isabs(path):
         raise VigilError(
@@ -176,7 +180,7 @@ def allowed_path(path: object, roots: Sequence[str], what: str = "file") -> Path
         )
     real = os.path.realpath(path)
     if not inside(real, roots):
-        raise outside(path)
+        raise outside(path, setting)
     return Path(real)
 
 

@@ -75,6 +75,21 @@ class Settings(VigilModel):
     http_cors_origins: str = Field(
         default="", description="`vigil serve`: comma-separated CORS origins; empty: CORS off"
     )
+    http_alerts: str = Field(
+        default="vigil-alerts.jsonl",
+        description="`vigil serve`: the alerts it heard of and their acknowledgements",
+    )
+    http_source_dirs: str = Field(
+        default="",
+        description="`vigil serve`: folders (os.pathsep-separated) whose video files and folders"
+        " POST /v1/cameras may play; empty: none",
+    )
+    http_max_stream_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="`vigil serve`: longest an event stream stays open (clients reconnect)",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -63,3 +63,25 @@ class Alert(VigilMessage):
             values = dict(values)
             values["message_id"] = alert_message_id(values["alert_id"], values.get("revision", 0))
         return values
+
+
+class Acknowledgement(VigilModel):
+    """An operator saw an alert and dealt with it (`vigil serve`: POST /v1/alerts/.../ack)."""
+
+    at: datetime = Field(description="UTC")
+    by: str = Field(description="the API key's id and name: who acknowledged")
+    note: str = Field(default="", max_length=1000)
+
+
+class AlertEntry(VigilModel):
+    """An alert a server heard of, and its acknowledgement once there is one."""
+
+    alert: Alert
+    acknowledgement: Acknowledgement | None = None
+
+
+class AlertPage(VigilModel):
+    """Alerts newest first (by the time they were decided), and how many matched."""
+
+    alerts: list[AlertEntry] = Field(default_factory=list)
+    total: int = Field(ge=0)

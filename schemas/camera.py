@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ from vigil.schemas.history import HistoryConfig
 from vigil.schemas.target import TargetType
 
 CAMERA_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+EVERY_GROUP = "*"  # a watchlist of every feature group there is (see alarm/decider.py)
 
 
 class TopicNames(VigilModel):
@@ -225,7 +227,11 @@ class OutputsConfig(SinksConfig):
 class WatchlistConfig(VigilModel):
     """A feature group watched on some cameras, with its own threshold and cooldown."""
 
-    group: str = Field(min_length=1, max_length=64, description="feature group name")
+    group: str = Field(
+        min_length=1,
+        max_length=64,
+        description="feature group name, or * for every group (those created later too)",
+    )
     cameras: list[str] = Field(default_factory=lambda: ["*"], description="ids, or * for all")
     far: float = Field(default=1e-3, gt=0, lt=1, description="false-accept rate of the threshold")
     cooldown: float = Field(
@@ -260,3 +266,36 @@ class PipelineConfig(VigilModel):
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
+
+
+class CameraState(StrEnum):
+    """A running camera's source, as the metrics name it (`vigil_source_state`)."""
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"  # down: waiting to try again (back-off)
+    STOPPED = "stopped"  # a file played to its end, or the camera was removed
+    FAILED = "failed"
+
+
+class CameraStatus(VigilModel):
+    """One camera a server runs: its source's state and how many frames pass (`vigil serve`).
+
+    Rates are frames a second over the last few seconds: `fps_in` sampled from the source,
+    `fps_analysed` sent to detection (with pixels), `fps_dropped` dropped because the
+    analysis was behind (live sources only; files wait instead).
+    """
+
+    id: str
+    source: str = Field(description="the source without credentials")
+    state: CameraState
+    types: list[TargetType]
+    fps_in: float = Field(ge=0)
+    fps_analysed: float = Field(ge=0)
+    fps_dropped: float = Field(ge=0)
+    frames_in: int = Field(ge=0)
+    frames_analysed: int = Field(ge=0)
+    frames_dropped: int = Field(ge=0)
+    reconnects: int = Field(ge=0)
+    error: str | None = Field(default=None, description="why the source stopped, if it failed")
+    started_at: datetime

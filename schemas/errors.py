@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     RATE_LIMITED = "rate_limited"
+    ALERT_NOT_FOUND = "alert_not_found"
+    CAMERA_NOT_FOUND = "camera_not_found"
+    CAMERA_EXISTS = "camera_exists"
     INTERNAL = "internal_error"
 
 

@@ -91,6 +91,15 @@ def test_openapi_declares_every_route_and_the_problem_shape(client: TestClient):
         "/v1/groups/{name}/members/{person_id}",
         "/v1/search",
         "/v1/history/search",
+        "/v1/groups/{name}/photos/{person_id}",
+        "/v1/clusters",
+        "/v1/captures",
+        "/v1/captures/stream",
+        "/v1/alerts",
+        "/v1/alerts/stream",
+        "/v1/alerts/{alert_id}/ack",
+        "/v1/cameras",
+        "/v1/cameras/{camera_id}",
     }
     analyze = document["paths"]["/v1/analyze"]["post"]
     assert set(analyze["requestBody"]["content"]) == {"multipart/form-data", "application/json"}

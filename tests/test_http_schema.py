@@ -30,6 +30,8 @@ APP = create_app(
     max_body=4 * 1024 * 1024,
     keys_path=FOLDER / "keys.json",
     rate=0,
+    alerts_path="",  # the alert book in memory
+    max_stream_s=0.3,  # event streams end at once: each generated request gets its answer
 )
 PICTURES = [(IMAGES / name).read_bytes() for name in ("obama.jpg", "obama2.jpg", "biden.jpg")]
 # the picture parts' declared types (`encoding`): real faces or anything at all
@@ -43,6 +45,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @pytest.fixture(scope="module", autouse=True)
 def stores() -> Iterator[None]:
     yield
+    APP.state.live.close()
     APP.state.stores.close()
     shutil.rmtree(FOLDER, ignore_errors=True)
 

@@ -106,3 +106,34 @@ def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_pat
         log.close()
     assert (tmp_path / "groups.db").exists()
     assert key not in (tmp_path / "serve.log").read_text()
+
+
+def test_vigil_serve_stops_promptly_with_an_event_stream_open(tmp_path: Path):
+    """uvicorn's graceful stop waits for open responses: an event stream must not hold it."""
+    port = free_port()
+    key = new_key(tmp_path / "keys.json")
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
+         "--groups-uri", str(tmp_path / "groups.db"),
+         "--history-uri", str(tmp_path / "history.db")],
+        cwd=tmp_path,
+        env=dict(os.environ, VIGIL_HTTP_KEYS=str(tmp_path / "keys.json")),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_healthy(port, process)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as stream:
+            stream.sendall(
+                b"GET /v1/alerts/stream HTTP/1.1\r\nHost: localhost\r\n"
+                + f"Authorization: Bearer {key}\r\n\r\n".encode()
+            )
+            assert b"text/event-stream" in stream.recv(4096)
+            began = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+            assert time.monotonic() - began < 5
+    finally:
+        stop(process)
+        log.close()

@@ -29,6 +29,8 @@ from vigil.schemas.capture import Capture
 
 if TYPE_CHECKING:  # imported when built: the alarm and the history bring their stores
     from vigil.alarm.worker import AlarmWorker
+    from vigil.groups.service import GroupService
+    from vigil.history.service import HistoryService
     from vigil.history.writer import HistoryWriter
 
 ROLES = ("capture", "sink", "alert-sink", "alarm", "history")
@@ -87,8 +89,16 @@ def build(
     config: PipelineConfig,
     roles: Iterable[str],
     callbacks: Callbacks | None = None,
+    *,
+    groups: GroupService | None = None,
+    history: HistoryService | None = None,
 ) -> Stages:
-    """The stages of `roles` (names in ROLES), built in the order of ROLES."""
+    """The stages of `roles` (names in ROLES), built in the order of ROLES.
+
+    `groups` and `history`: stores the caller already holds (and closes), used instead of
+    opening the configured ones; `vigil serve` gives its own, so an enrolment made over
+    HTTP is what the alarm searches at once, and one Lite file has one client.
+    """
     wanted = set(roles)
     unknown = wanted - set(ROLES)
     if unknown:
@@ -110,7 +120,8 @@ def build(
             from vigil.alarm.worker import AlarmWorker
             from vigil.groups.service import GroupService
 
-            groups = stages.stores.enter_context(GroupService(config.groups_uri))
+            if groups is None:
+                groups = stages.stores.enter_context(GroupService(config.groups_uri))
             stages.alarm = AlarmWorker(bus, config, groups, on_alert=calls.on_alert)
         if "alert-sink" in wanted and config.outputs.alerts.configured:
             stages.alert_sinks.append(SinkWorker(bus, config, ALERT_STREAM))
@@ -118,10 +129,11 @@ def build(
             from vigil.history.service import HistoryService
             from vigil.history.writer import HistoryWriter
 
-            uri, crops = (
-                (config.history.uri, config.history.crops) if config.history else (None, None)
-            )
-            history = stages.stores.enter_context(HistoryService(uri, crops=crops))
+            if history is None:
+                uri, crops = (
+                    (config.history.uri, config.history.crops) if config.history else (None, None)
+                )
+                history = stages.stores.enter_context(HistoryService(uri, crops=crops))
             stages.history = HistoryWriter(bus, config, history)
     except BaseException:
         stages.close()

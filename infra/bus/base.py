@@ -74,6 +74,13 @@ class Bus(Protocol):
 
     def consumer(self, topics: Iterable[str], group: str) -> Consumer: ...
 
+    def tail(self, topics: Iterable[str]) -> Consumer:
+        """A reader of what is published from now on, in no group (it never commits).
+
+        For live views (the console's streams): they want what happens next, not a
+        backlog, and must not take records from the pipeline's own consumer groups.
+        """
+
     def ensure_topics(self, topics: Iterable[str], partitions: int) -> None: ...
 
     def committed(self, topic: str, group: str) -> dict[int, int]:

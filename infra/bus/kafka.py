@@ -127,6 +127,27 @@ class KafkaBus:
         )
         return KafkaBusConsumer(consumer)
 
+    def tail(self, topics: Iterable[str]) -> KafkaBusConsumer:
+        """A consumer in no group, assigned every partition of `topics` at its end offset."""
+        consumer = self.connect(
+            KafkaConsumer,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            max_partition_fetch_bytes=self.partition_fetch_bytes(),
+            **self.common(),
+        )
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        if partitions:
+            consumer.seek_to_end(*partitions)
+        return KafkaBusConsumer(consumer)
+
     def ensure_topics(self, topics: Iterable[str], partitions: int = 1) -> None:
         """Create missing topics with their final partition count (some brokers cannot grow it)."""
         admin = self.connect(KafkaAdminClient, **self.common())

@@ -108,6 +108,13 @@ class MemoryBus:
     def consumer(self, topics: Iterable[str], group: str) -> MemoryConsumer:
         return MemoryConsumer(self, list(topics), group)
 
+    def tail(self, topics: Iterable[str]) -> MemoryConsumer:
+        """A consumer placed at the end of every partition; its group is never committed."""
+        consumer = MemoryConsumer(self, list(topics), "")
+        with self._changed:
+            consumer.positions = {p: self.end_offset(p) for p in consumer.positions}
+        return consumer
+
 
 class MemoryProducer:
     def __init__(self, bus: MemoryBus) -> None:

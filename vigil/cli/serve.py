@@ -1,7 +1,10 @@
-"""`vigil serve`: the HTTP API (FastAPI on uvicorn), embedded like the other commands.
+"""`vigil serve`: the HTTP API and the operator console (FastAPI on uvicorn), embedded.
 
 Groups and history are the same stores the CLI uses (Milvus Lite files by default,
-opened on first use); SIGTERM or Ctrl-C finishes the requests in flight and closes them.
+opened on first use). Embedded (no VIGIL_BUS), the pipeline runs in this process too:
+the cameras of `--cameras FILE` and those added over the API (files inside
+`--source-dir`). SIGTERM or Ctrl-C ends the event streams at once, finishes the requests
+in flight, stops the cameras and closes the stores.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="capture history: Milvus Lite file or http://host:port (default:"
         " $VIGIL_HISTORY_URI or ./vigil-history.db)",
     )
+    parser.add_argument(
+        "--cameras",
+        metavar="FILE",
+        type=Path,
+        help="run these cameras (and watchlists, outputs) in this process: the YAML/JSON"
+        " file `vigil run` takes; without watchlists every group is watched",
+    )
+    parser.add_argument(
+        "--source-dir",
+        metavar="DIR",
+        action="append",
+        type=Path,
+        help="a folder whose video files and folders POST /v1/cameras may play (repeatable;"
+        " default $VIGIL_HTTP_SOURCE_DIRS, else none)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -58,11 +77,28 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from vigil.http.app import create_app
+    from vigil.infra.config import load_config
+
+    pipeline = load_config(args.cameras) if args.cameras else None
+    app = create_app(
+        args.groups_uri,
+        args.history_uri,
+        pipeline=pipeline,
+        source_dirs=args.source_dir,
+        start_live=True,
+    )
+    live = app.state.live
 
     class Server(uvicorn.Server):
         """uvicorn's server, except that a stop asked for by SIGTERM or SIGINT ends the
         process with status 0 once it is done, as every `vigil` role does (uvicorn raises
-        the signal again after its graceful stop, so the process died of it)."""
+        the signal again after its graceful stop, so the process died of it), and that
+        the event streams end at once: uvicorn's graceful stop waits for open responses,
+        and a console left open would hold it forever."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            live.stopping.set()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -77,10 +113,19 @@ def run(args: argparse.Namespace) -> int:
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
 
-    app = create_app(args.groups_uri, args.history_uri)
-    # log_config=None: uvicorn's lines go through Vigil's logging (configure_logging)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
-    log.info("HTTP API on http://%s:%d (OpenAPI at /docs)", args.host, args.port)
+    # log_config=None: uvicorn's lines go through Vigil's logging (configure_logging);
+    # timeout_graceful_shutdown: a response still open 3 s after a stop is cut
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
+    log.info(
+        "HTTP API on http://%s:%d (OpenAPI at /docs, console at /console/)", args.host, args.port
+    )
     Server(config).run()
     log.info("HTTP API stopped")
     return 0

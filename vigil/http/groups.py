@@ -8,11 +8,14 @@
     POST   /v1/groups/{name}/members                enrol a person (or add photos)
     GET    /v1/groups/{name}/members                a page of members
     GET    /v1/groups/{name}/members/{person_id}    one member
+    GET    /v1/groups/{name}/photos/{person_id}     its photo (enrolled over HTTP), JPEG
     PATCH  /v1/groups/{name}/members/{person_id}    replace its metadata
     DELETE /v1/groups/{name}/members/{person_id}    remove it
     POST   /v1/search                               search a picture's face(s) over groups
 
 Names and ids are validated by the service (the same rules as the CLI and the tasks).
+A member enrolled here keeps a thumbnail of its first photo (`MemberPhotos`), which
+follows its group's renames and goes with the member or the group.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from starlette.concurrency import run_in_threadpool
 
 from vigil.groups.service import MAX_PAGE, GroupService
 from vigil.http.auth import READ, WRITE
+from vigil.http.photos import MemberPhotos
 from vigil.http.problems import AUTH, FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
-from vigil.schemas.errors import ErrorCode
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.groups import (
     FeatureGroup,
     Member,
@@ -51,6 +55,13 @@ def groups(request: Request) -> GroupService:
 
 
 Groups = Annotated[GroupService, Depends(groups)]
+
+
+def photos(request: Request) -> MemberPhotos:
+    return request.app.state.photos
+
+
+Photos = Annotated[MemberPhotos, Depends(photos)]
 
 
 class GroupCreate(BaseModel):
@@ -140,8 +151,11 @@ def get_group(name: str, service: Groups) -> FeatureGroup:
     responses=declared(AUTH, GROUP, [ErrorCode.GROUP_EXISTS]),
     summary="Rename a group",
 )
-def rename_group(name: str, body: GroupRename, service: Groups) -> FeatureGroup:
-    return service.rename_group(name, body.name)
+def rename_group(name: str, body: GroupRename, service: Groups, kept: Photos) -> FeatureGroup:
+    old = service.get_group(name).name  # as stored: the photos are filed under it
+    renamed = service.rename_group(name, body.name)
+    kept.rename_group(old, renamed.name)
+    return renamed
 
 
 @router.delete(
@@ -152,8 +166,10 @@ def rename_group(name: str, body: GroupRename, service: Groups) -> FeatureGroup:
     responses=declared(AUTH, GROUP),
     summary="Delete a group and all its members",
 )
-def delete_group(name: str, service: Groups) -> Response:
+def delete_group(name: str, service: Groups, kept: Photos) -> Response:
+    old = service.get_group(name).name
     service.delete_group(name)
+    kept.remove_group(old)
     return Response(status_code=204)
 
 
@@ -172,9 +188,14 @@ def delete_group(name: str, service: Groups) -> Response:
 async def add_member(name: str, request: Request) -> Member:
     body = await read_upload(request, EnrolBody)
     stores = request.app.state.stores  # opened in the pool: opening a store blocks
-    return await run_in_threadpool(
-        lambda: stores.groups.add_member_pictures(name, body.person_id, body.image, body.metadata)
-    )
+    kept: MemberPhotos = request.app.state.photos
+
+    def enrol() -> Member:
+        member = stores.groups.add_member_pictures(name, body.person_id, body.image, body.metadata)
+        kept.save(member.group, member.person_id, body.image[0])
+        return member
+
+    return await run_in_threadpool(enrol)
 
 
 @router.get(
@@ -223,9 +244,32 @@ def update_member(name: str, person_id: str, body: MemberUpdate, service: Groups
     responses=declared(AUTH, MEMBER),
     summary="Remove a member and all its features",
 )
-def remove_member(name: str, person_id: str, service: Groups) -> Response:
+def remove_member(name: str, person_id: str, service: Groups, kept: Photos) -> Response:
+    member = service.get_member(name, person_id)
     service.remove_member(name, person_id)
+    kept.remove(member.group, member.person_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/groups/{name}/photos/{person_id:path}",
+    dependencies=READ,
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+        **declared(AUTH, MEMBER),
+    },
+    summary="A member's photo: a thumbnail of the first one enrolled over HTTP (JPEG)",
+)
+def member_photo(name: str, person_id: str, service: Groups, kept: Photos) -> Response:
+    member = service.get_member(name, person_id)
+    jpeg = kept.get(member.group, member.person_id)
+    if jpeg is None:
+        raise VigilError(
+            ErrorCode.MEMBER_NOT_FOUND,
+            f"member {member.person_id!r} has no photo: it was not enrolled over HTTP",
+        )
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
 # -- search -------------------------------------------------------------------------------

@@ -49,7 +49,11 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.GROUP_EXISTS: 409,
     ErrorCode.DUPLICATE: 409,
     ErrorCode.FEATURE_MISMATCH: 409,
-    # paths: the HTTP API takes pictures as bytes, so these come from no route
+    # what `vigil serve` runs and has seen: its cameras, the alerts it has heard of
+    ErrorCode.ALERT_NOT_FOUND: 404,
+    ErrorCode.CAMERA_NOT_FOUND: 404,
+    ErrorCode.CAMERA_EXISTS: 409,
+    # paths: pictures come as bytes; only a camera's file source is a path (POST /v1/cameras)
     ErrorCode.FILE_NOT_FOUND: 404,
     ErrorCode.NOT_A_REGULAR_FILE: 400,
     ErrorCode.PATH_NOT_ALLOWED: 403,
