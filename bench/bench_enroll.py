@@ -1,7 +1,7 @@
 """Bulk enrolment throughput: images/s of `enroll` on the fixture portraits repeated.
 
 Run: python -m bench.bench_enroll [--images 60] [--workers 1,2] [--json]
-         [--backends onnxruntime,openvino] [--celery]
+         [--backends onnxruntime,openvino] [--celery [--shared-files]]
 
 The five clean fixture portraits (Obama x3, Biden, Grace Hopper; 512 to 2333 px
 tall) are copied round-robin into one folder per person until there are
@@ -18,7 +18,8 @@ With `--celery`, the analysis runs on Celery instead of a process pool, as `vigi
 enroll --celery` does it: a private Redis and, per worker count N, a fresh `vigil
 worker -c N` (prefork) that loads its models on its first files; the enrolling
 process reads the files, sends their bytes (`vigil.enroll.analyze`), searches and
-writes Milvus Lite. The 1-worker run is again the baseline.
+writes Milvus Lite. The 1-worker run is again the baseline. With `--shared-files` the
+workers read the files themselves (VIGIL_TASK_FILE_ROOTS) and are sent paths.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def portrait_folder(root: Path, count: int) -> Path:
     return folder
 
 
-def run(folder: Path, root: Path, workers: int, celery: Any = None) -> dict:
+def run(
+    folder: Path, root: Path, workers: int, celery: Any = None, shared_files: bool = False
+) -> dict:
     options = EnrollOptions(duplicate_distance=0.0)
     with GroupService(root / f"bench-{workers}.db") as service:
         summary = enroll(
@@ -68,6 +71,7 @@ def run(folder: Path, root: Path, workers: int, celery: Any = None) -> dict:
             create=True,
             workers=workers,
             celery=celery,
+            shared_files=shared_files,
         )
     assert summary.enrolled == summary.files, summary
     return {
@@ -78,14 +82,16 @@ def run(folder: Path, root: Path, workers: int, celery: Any = None) -> dict:
     }
 
 
-def measure(images: int, counts: list[int], celery: bool = False) -> list[dict]:
+def measure(
+    images: int, counts: list[int], celery: bool = False, shared_files: bool = False
+) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="vigil-bench-enroll-") as temporary:
         root = Path(temporary)
         folder = portrait_folder(root, images)
         if not celery:
             return [run(folder, root, workers) for workers in counts]
         with celery_workers(root) as start:
-            return [run(folder, root, workers, start(workers)) for workers in counts]
+            return [run(folder, root, workers, start(workers), shared_files) for workers in counts]
 
 
 @contextmanager
@@ -103,6 +109,7 @@ def celery_workers(root: Path) -> Iterator[Callable[[int], Any]]:
         "VIGIL_CELERY_BROKER": f"redis://127.0.0.1:{port}/0",
         "VIGIL_CELERY_BACKEND": f"redis://127.0.0.1:{port}/1",
         "VIGIL_CELERY_EAGER": "false",
+        "VIGIL_TASK_FILE_ROOTS": str(root.resolve()),  # for --shared-files
     }
     os.environ.update(env)  # this process is the Celery client: its app reads them
     workers: list[subprocess.Popen] = []
@@ -130,10 +137,13 @@ def celery_workers(root: Path) -> Iterator[Callable[[int], Any]]:
         stop(redis, timeout=10)
 
 
-def on_backend(backend: str, images: int, workers: str, celery: bool = False) -> list[dict]:
+def on_backend(
+    backend: str, images: int, workers: str, celery: bool = False, shared: bool = False
+) -> list[dict]:
     """This benchmark in a fresh process on `backend` (its models load there)."""
     command = [sys.executable, "-m", "bench.bench_enroll", "--json", "--images", str(images)]
     command += ["--workers", workers] + (["--celery"] if celery else [])
+    command += ["--shared-files"] if shared else []
     env = {**os.environ, "VIGIL_INFERENCE": backend}
     output = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     rows = json.loads(output.stdout)
@@ -149,18 +159,21 @@ def main() -> None:
     parser.add_argument("--backends", help="comma-separated VIGIL_INFERENCE values")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--celery", action="store_true", help="analyse on Celery workers")
+    parser.add_argument("--shared-files", action="store_true", help="with --celery: send paths")
     args = parser.parse_args()
     if args.backends:
         rows = []
         for backend in args.backends.split(","):
-            rows += on_backend(backend, args.images, args.workers, args.celery)
+            rows += on_backend(backend, args.images, args.workers, args.celery, args.shared_files)
     else:
         counts = [int(word) for word in args.workers.split(",")]
-        rows = measure(args.images, counts, args.celery)
+        rows = measure(args.images, counts, args.celery, args.shared_files)
         for row in rows:
             row["backend"] = os.environ.get("VIGIL_INFERENCE", "onnxruntime")
     for row in rows:
-        row["analysis"] = "celery" if args.celery else "process pool"
+        row["analysis"] = "process pool"
+        if args.celery:
+            row["analysis"] = "celery, paths" if args.shared_files else "celery, bytes"
     baseline = rows[0]["images_per_s"]
     for row in rows:
         row["speed_up_vs_first"] = round(row["images_per_s"] / baseline, 2) if baseline else None

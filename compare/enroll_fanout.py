@@ -29,7 +29,7 @@ class Pending(Protocol):
     def get(self, timeout: float | None = None) -> Any: ...
 
 
-Submit = Callable[[bytes], Pending]
+Submit = Callable[[bytes | str], Pending]  # bytes, or a path a Celery worker reads
 
 
 class Done:
@@ -82,7 +82,7 @@ def analyzer(options: EnrollOptions, workers: int = 1, celery: Any = None) -> It
 
 
 def ordered(
-    submit: Submit, jobs: Iterable[T], payload: Callable[[T], bytes], window: int
+    submit: Submit, jobs: Iterable[T], payload: Callable[[T], bytes | str], window: int
 ) -> Iterator[tuple[T, FileAnalysis]]:
     """(job, analysis) in job order, keeping at most `window` analyses in flight."""
     in_flight: deque[tuple[T, Pending]] = deque()

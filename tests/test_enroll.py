@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,6 +223,28 @@ def test_celery_workers_analyse_for_enrolment_and_compare(
     pictures = [(small / "obama" / name).read_bytes() for name in ("obama.jpg", "obama2.jpg")]
     compared = client.send_task("vigil.compare", args=pictures).get(timeout=120)
     assert compared["match"] is True and compared["a"]["kind"] == "picture"
+
+
+@pytest.mark.integration
+def test_workers_that_share_the_files_are_sent_paths_inside_their_roots(
+    portraits, service, celery_client, tmp_path
+):
+    names = ("obama/obama.jpg", "broken.jpg", "two_people.jpg")
+    small = tmp_path / "shared"  # inside the worker's VIGIL_TASK_FILE_ROOTS
+    outside = Path(tempfile.mkdtemp(prefix="vigil-not-shared-"))  # outside them
+    try:
+        for folder in (small, outside):
+            for name in names:
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(portraits / name, folder / name)
+        common = dict(service=service, create=True, celery=celery_client, shared_files=True)
+        summary = enroll(small, "shared", report=tmp_path / "s.jsonl", **common)
+        assert verdicts(summary.report, small) == {name: EXPECTED[name] for name in names}
+        refused = enroll(outside, "outside", report=tmp_path / "o.jsonl", **common)
+        assert set(verdicts(refused.report, outside).values()) == {RejectReason.UNREADABLE}
+        assert feature_counts(service, "shared") == {"obama": 1}
+    finally:
+        shutil.rmtree(outside)
 
 
 def test_celery_without_a_broker_runs_the_tasks_in_process(portraits, service, tmp_path):

@@ -60,6 +60,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="analyse on Celery workers (vigil.enroll.analyze; VIGIL_CELERY_BROKER)",
     )
     parser.add_argument(
+        "--shared-files",
+        action="store_true",
+        help="with --celery: the workers see these files at the same paths (a shared disk"
+        " listed in their VIGIL_TASK_FILE_ROOTS); send paths, not the pictures' bytes",
+    )
+    parser.add_argument(
         "--min-size", type=non_negative_int, default=40, help="min face side, px (default 40)"
     )
     parser.add_argument(
@@ -134,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 create=args.create,
                 workers=args.workers,
                 celery=celery,
+                shared_files=args.shared_files,
                 max_files=args.max_files,
                 progress=not args.no_progress,
             )
