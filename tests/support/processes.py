@@ -10,6 +10,7 @@ atomic PUTs, as S3 does them).
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -112,15 +113,34 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     return process
 
 
-def start_mosquitto(port: int, workdir: Path) -> subprocess.Popen:
-    """A private, non-persistent Mosquitto MQTT broker on 127.0.0.1:`port`, anonymous."""
+def start_mosquitto(port: int, workdir: Path, persistent: bool = False) -> subprocess.Popen:
+    """A private Mosquitto MQTT broker on 127.0.0.1:`port`, anonymous.
+
+    `persistent`: sessions, subscriptions and queued QoS 1 messages are saved in `workdir`
+    (on every change, and on a SIGTERM stop), so a broker started again with the same
+    `workdir` and port resumes them, as a production broker with persistence does.
+    """
     binary = shutil.which("mosquitto") or shutil.which(
         "mosquitto", path="/usr/sbin:/usr/local/sbin"
     )
     if binary is None:
         raise FileNotFoundError("mosquitto is not installed (tests/run.sh installs it)")
     config = workdir / f"mosquitto-{port}.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+    if persistent:
+        lines += [
+            # started as root, Mosquitto drops to user "mosquitto", which cannot write
+            # `workdir`; as anyone else this line changes nothing
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            f"persistence_file mosquitto-{port}.db",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+        ]
+    else:
+        lines.append("persistence false")
+    config.write_text("\n".join(lines) + "\n")
     process = subprocess.Popen(
         [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
