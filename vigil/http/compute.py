@@ -4,10 +4,10 @@ Analyze, compare, verify, search (face features) and enrolment run the ONNX netw
 Python glue that holds the GIL. Starlette's thread pool would run up to 40 of them at once:
 on a 2-core machine, 32 clients meant 32 analyses sharing 2 cores, each 16 times slower,
 and the event loop (parsing uploads, writing answers) queued for the GIL and the CPU
-behind all of them, so time outside the analysis grew to ~15% of each request
-(bench/bench_http.py, docs/performance.md "HTTP API"). Bounded to the cores, each call
-runs at its one-at-a-time speed, waiting requests cost nothing but a place in line (no
-thread), the loop keeps its turn, and the same work finishes sooner.
+behind all of them: 19.9% fewer analyses/s than the library's own 32 threads, p50 +30%.
+Bounded to the cores, each call runs at its one-at-a-time speed, waiting requests cost
+nothing but a place in line (no thread), the loop keeps its turn: -1.9% and -25%
+(bench/bench_http.py; docs/performance.md, "HTTP API").
 
 `slots`: $VIGIL_HTTP_MODEL_CALLS, else the CPU cores this process may use divided by the
 network threads per call ($VIGIL_MODEL_THREADS), at least 1.
