@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,7 +48,7 @@ import numpy as np
 
 from bench.procs import median, percentile
 from tests.support.api_keys import bearer, new_key
-from tests.support.processes import free_port, stop
+from tests.support.processes import free_port, start_vigil_serve, stop, wait_healthy
 from tests.support.synthetic_groups import Population
 from vigil.api import analyze_image
 from vigil.groups.service import GroupService, picture_features
@@ -127,30 +126,15 @@ def serve(
 
     `model_calls`: its VIGIL_HTTP_MODEL_CALLS (default: the server's, one per core)."""
     port = free_port()
-    keys = workdir / "keys.json"
-    key = new_key(keys)
-    env = dict(os.environ, VIGIL_HTTP_KEYS=str(keys), VIGIL_HTTP_RATE="0")
+    key = new_key(workdir / "keys.json")
+    env = {"VIGIL_HTTP_RATE": "0"}
     if model_calls is not None:
         env["VIGIL_HTTP_MODEL_CALLS"] = str(model_calls)
-    command = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-               "--groups-uri", str(groups), "--history-uri", str(workdir / "hist.db")]  # fmt: skip
     with log.open("w") as output:
-        process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
+        process = start_vigil_serve(port, workdir, output, env, groups=groups)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, f"vigil serve exited; see {log}"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vigil serve did not answer /healthz"
-            time.sleep(0.2)
-        yield base, key
+        wait_healthy(port, process, timeout=120)  # loading the group takes a while
+        yield f"http://127.0.0.1:{port}", key
     finally:
         began = time.monotonic()
         process.send_signal(signal.SIGTERM)

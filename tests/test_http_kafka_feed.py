@@ -10,10 +10,7 @@ and a SIGTERM ends the open stream and the server promptly.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,9 +21,8 @@ import pytest
 
 from tests.conftest import KAFKA_TEST_TIMEOUTS
 from tests.support.api_keys import bearer, new_key
-from tests.support.processes import free_port, stop
+from tests.support.processes import free_port, start_vigil_serve, stop, wait_healthy
 from tests.test_alert_sinks import make_alert
-from tests.test_http_serve import wait_healthy
 from vigil.infra.bus.kafka import KafkaBus
 from vigil.infra.topics.alerts import AlertTopic
 from vigil.schemas.camera import PipelineConfig
@@ -88,23 +84,9 @@ def test_vigil_serve_on_kafka_streams_a_new_alert_and_stops_promptly(
 ):
     port = free_port()
     key = new_key(tmp_path / "keys.json")
-    env = dict(
-        os.environ,
-        VIGIL_BUS="kafka",
-        VIGIL_KAFKA_BOOTSTRAP=kafka_bootstrap,
-        VIGIL_HTTP_KEYS=str(tmp_path / "keys.json"),
-        **KAFKA_TEST_TIMEOUTS,
-    )
+    env = {"VIGIL_BUS": "kafka", "VIGIL_KAFKA_BOOTSTRAP": kafka_bootstrap, **KAFKA_TEST_TIMEOUTS}
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-         "--groups-uri", str(tmp_path / "groups.db"),
-         "--history-uri", str(tmp_path / "history.db")],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    process = start_vigil_serve(port, tmp_path, log, env)
     bus = KafkaBus(kafka_bootstrap)
     producer = bus.producer()
     topic = AlertTopic(PipelineConfig.model_construct(cameras=[]).topics.alerts)

@@ -14,7 +14,9 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -55,6 +57,43 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_vigil_serve(
+    port: int,
+    workdir: Path,
+    log: IO,
+    env: Mapping[str, str] | None = None,
+    *options: str,
+    groups: Path | None = None,
+) -> subprocess.Popen:
+    """`vigil serve` on 127.0.0.1:`port` in `workdir`, its key file `workdir/keys.json` and
+    its stores there (the groups at `groups` when given); `env` and `options` add to that.
+    Returns at once: `wait_healthy` waits for it."""
+    command = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
+               "--groups-uri", str(groups or workdir / "groups.db"),
+               "--history-uri", str(workdir / "history.db"), *options]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        env={**os.environ, "VIGIL_HTTP_KEYS": str(workdir / "keys.json"), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Until `vigil serve` on `port` answers /healthz; an exit or `timeout` raises."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "vigil serve exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"/healthz did not answer within {timeout}s")
 
 
 def tansu_binary() -> str:
