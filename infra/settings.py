@@ -72,6 +72,13 @@ class Settings(VigilModel):
         default=20.0, ge=0, description="`vigil serve`: requests/s per API key; 0: no limit"
     )
     http_burst: int = Field(default=40, ge=1, description="`vigil serve`: burst per API key")
+    http_model_calls: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="`vigil serve`: model calls (analyze, compare, verify, searches, enrol) run"
+        " at once, the others wait; 0: the usable CPU cores over model_threads",
+    )
     http_cors_origins: str = Field(
         default="", description="`vigil serve`: comma-separated CORS origins; empty: CORS off"
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -25,10 +23,9 @@ import pytest
 
 from tests.conftest import IMAGES
 from tests.support.api_keys import bearer, new_key
-from tests.support.processes import free_port, stop
+from tests.support.processes import free_port, start_vigil_serve, stop, wait_healthy
 from tests.synthetic_video import moving_faces_frames, write_video
 from tests.test_alarm import empty_scene, face_patch
-from tests.test_http_serve import wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 playwright = pytest.importorskip("playwright.sync_api")
@@ -57,22 +54,14 @@ def server(tmp_path_factory) -> Iterator[Server]:
     key = new_key(folder / "keys.json")
     port = free_port()
     log = (folder / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-            "--groups-uri", str(folder / "groups.db"),
-            "--history-uri", str(folder / "history.db"),
-            "--source-dir", str(media),
-        ],
-        cwd=folder,
-        env=dict(
-            os.environ,
-            VIGIL_HTTP_KEYS=str(folder / "keys.json"),
-            VIGIL_HTTP_ALERTS=str(folder / "alerts.jsonl"),
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    process = start_vigil_serve(
+        port,
+        folder,
+        log,
+        {"VIGIL_HTTP_ALERTS": str(folder / "alerts.jsonl")},
+        "--source-dir",
+        str(media),
+    )
     try:
         wait_healthy(port, process)
         yield Server(f"http://127.0.0.1:{port}", key, media)

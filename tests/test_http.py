@@ -8,17 +8,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import IMAGES
 from tests.support.api_keys import bearer, new_key
+from vigil.http import pictures
 from vigil.http.app import create_app
+from vigil.http.compute import model_slots
 from vigil.http.problems import PROBLEM_MEDIA_TYPE, STATUS
+from vigil.schemas.analyze import ImageResult
 from vigil.schemas.errors import ErrorCode
 
 LIMIT = 4 * 1024 * 1024  # the body limit of the app under test
@@ -400,3 +407,49 @@ def test_the_limit_comes_from_vigil_http_max_body(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("VIGIL_HTTP_MAX_BODY", "2048")
     app = create_app(tmp_path / "g.db", tmp_path / "h.db")
     assert app.state.max_body == 2048
+
+
+# -- model slots ----------------------------------------------------------------------------
+
+
+def test_model_slots_default_to_the_usable_cores_over_the_network_threads():
+    cores = len(os.sched_getaffinity(0))
+    assert model_slots(0, 1) == cores and model_slots(0, 64) == 1 and model_slots(3, 1) == 3
+
+
+def test_model_calls_run_at_most_the_configured_slots_at_once(tmp_path, monkeypatch):
+    """Eight analyses at once with two slots: two run, the others wait without a thread."""
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    def slow_analysis(image: bytes, options: object, label: str) -> ImageResult:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.1)
+        with lock:
+            running -= 1
+        return ImageResult(source=label)
+
+    monkeypatch.setenv("VIGIL_HTTP_MODEL_CALLS", "2")
+    monkeypatch.setattr(pictures, "analyze_image", slow_analysis)
+    key = new_key(tmp_path / "keys.json")
+    app = create_app(tmp_path / "groups.db", tmp_path / "history.db",
+                     keys_path=tmp_path / "keys.json", rate=0)  # fmt: skip
+
+    async def analyse_eight() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://vigil", headers=bearer(key)
+        ) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post("/v1/analyze", files=[upload("image", "obama.jpg")])
+                    for _ in range(8)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(analyse_eight()) == [200] * 8
+    assert peak == 2

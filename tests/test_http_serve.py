@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api_keys import bearer, new_key
-from tests.support.processes import free_port, stop
+from tests.support.processes import free_port, start_vigil_serve, stop, wait_healthy
 from vigil.cli.main import main
 
 
@@ -32,18 +29,6 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=5) as response:
         return response.status, response.read()
-
-
-def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "vigil serve exited"
-        try:
-            if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"/healthz did not answer within {timeout}s")
 
 
 def post_headers_only(port: int, length: int) -> tuple[int, dict]:
@@ -67,26 +52,7 @@ def test_vigil_serve_runs_refuses_big_bodies_unread_and_stops_on_sigterm(tmp_pat
     port = free_port()
     key = new_key(tmp_path / "keys.json")
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vigil.cli.main",
-            "serve",
-            "--port",
-            str(port),
-            "--groups-uri",
-            str(tmp_path / "groups.db"),
-            "--history-uri",
-            str(tmp_path / "history.db"),
-        ],
-        cwd=tmp_path,
-        env=dict(
-            os.environ, VIGIL_HTTP_MAX_BODY="4096", VIGIL_HTTP_KEYS=str(tmp_path / "keys.json")
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_vigil_serve(port, tmp_path, log, {"VIGIL_HTTP_MAX_BODY": "4096"})
     try:
         wait_healthy(port, process)
         groups = f"http://127.0.0.1:{port}/v1/groups"
@@ -113,15 +79,7 @@ def test_vigil_serve_stops_promptly_with_an_event_stream_open(tmp_path: Path):
     port = free_port()
     key = new_key(tmp_path / "keys.json")
     log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
-         "--groups-uri", str(tmp_path / "groups.db"),
-         "--history-uri", str(tmp_path / "history.db")],
-        cwd=tmp_path,
-        env=dict(os.environ, VIGIL_HTTP_KEYS=str(tmp_path / "keys.json")),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    process = start_vigil_serve(port, tmp_path, log)
     try:
         wait_healthy(port, process)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as stream:

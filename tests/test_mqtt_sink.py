@@ -5,6 +5,7 @@ Kafka is the in-memory bus; the broker is a private `mosquitto` on a free port.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,7 +28,9 @@ from vigil.infra.topics.alerts import AlertTopic
 from vigil.infra.topics.captures import CaptureTopic
 from vigil.outputs.mqtt import event_topic, topic_level
 from vigil.outputs.sink_worker import ALERT_STREAM, SINK_GROUP, SinkWorker
+from vigil.schemas.alert import Alert
 from vigil.schemas.camera import MqttConfig, PipelineConfig
+from vigil.schemas.capture import Capture
 from vigil.workers.pipeline import prepare_topics
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,13 +49,18 @@ class Message:
 class Subscriber:
     """A paho client subscribed at QoS 1 to `pattern`, keeping what arrives."""
 
-    def __init__(self, port: int, pattern: str = "vigil/#") -> None:
+    def __init__(self, port: int, pattern: str = "vigil/#", persistent: bool = False) -> None:
+        """`persistent`: a session the broker keeps while this client is away (clean_session
+        False, a fixed client id), as an integrator's subscriber that must miss nothing."""
         self.messages: list[Message] = []
         self._changed = threading.Condition()
         self._ready = threading.Event()
         self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}-{id(self)}"
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-sub-{port}" + ("" if persistent else f"-{id(self)}"),
+            clean_session=not persistent,
         )
+        self.client.reconnect_delay_set(1, 1)  # back soon after a broker restart
         self.client.on_connect = lambda c, *_: c.subscribe(pattern, qos=1)
         self.client.on_subscribe = lambda *_: self._ready.set()
         self.client.on_message = self._on_message
@@ -76,6 +84,13 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def resume(self) -> None:
+        """Connect again after `close`, with the same client id (and session)."""
+        self._ready.clear()
+        self.client.reconnect()
+        self.client.loop_start()
+        assert self._ready.wait(WAIT_S), "subscriber never subscribed again"
 
 
 def retained_status(port: int) -> bytes:
@@ -277,3 +292,89 @@ def test_broker_that_never_comes_back_dead_letters_with_the_reason_and_goes_on(t
         third.model_dump_json().encode()
     ]
     assert took < 10
+
+
+def message_ids(messages: list[Message]) -> list[str]:
+    """The `message_id` of each capture and alert received (the status topic left out)."""
+    return [
+        json.loads(m.payload)["message_id"]
+        for m in messages
+        if m.topic.endswith(("/captures", "/alerts"))
+    ]
+
+
+def test_every_event_arrives_exactly_once_per_message_id_across_a_broker_restart(tmp_path):
+    """The whole promise to an integrator, on a real Mosquitto restarted mid-run.
+
+    The sink is at-least-once: an offset is committed only after the broker's PUBACK, and
+    a publish whose PUBACK was lost with the connection is sent again. The broker keeps
+    the subscriber's persistent session and its queued QoS 1 messages across the restart
+    (persistence on). The subscriber de-duplicates by `message_id`: it then holds every
+    capture and alert of the run exactly once. Three thirds: received live; queued for
+    the subscriber while it is away, then the broker restarts (so only its saved state
+    holds them); sent as a stream through the restart (publishes in flight, the outage).
+    """
+    port = free_port()
+    process = start_mosquitto(port, tmp_path, persistent=True)
+    config = config_for(port, max_attempts=100)  # no dead letters during a short outage
+    bus = MemoryBus()
+    prepare_topics(bus, config)
+    subscriber = Subscriber(port, persistent=True)
+    capture_topic, alert_topic = (
+        CaptureTopic(config.topics.captures),
+        AlertTopic(config.topics.alerts),
+    )
+    events: list[tuple[CaptureTopic | AlertTopic, Capture | Alert]] = []
+    for n in range(30):  # two captures, one alert
+        events += [
+            (capture_topic, make_capture(camera_id="door", track_id=f"{n}a")),
+            (alert_topic, make_alert(person=f"p{n}")),
+            (capture_topic, make_capture(camera_id="door", track_id=f"{n}b")),
+        ]
+    expected = {str(event.message_id): event.model_dump_json().encode() for _, event in events}
+    assert len(expected) == len(events) == 90
+    producer = bus.producer()
+
+    def publish(pairs: list[tuple[CaptureTopic | AlertTopic, Capture | Alert]]) -> None:
+        for topic, event in pairs:
+            topic.send(producer, event)
+            time.sleep(0.02)  # a stream, so the restart finds publishes in flight
+
+    def committed_all() -> int:
+        return committed(bus, config) + committed(bus, config, ALERT_STREAM.group)
+
+    def received() -> set[str]:
+        return set(message_ids(subscriber.messages))
+
+    sinks = [Running(SinkWorker(bus, config)), Running(SinkWorker(bus, config, ALERT_STREAM))]
+    stream = threading.Thread(target=publish, args=(events[60:],), daemon=True)
+    try:
+        publish(events[:30])
+        subscriber.wait_for(lambda _: len(received()) == 30)
+        subscriber.close()  # away: the broker queues for its session
+        publish(events[30:60])
+        wait_until(lambda: committed_all() == 60)  # each acknowledged by the broker
+        stream.start()
+        time.sleep(0.3)
+        stop(process)  # SIGTERM: Mosquitto saves the sessions and what they have queued
+        time.sleep(0.5)  # PUBACKs that arrived before the stop get committed
+        held = committed_all()
+        time.sleep(1.0)  # the stream goes on during the outage
+        assert committed_all() == held, "committed while no broker could acknowledge"
+        process = start_mosquitto(port, tmp_path, persistent=True)
+        subscriber.resume()
+        subscriber.wait_for(lambda _: received() >= set(expected), timeout=20)
+        wait_until(lambda: committed_all() == len(events))
+    finally:
+        stream.join(WAIT_S)
+        took = [sink.stop() for sink in sinks]
+        subscriber.close()
+        stop(process)
+
+    first: dict[str, bytes] = {}
+    for message in subscriber.messages:
+        if message.topic.endswith(("/captures", "/alerts")):
+            first.setdefault(json.loads(message.payload)["message_id"], message.payload)
+    assert first == expected  # de-duplicated: each event once, byte for byte, none else
+    assert 60 < held < len(events), "the restart did not fall in the stream"
+    assert dead_letters(bus, config) == [] and max(took) < 10

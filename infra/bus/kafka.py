@@ -128,7 +128,13 @@ class KafkaBus:
         return KafkaBusConsumer(consumer)
 
     def tail(self, topics: Iterable[str]) -> KafkaBusConsumer:
-        """A consumer in no group, assigned every partition of `topics` at its end offset."""
+        """A consumer in no group, assigned every partition of `topics` at its end offset.
+
+        The end offsets are looked up before this returns: kafka-python's `seek_to_end`
+        alone only marks the partitions, and the first `poll` looks the offsets up, so a
+        record published between the two would be skipped (an alert sent just after an
+        event stream opened never reached it; `tests/test_http_kafka_feed.py`).
+        """
         consumer = self.connect(
             KafkaConsumer,
             group_id=None,
@@ -146,6 +152,8 @@ class KafkaBus:
         consumer.assign(partitions)
         if partitions:
             consumer.seek_to_end(*partitions)
+            for partition in partitions:
+                consumer.position(partition)  # resolves the end offset now
         return KafkaBusConsumer(consumer)
 
     def ensure_topics(self, topics: Iterable[str], partitions: int = 1) -> None:

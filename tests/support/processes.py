@@ -10,10 +10,13 @@ atomic PUTs, as S3 does them).
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -54,6 +57,43 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def start_vigil_serve(
+    port: int,
+    workdir: Path,
+    log: IO,
+    env: Mapping[str, str] | None = None,
+    *options: str,
+    groups: Path | None = None,
+) -> subprocess.Popen:
+    """`vigil serve` on 127.0.0.1:`port` in `workdir`, its key file `workdir/keys.json` and
+    its stores there (the groups at `groups` when given); `env` and `options` add to that.
+    Returns at once: `wait_healthy` waits for it."""
+    command = [sys.executable, "-m", "vigil.cli.main", "serve", "--port", str(port),
+               "--groups-uri", str(groups or workdir / "groups.db"),
+               "--history-uri", str(workdir / "history.db"), *options]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        env={**os.environ, "VIGIL_HTTP_KEYS": str(workdir / "keys.json"), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Until `vigil serve` on `port` answers /healthz; an exit or `timeout` raises."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "vigil serve exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"/healthz did not answer within {timeout}s")
 
 
 def tansu_binary() -> str:
@@ -112,15 +152,34 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     return process
 
 
-def start_mosquitto(port: int, workdir: Path) -> subprocess.Popen:
-    """A private, non-persistent Mosquitto MQTT broker on 127.0.0.1:`port`, anonymous."""
+def start_mosquitto(port: int, workdir: Path, persistent: bool = False) -> subprocess.Popen:
+    """A private Mosquitto MQTT broker on 127.0.0.1:`port`, anonymous.
+
+    `persistent`: sessions, subscriptions and queued QoS 1 messages are saved in `workdir`
+    (on every change, and on a SIGTERM stop), so a broker started again with the same
+    `workdir` and port resumes them, as a production broker with persistence does.
+    """
     binary = shutil.which("mosquitto") or shutil.which(
         "mosquitto", path="/usr/sbin:/usr/local/sbin"
     )
     if binary is None:
         raise FileNotFoundError("mosquitto is not installed (tests/run.sh installs it)")
     config = workdir / f"mosquitto-{port}.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+    if persistent:
+        lines += [
+            # started as root, Mosquitto drops to user "mosquitto", which cannot write
+            # `workdir`; as anyone else this line changes nothing
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+            "persistence true",
+            f"persistence_location {workdir}/",
+            f"persistence_file mosquitto-{port}.db",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+        ]
+    else:
+        lines.append("persistence false")
+    config.write_text("\n".join(lines) + "\n")
     process = subprocess.Popen(
         [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

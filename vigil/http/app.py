@@ -36,6 +36,7 @@ from vigil.http import (
     pictures,
 )
 from vigil.http.auth import CREATE_HINT, RateLimits
+from vigil.http.compute import model_slots
 from vigil.http.live import Live
 from vigil.http.middleware import BodyLimit, CatchAll, RequestMetrics
 from vigil.http.photos import MemberPhotos, default_root
@@ -188,6 +189,7 @@ def create_app(
     app.state.live = live
     app.state.photos = MemberPhotos(member_photos or default_root(stores.groups_uri))
     app.state.max_body = limit
+    app.state.model_slots = model_slots(settings.http_model_calls, settings.model_threads)
     app.state.keys = keys
     app.state.rate_limits = RateLimits(
         settings.http_rate if rate is None else rate,

@@ -24,10 +24,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from vigil.groups.service import MAX_PAGE, GroupService
 from vigil.http.auth import READ, WRITE
+from vigil.http.compute import run_model
 from vigil.http.photos import MemberPhotos
 from vigil.http.problems import AUTH, FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
@@ -195,7 +195,7 @@ async def add_member(name: str, request: Request) -> Member:
         kept.save(member.group, member.person_id, body.image[0])
         return member
 
-    return await run_in_threadpool(enrol)
+    return await run_model(request, enrol)
 
 
 @router.get(
@@ -287,9 +287,10 @@ def member_photo(name: str, person_id: str, service: Groups, kept: Photos) -> Re
 async def search(request: Request) -> SearchResponse:
     body = await read_upload(request, SearchBody)
     stores = request.app.state.stores
-    results = await run_in_threadpool(
+    results = await run_model(
+        request,
         lambda: stores.groups.search_image(
             body.image, body.groups, body.k, body.far, body.filter, body.all_faces
-        )
+        ),
     )
     return SearchResponse(results=results)

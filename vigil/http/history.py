@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from vigil.http.auth import READ
+from vigil.http.compute import run_model
 from vigil.http.problems import AUTH, FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.errors import ErrorCode
@@ -41,7 +41,8 @@ class HistorySearchBody(HistorySearchOptions, UploadBody):
 async def search_history(request: Request) -> HistoryResult:
     body = await read_upload(request, HistorySearchBody)
     stores = request.app.state.stores  # opened in the pool: opening a store blocks
-    return await run_in_threadpool(
+    return await run_model(
+        request,
         lambda: stores.history.search(
             body.image,
             k=body.k,
@@ -52,5 +53,5 @@ async def search_history(request: Request) -> HistoryResult:
             attributes=body.attributes,
             far=body.far,
             crops=body.crops,
-        )
+        ),
     )

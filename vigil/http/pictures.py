@@ -1,18 +1,19 @@
 """POST /v1/analyze, /v1/compare, /v1/verify: a picture or two in, the library's answer out.
 
-The models run in Starlette's thread pool, so the event loop keeps serving meanwhile.
+The models run in worker threads, as many at once as there are model slots
+(`vigil.http.compute`), so the event loop keeps serving meanwhile.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
 from vigil.api import analyze_image
 from vigil.compare.compare import compare
 from vigil.compare.verify import verify
 from vigil.http.auth import READ
+from vigil.http.compute import run_model
 from vigil.http.problems import AUTH, FACES, PICTURES, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.analyze import AnalyzeOptions, ImageResult
@@ -66,7 +67,7 @@ class VerifyBody(UploadBody):
 async def analyze(request: Request) -> ImageResult:
     body = await read_upload(request, AnalyzeBody)
     options = (body.options or AnalyzeOptions()).clamped()  # a remote client's pixel ceiling
-    result = await run_in_threadpool(analyze_image, body.image, options, label="image")
+    result = await run_model(request, lambda: analyze_image(body.image, options, label="image"))
     if result.error is not None:
         raise VigilError(result.error.code, result.error.message)
     return result
@@ -81,7 +82,7 @@ async def analyze(request: Request) -> ImageResult:
 )
 async def compare_faces(request: Request) -> CompareResult:
     body = await read_upload(request, CompareBody)
-    return await run_in_threadpool(compare, body.a, body.b, body.far)
+    return await run_model(request, lambda: compare(body.a, body.b, body.far))
 
 
 @router.post(
@@ -93,4 +94,4 @@ async def compare_faces(request: Request) -> CompareResult:
 )
 async def verify_identity(request: Request) -> VerifyResult:
     body = await read_upload(request, VerifyBody)
-    return await run_in_threadpool(lambda: verify(body.id_photo, image=body.image, far=body.far))
+    return await run_model(request, lambda: verify(body.id_photo, image=body.image, far=body.far))
