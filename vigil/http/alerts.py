@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.http.auth import READ, require
+from vigil.http.cameras import CameraFilter
 from vigil.http.live import Live
 from vigil.http.problems import AUTH, STORE, declared
 from vigil.http.streams import OPENAPI, event_stream
 from vigil.infra.api_keys import ApiKey, Scope
 from vigil.schemas.alert import Alert, AlertEntry, AlertPage
-from vigil.schemas.camera import CAMERA_ID_PATTERN
 from vigil.schemas.errors import ErrorCode
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
@@ -47,10 +47,7 @@ def live(request: Request) -> Live:
 )
 async def recent_alerts(
     request: Request,
-    camera: Annotated[
-        list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] | None,
-        Query(max_length=100, description="only these cameras (repeatable)"),
-    ] = None,
+    camera: CameraFilter = None,
     unacknowledged: Annotated[bool, Query(description="only those not acknowledged")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> AlertPage:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.http.auth import ADMIN, READ
@@ -27,6 +28,11 @@ from vigil.schemas.errors import ErrorCode, VigilError
 
 router = APIRouter(prefix="/v1", tags=["cameras"])
 CameraId = Annotated[str, Path(pattern=CAMERA_ID_PATTERN)]
+# `?camera=a&camera=b` on the routes that list recent captures or alerts
+CameraFilter = Annotated[
+    list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] | None,
+    Query(max_length=100, description="only these cameras (repeatable)"),
+]
 FOUND = (ErrorCode.CAMERA_NOT_FOUND, *STORE)
 SOURCE_SETTING = "vigil serve --source-dir / VIGIL_HTTP_SOURCE_DIRS"
 PATHS = (ErrorCode.PATH_NOT_ALLOWED, ErrorCode.FILE_NOT_FOUND, ErrorCode.CAMERA_EXISTS)

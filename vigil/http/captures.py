@@ -17,9 +17,9 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from vigil.http.auth import READ
+from vigil.http.cameras import CameraFilter
 from vigil.http.problems import AUTH, STORE, declared
 from vigil.http.streams import OPENAPI, event_stream
-from vigil.schemas.camera import CAMERA_ID_PATTERN
 from vigil.schemas.capture import Capture
 from vigil.schemas.history import ATTRIBUTE_KEYS, HistoryPage, When
 from vigil.schemas.target import TargetType
@@ -37,10 +37,7 @@ Names = list[Annotated[str, Field(min_length=1, max_length=64)]] | None
 )
 async def recent_captures(
     request: Request,
-    camera: Annotated[
-        list[Annotated[str, Field(pattern=CAMERA_ID_PATTERN)]] | None,
-        Query(max_length=100, description="only these cameras (repeatable)"),
-    ] = None,
+    camera: CameraFilter = None,
     type: Annotated[list[TargetType] | None, Query(max_length=3)] = None,
     gender: Annotated[Names, Query(max_length=10)] = None,
     upper_colour: Annotated[Names, Query(max_length=20)] = None,
