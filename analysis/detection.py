@@ -24,8 +24,8 @@ VEHICLE_LABELS = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 # sized for 16 px, 30/30 and 71/71, at about twice the tiles (bench/capture_scenes.py).
 DEFAULT_MIN_FACE = 16
 PERSON_HEAD_FRACTION = 0.45
-# Between key frames, when persons are detected anyway, faces are searched where they
-# can be (persons' head regions, live face tracks, motion no person explains) and the
+# Between key frames faces are searched where they can be (live face tracks, motion no
+# person explains, and persons' head regions when persons are detected anyway) and the
 # whole frame is looked at in one model call only, which finds faces from about 7% of
 # its longer side (models/face_detector.single_window_face: 51 px at 768x576, 128 px at
 # 1920x1080) and never smaller than this. Tiling the frame for 40-px faces cost 3 model
@@ -166,10 +166,11 @@ class Detectors:
 
         `focus` None tiles the whole frame for the smallest faces (pictures, key
         frames). A list of boxes where faces are expected (live face tracks, motion)
-        narrows that search when persons are detected too: the whole frame is one model
-        call (faces from FOCUSED_FRAME_MIN_FACE or ~7% of its longer side up), and
-        smaller ones are looked for in the head regions of persons large enough to show
-        one and around the focus boxes that are not a person's own motion.
+        narrows that search: the whole frame is one model call (faces from
+        FOCUSED_FRAME_MIN_FACE or ~7% of its longer side up), and smaller ones are looked
+        for around the focus boxes that are not a person's own motion and, where persons
+        are detected (persons or vehicles asked for), in the head regions of those large
+        enough to show one.
         """
         found = Detections()
         if TargetType.PERSON in types or TargetType.VEHICLE in types:
@@ -179,7 +180,7 @@ class Detectors:
         if TargetType.FACE in types:
             regions = [head_region(p.box) for p in found.persons]
             frame_min_face = None
-            if focus is not None and TargetType.PERSON in types:
+            if focus is not None:
                 smallest = max(DEFAULT_MIN_FACE, min_face)
                 heads = [p for p in found.persons if may_show_face(p, smallest, image.shape[0])]
                 regions = [head_region(p.box) for p in heads]

@@ -65,9 +65,10 @@ class CameraConfig(VigilModel):
     min_quality: float = Field(default=0.0, ge=0, le=1)
     focused_face_search: bool = Field(
         default=True,
-        description="between key frames, with persons on, search small faces only in head"
-        " regions, around face tracks and around motion (about half the face-detector"
-        " calls on a busy scene); false searches the whole frame for them in every frame",
+        description="between key frames, search small faces only around face tracks and"
+        " motion, and in persons' head regions when persons are detected (a third of the"
+        " face-detector calls on a busy scene); false searches the whole frame for them in"
+        " every frame",
     )
     keyframe_interval: float = Field(
         default=2.0, gt=0, le=600, description="seconds between full detections of a static scene"

@@ -59,12 +59,17 @@ def test_a_focus_box_brings_back_the_small_face_inside_it(wall):
     assert any(np.abs(f.box - target).max() < 6 for f in focused.faces)
 
 
-def test_faces_only_ignores_focus_and_searches_everything(wall, monkeypatch):
+def test_faces_only_is_focused_too_by_tracks_and_motion(wall, monkeypatch):
     calls = counted_windows(monkeypatch)
-    Detectors().detect(wall, {TargetType.FACE})
+    whole = Detectors().detect(wall, {TargetType.FACE})
     whole_calls, calls[0] = calls[0], 0
     Detectors().detect(wall, {TargetType.FACE}, focus=[])
-    assert calls[0] == whole_calls
+    assert calls[0] < whole_calls / 2, (calls[0], whole_calls)
+    target = small_faces(whole)[0]
+    x1, y1, x2, y2 = target
+    around = np.array([x1 - 4, y1 - 4, x2 + 4, y2 + 4], np.float32)  # motion at its edges
+    focused = Detectors().detect(wall, {TargetType.FACE}, focus=[around])
+    assert any(np.abs(f.box - target).max() < 6 for f in focused.faces)
 
 
 def test_a_persons_own_motion_is_not_searched_twice():
@@ -129,12 +134,12 @@ def face_at(x: float, y: float, side: float) -> FrameDetection:
     )
 
 
-def test_key_frames_and_cameras_without_persons_search_everything():
+def test_key_frames_and_cameras_without_faces_search_everything():
     assert tracking().face_focus(meta(keyframe=True)) is None
     unfocused = CameraConfig(id="cam", url="x.mp4", focused_face_search=False)
     assert CameraTracking(unfocused).face_focus(meta()) is None
     assert tracking().face_focus(meta()) is not None
-    assert tracking((TargetType.FACE,)).face_focus(meta()) is None
+    assert tracking((TargetType.FACE,)).face_focus(meta()) is not None
     assert tracking((TargetType.PERSON,)).face_focus(meta()) is None
 
 

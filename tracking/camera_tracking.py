@@ -113,8 +113,8 @@ class CameraTracking:
     def face_focus(self, meta: FrameMeta) -> list[list[float]] | None:
         """Where this frame's small faces can be, for the detect step; None: anywhere.
 
-        With persons detected too, the detect step looks for small faces in head
-        regions and in these boxes: the live face tracks, grown by FOCUS_REACH face
+        The detect step looks for small faces in these boxes (and in persons' head
+        regions when it detects persons): the live face tracks, grown by FOCUS_REACH face
         widths (a batch of frames is sent before any is tracked, and fast faces move
         about a width per sampled frame), and the moving regions. A frame whose motion
         is unknown or everywhere searches the whole frame; key frames: `key_frame_focus`.
@@ -122,7 +122,7 @@ class CameraTracking:
         types = self.camera.types
         if not self.camera.focused_face_search:
             return None
-        if TargetType.FACE not in types or TargetType.PERSON not in types:
+        if TargetType.FACE not in types:
             return None
         if meta.keyframe:
             return self.key_frame_focus(meta)
