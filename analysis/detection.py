@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from vigil.models.face_detector import FaceDetector, single_window_face
+from vigil.models.face_detector import FaceDetector
 from vigil.models.object_detector import ObjectDetector
 from vigil.models.types import Detection, iou_matrix
 from vigil.schemas.target import TargetType
@@ -25,13 +25,11 @@ VEHICLE_LABELS = frozenset({"bicycle", "car", "motorcycle", "bus", "truck"})
 DEFAULT_MIN_FACE = 16
 PERSON_HEAD_FRACTION = 0.45
 # Between key frames faces are searched where they can be (live face tracks, motion no
-# person explains, and persons' head regions when persons are detected anyway) and the
-# whole frame is looked at in one model call only, which finds faces from about 7% of
-# its longer side (models/face_detector.single_window_face: 51 px at 768x576, 128 px at
-# 1920x1080) and never smaller than this. Tiling the frame for 40-px faces cost 3 model
-# calls at 768x576 and 18 at 1080p in every frame, for faces that, between key frames,
-# move (motion), are tracked, or belong to a detected person (measured on vtest.avi:
-# 15.2 -> 11.1 calls a frame with `uncontained`, captures unchanged).
+# person explains, and persons' head regions when persons are detected anyway); the
+# whole frame is tiled for faces from this size up only. 768x576: 23 model calls for the
+# whole frame at 16 px, 3 at 40 px; 1920x1080: 93 and 18 (models/face_detector.
+# plan_windows). One call for the whole frame (faces from ~7% of its longer side) was
+# tried and lost a 64-px face for a frame on the harness's crossing scene at 960x540.
 FOCUSED_FRAME_MIN_FACE = 40
 # A focus box overlapping a person's box this much (IoU) is that person's own motion:
 # the person's head region is searched already. Only a person this tall explains motion:
@@ -166,11 +164,10 @@ class Detectors:
 
         `focus` None tiles the whole frame for the smallest faces (pictures, key
         frames). A list of boxes where faces are expected (live face tracks, motion)
-        narrows that search: the whole frame is one model call (faces from
-        FOCUSED_FRAME_MIN_FACE or ~7% of its longer side up), and smaller ones are looked
-        for around the focus boxes that are not a person's own motion and, where persons
-        are detected (persons or vehicles asked for), in the head regions of those large
-        enough to show one.
+        narrows that search: the whole frame is tiled for faces of FOCUSED_FRAME_MIN_FACE,
+        and smaller ones are looked for around the focus boxes that are not a person's
+        own motion and, where persons are detected (persons or vehicles asked for), in
+        the head regions of those large enough to show one.
         """
         found = Detections()
         if TargetType.PERSON in types or TargetType.VEHICLE in types:
@@ -186,7 +183,7 @@ class Detectors:
                 regions = [head_region(p.box) for p in heads]
                 regions += [grown(b) for b in focus[:MAX_FOCUS] if not explained(b, found.persons)]
                 regions = uncontained(regions)
-                frame_min_face = max(FOCUSED_FRAME_MIN_FACE, single_window_face(*image.shape[:2]))
+                frame_min_face = FOCUSED_FRAME_MIN_FACE
             found.faces = self.faces(min_face).detect(
                 image, regions=regions or None, frame_min_face=frame_min_face
             )

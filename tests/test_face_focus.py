@@ -234,8 +234,8 @@ def test_a_region_inside_a_larger_one_is_searched_once():
     assert len(detection.uncontained([motion, half])) == 2
 
 
-def test_between_key_frames_the_frame_is_one_model_call(monkeypatch):
+def test_between_key_frames_the_frame_is_tiled_for_40_px_faces_only(monkeypatch):
     frame = np.zeros((1080, 1920, 3), np.uint8)
     calls = counted_windows(monkeypatch)
     Detectors().detect(frame, FACE_AND_PERSON, focus=[])
-    assert calls[0] == 1
+    assert calls[0] == 18  # 93 for 16-px faces
