@@ -355,3 +355,39 @@ def test_http_compare_verify_search_take_the_options_and_answer_422(
         "/v1/search", files=files(image=tie), data={"groups": "people", "face": "0"}
     )
     assert response.status_code == 200
+
+
+# -- the calibration of the defaults -------------------------------------------------------
+
+
+def test_query_face_rows_count_genuine_against_other_pictures_and_missed_views_as_refused():
+    from tools.calibration.query_faces import Probe, row
+
+    near, far = np.zeros(2), np.array([1.0, 0.0])
+    originals = [
+        Probe("a", "a1", "original", 100, 0.9, near),
+        Probe("a", "a2", "original", 100, 0.9, near),
+        Probe("b", "b1", "original", 100, 0.9, far),
+    ]
+    probes = [
+        Probe("a", "a1", "size24", 25, 0.24, near),  # vs a2 only: accepted
+        Probe("a", "a2", "size24", None, None, None),  # no face: refused against a1
+    ]
+    result = row("24 px", probes, originals, threshold=0.5)
+    assert (result.genuine, result.accepted, result.gar) == (2, 1, 0.5)
+    assert (result.impostor, result.impostor_accepted, result.closest_impostor) == (1, 0, 1.0)
+    assert (result.views, result.found, result.side) == (2, 1, 25)
+
+
+def test_the_model_card_justifies_the_defaults_the_code_uses():
+    from vigil.models.scoring import thresholds_path
+    from vigil.schemas.compare import QUERY_DOMINANCE, QUERY_MIN_QUALITY
+
+    card = thresholds_path("face_resnet128").with_name("face_resnet128.md").read_text()
+    section = card[card.index("## Query faces") :]
+    assert "GAR @ FAR 1e-3" in section
+    for size in (16, 20, 24, 32, 48, 64, 96):
+        assert f"\n| {size} px |" in section
+    assert f"**`min_size` {QUERY_MIN_SIZE} px**" in section
+    assert f"**`min_quality` {QUERY_MIN_QUALITY}**" in section
+    assert f"**`dominance` {QUERY_DOMINANCE}**" in section
