@@ -65,15 +65,23 @@ def described(faces: list[Target], first: int = 0) -> str:
     )
 
 
+def too_small(face: Target, options: QueryFaceOptions) -> VigilError | None:
+    """FACE_TOO_SMALL with the face's short side and the limit, or None."""
+    side = short_side(face)
+    if side >= options.min_size:
+        return None
+    return VigilError(
+        ErrorCode.FACE_TOO_SMALL,
+        f"face {face.box.as_list()} is {side:.0f} px (short side), under min_size"
+        f" {options.min_size} px: the calibrated FAR does not hold for smaller faces",
+    )
+
+
 def refusal(face: Target, options: QueryFaceOptions) -> VigilError | None:
     """Why this face may not be a query (its measured value and the limit), or None."""
-    side = short_side(face)
-    if side < options.min_size:
-        return VigilError(
-            ErrorCode.FACE_TOO_SMALL,
-            f"face {face.box.as_list()} is {side:.0f} px (short side), under min_size"
-            f" {options.min_size} px: the calibrated FAR does not hold for smaller faces",
-        )
+    small = too_small(face, options)
+    if small is not None:
+        return small
     if face.quality.score < options.min_quality:
         return VigilError(
             ErrorCode.LOW_QUALITY,
@@ -101,7 +109,7 @@ def named_face(faces: list[Target], face: FaceChoice) -> int:
             ErrorCode.NO_FACE,
             f"no face #{face}: the picture holds {len(faces)} ({described(faces)})",
         )
-    overlaps = [overlap(face.box if isinstance(face, Target) else face, f.box) for f in faces]
+    overlaps = [overlap(face, found.box) for found in faces]
     best = max(range(len(faces)), key=overlaps.__getitem__)
     if overlaps[best] < NAMED_BOX_IOU:
         raise VigilError(
@@ -129,9 +137,9 @@ def choose_query_face(
         index = named_face(faces, face)
     else:
         index = 0
-        too_small = refusal(faces[0], options.model_copy(update={"min_quality": 0.0}))
-        if too_small is not None:
-            raise too_small
+        small = too_small(faces[0], options)
+        if small is not None:
+            raise small
         limit = max(options.dominance * short_side(faces[0]), options.min_size)
         rivals = [f for f in faces[1:] if short_side(f) >= limit]
         if rivals:
@@ -164,9 +172,15 @@ def query_face(
     image: ImageSource, options: QueryFaceOptions, face: FaceChoice | None = None
 ) -> tuple[list[Target], int]:
     """Every face of a picture (largest first) and the index of the one a query uses
-    (`choose_query_face`); the picture's own refusals (NO_FACE, decoder codes) first."""
+    (`choose_query_face`); the picture's own refusals (NO_FACE, decoder codes) first.
+    Refusals name the picture, as `face_targets`'s do."""
     faces = face_targets(image, largest_only=False)
-    return faces, choose_query_face(faces, options, face)
+    try:
+        return faces, choose_query_face(faces, options, face)
+    except VigilError as exc:
+        from vigil.analysis.pictures import source_label
+
+        raise VigilError(exc.code, f"{source_label(image, 0)}: {exc.message}") from None
 
 
 # The quick pass is complete when the faces that can matter are this much above the

@@ -25,6 +25,7 @@ from vigil.schemas.compare import (
     ComparedFace,
     CompareResult,
     Decision,
+    FaceChoice,
     QueryFaceOptions,
     parse_face,
     query_options,
@@ -54,16 +55,15 @@ def side_feature(
     side: Side,
     name: str,
     options: QueryFaceOptions | None = None,
-    face: object = None,
+    face: FaceChoice | None = None,
 ) -> tuple[str, np.ndarray, ComparedFace]:
     """(model, vector, provenance) of one side; a dict is a Feature in JSON form.
 
     A picture's face is chosen and filtered by `options` (default `QueryFaceOptions()`)
-    and `face` (an index or box, see `parse_face`); a feature has no face to name.
+    and `face` (an index or a box); a feature has no face to name.
     """
-    named = parse_face(face)
     if isinstance(side, Feature | dict):
-        if named is not None:
+        if face is not None:
             raise VigilError(
                 ErrorCode.INVALID_OPTIONS, f"face_{name}: {name} is a feature, not a picture"
             )
@@ -73,7 +73,7 @@ def side_feature(
             raise VigilError(exc.code, f"feature {name}: {exc.message}") from None
         return model, vector, ComparedFace(kind="feature")
     try:
-        faces, index = query_face(side, options or QueryFaceOptions(), named)
+        faces, index = query_face(side, options or QueryFaceOptions(), face)
     except VigilError as exc:
         raise VigilError(exc.code, f"picture {name}: {exc.message}") from None
     feature = faces[index].feature
@@ -131,9 +131,9 @@ def compare(
     """
     chosen = threshold_at(far)  # refuse before any work
     checked = query_options(options)
-    parse_face(face_a), parse_face(face_b)  # refuse a malformed face before any work
-    model_a, vector_a, used_a = side_feature(a, "a", checked, face_a)
-    model_b, vector_b, used_b = side_feature(b, "b", checked, face_b)
+    named_a, named_b = parse_face(face_a), parse_face(face_b)
+    model_a, vector_a, used_a = side_feature(a, "a", checked, named_a)
+    model_b, vector_b, used_b = side_feature(b, "b", checked, named_b)
     check_model(model_a, model_b, vector_a, "a")
     check_model(model_b, model_a, vector_b, "b")
     distance = float(np.linalg.norm(vector_a.astype(np.float64) - vector_b))

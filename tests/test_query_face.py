@@ -86,7 +86,7 @@ def refused(code: ErrorCode, call, *args, **kwargs) -> str:
 def test_a_near_tie_is_refused_listing_both_boxes_never_a_silent_pick(pictures, images):
     message = refused(ErrorCode.AMBIGUOUS_FACE, compare, pictures["tie"], images / "obama.jpg")
     faces = face_targets(pictures["tie"], largest_only=False)
-    assert message.startswith("picture a: 2 faces of similar size")
+    assert message.startswith(f"picture a: {pictures['tie']}: 2 faces of similar size")
     for index, face in enumerate(faces):
         assert f"#{index} {face.box.as_list()}" in message
 
@@ -182,7 +182,7 @@ def test_parse_face_reads_every_wire_form():
 
 def test_verify_refuses_an_ambiguous_id_photo_and_takes_a_named_one(pictures, images, tie_faces):
     message = refused(ErrorCode.AMBIGUOUS_FACE, verify, pictures["tie"], image=images / "obama.jpg")
-    assert message.startswith("ID photo 2 faces of similar size")
+    assert message.startswith(f"ID photo {pictures['tie']}: 2 faces of similar size")
     result = verify(pictures["tie"], image=images / "obama.jpg", id_face=tie_faces["obama"])
     assert result.match and result.id_face.index == tie_faces["obama"]
     other = verify(pictures["tie"], image=images / "obama.jpg", id_face=tie_faces["biden"])
