@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -79,10 +80,13 @@ def parse_face(value: Any) -> FaceChoice | None:
             if value < 0:
                 raise ValueError("an index is 0 or more")
             return value
-        if isinstance(value, dict):
-            return Box.model_validate(value)
         if isinstance(value, list | tuple) and len(value) == 4:
-            return Box(**dict(zip(("x1", "y1", "x2", "y2"), map(float, value), strict=True)))
+            value = dict(zip(("x1", "y1", "x2", "y2"), map(float, value), strict=True))
+        if isinstance(value, dict):
+            box = Box.model_validate(value)
+            if not all(math.isfinite(v) for v in box.as_list()):
+                raise ValueError("a box's corners must be finite numbers")
+            return box
     except ValueError as exc:
         raise VigilError(ErrorCode.INVALID_OPTIONS, f"face {value!r}: {exc}") from None
     raise VigilError(

@@ -4,6 +4,7 @@ the refusal of a near-tie (ambiguous_face) and a face named by index or box."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -149,6 +150,8 @@ def test_a_face_under_min_quality_says_its_quality_and_the_limit(images):
         ({"face_a": "left"}, "give an index or a box"),
         ({"face_a": -1}, "an index is 0 or more"),
         ({"face_a": [3, 3, 1, 1]}, "out of order"),
+        ({"face_a": "nan,0,1,1"}, "finite"),
+        ({"face_a": [1, 2, 3]}, "give an index or a box"),
         ({"options": {"min_size": -3}}, "min_size"),
         ({"options": {"dominance": 0}}, "dominance"),
     ],
@@ -343,6 +346,13 @@ def test_http_compare_verify_search_take_the_options_and_answer_422(
     assert response.status_code == 422 and response.json()["code"] == "invalid_options"
     response = client.post("/v1/verify", files=files(id_photo=tie, image=obama))
     assert response.status_code == 422 and response.json()["code"] == "ambiguous_face"
+    as_json = {  # a JSON body: base64 pictures, the box as four numbers
+        "a": base64.b64encode(tie.read_bytes()).decode(),
+        "b": base64.b64encode(obama.read_bytes()).decode(),
+        "face_a": face_box(pictures, tie_faces),
+    }
+    response = client.post("/v1/compare", json=as_json)
+    assert response.status_code == 200 and response.json()["a"]["index"] == tie_faces["obama"]
     box = ",".join(map(str, face_box(pictures, tie_faces)))
     response = client.post(
         "/v1/verify", files=files(id_photo=tie, image=obama), data={"id_face": box}

@@ -31,7 +31,7 @@ from vigil.schemas.verify import VerifyResult
 
 router = APIRouter(prefix="/v1", tags=["pictures"], dependencies=READ)
 Far = Field(default=None, gt=0, lt=1, description="false-accept rate of `match` (default 1e-3)")
-FaceName = int | str | None
+FaceName = int | str | list[float] | None
 
 
 def named(what: str) -> Any:
