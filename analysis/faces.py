@@ -57,11 +57,12 @@ def short_side(face: Target) -> float:
     return min(face.box.width, face.box.height)
 
 
-def described(faces: list[Target], first: int = 0) -> str:
-    """`#0 [x1, y1, x2, y2] 201 px, #1 ...`: what a caller needs to name one of them."""
+def described(faces: list[Target], indices: list[int] | None = None) -> str:
+    """`#0 [x1, y1, x2, y2] 201 px, #1 ...`: what a caller needs to name one of them
+    (the faces at `indices` of the largest-first list, default all)."""
     return ", ".join(
-        f"#{first + i} {face.box.as_list()} {short_side(face):.0f} px"
-        for i, face in enumerate(faces)
+        f"#{i} {faces[i].box.as_list()} {short_side(faces[i]):.0f} px"
+        for i in (range(len(faces)) if indices is None else indices)
     )
 
 
@@ -140,13 +141,14 @@ def choose_query_face(
         small = too_small(faces[0], options)
         if small is not None:
             raise small
+        # a face under min_size is no rival: it could not be the query anyway
         limit = max(options.dominance * short_side(faces[0]), options.min_size)
-        rivals = [f for f in faces[1:] if short_side(f) >= limit]
+        rivals = [i for i in range(1, len(faces)) if short_side(faces[i]) >= limit]
         if rivals:
             raise VigilError(
                 ErrorCode.AMBIGUOUS_FACE,
                 f"{1 + len(rivals)} faces of similar size (within"
-                f" {1 - options.dominance:.0%} of the largest): {described([faces[0], *rivals])};"
+                f" {1 - options.dominance:.0%} of the largest): {described(faces, [0, *rivals])};"
                 " name one (face: an index or a box)",
             )
     problem = refusal(faces[index], options)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api_keys import bearer, new_key
-from vigil.analysis.faces import face_targets, short_side
+from vigil.analysis.faces import choose_query_face, face_targets, short_side
 from vigil.cli.main import main
 from vigil.compare.compare import compare
 from vigil.compare.verify import verify
@@ -23,6 +23,7 @@ from vigil.groups.service import GroupService
 from vigil.http.app import create_app
 from vigil.schemas.compare import QUERY_MIN_SIZE, QueryFaceOptions, parse_face
 from vigil.schemas.geometry import Box
+from vigil.schemas.target import Quality, QualityParts, Target, TargetType
 from vigil.workers import compare_tasks
 
 
@@ -178,6 +179,39 @@ def test_parse_face_reads_every_wire_form():
     ):
         assert parse_face(form) == box
     assert parse_face("2") == parse_face(2) == 2 and parse_face(None) is None
+
+
+def boxed(width: float, height: float, x: float = 0, quality: float = 0.9) -> Target:
+    parts = QualityParts(detector=1, size=1, sharpness=1, pose=1, edge=1)
+    return Target(
+        id=0,
+        type=TargetType.FACE,
+        label="face",
+        box=Box(x1=x, y1=0, x2=x + width, y2=height),
+        score=1,
+        quality=Quality(score=quality, parts=parts),
+    )
+
+
+def test_the_rule_on_boxes_rivals_by_short_side_within_dominance_and_over_min_size():
+    options = QueryFaceOptions()  # dominance 0.8, min_size 24
+    assert choose_query_face([boxed(200, 200), boxed(159, 159, 300)], options) == 0
+    with pytest.raises(VigilError) as caught:
+        choose_query_face([boxed(200, 200), boxed(160, 160, 300)], options)
+    assert caught.value.code == ErrorCode.AMBIGUOUS_FACE and "#1 [300.0" in caught.value.message
+    # largest first is by area: a wide, short face (#1) is no rival, a later square one (#2) is,
+    # and the refusal gives #2 its own index
+    faces = [boxed(100, 100), boxed(210, 40, 200), boxed(90, 90, 500)]  # 10000, 8400, 8100 px²
+    with pytest.raises(VigilError) as caught:
+        choose_query_face(faces, options)
+    assert "#2 [500.0" in caught.value.message and "#1" not in caught.value.message
+    # a second face under min_size could not be a query, so it is no rival
+    small = QueryFaceOptions(min_size=20)
+    assert choose_query_face([boxed(22, 22), boxed(19, 19, 100)], small) == 0
+    # a named face still has to pass the filters
+    with pytest.raises(VigilError) as caught:
+        choose_query_face([boxed(200, 200), boxed(160, 160, 300, quality=0.1)], options, 1)
+    assert caught.value.code == ErrorCode.LOW_QUALITY
 
 
 # -- verify and search use the same rule ---------------------------------------------------
