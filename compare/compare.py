@@ -4,8 +4,11 @@
 >>> result.distance, result.similarity, result.match
 (0.850645, 4.708, False)
 
-A picture contributes its largest face (the one a portrait is about); a feature
-is taken as given once it is proven well-formed. Only features of the face model
+A picture contributes its query face (`vigil.analysis.faces.choose_query_face`): the
+one the caller names, else the largest unless another is close to it in size
+(`ambiguous_face`), and only if it is large and good enough for the calibrated FAR
+to hold (`face_too_small`, `low_quality`). A feature is taken as given once it is
+proven well-formed. Only features of the face model
 this Vigil runs are compared: the thresholds are calibrated for that model alone.
 """
 
@@ -13,35 +16,69 @@ from __future__ import annotations
 
 import numpy as np
 
-from vigil.analysis.faces import face_targets
+from vigil.analysis.faces import query_face
 from vigil.analysis.pictures import ImageSource
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
 from vigil.models.scoring import similarity, threshold_for, thresholds
-from vigil.schemas.compare import ComparedFace, CompareResult, Decision
+from vigil.schemas.compare import (
+    ComparedFace,
+    CompareResult,
+    Decision,
+    FaceChoice,
+    QueryFaceOptions,
+    parse_face,
+    query_options,
+)
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
+from vigil.schemas.target import Target
 from vigil.schemas.threshold import DEFAULT_FAR, Threshold
 from vigil.schemas.validate import as_vector
 
 Side = ImageSource | Feature | dict
 
 
-def side_feature(side: Side, name: str) -> tuple[str, np.ndarray, ComparedFace]:
-    """(model, vector, provenance) of one side; a dict is a Feature in JSON form."""
+def picture_face(faces: list[Target], index: int) -> ComparedFace:
+    """Provenance of the face used from a picture: its box, index, quality, and how many."""
+    face = faces[index]
+    return ComparedFace(
+        kind="picture",
+        box=face.box,
+        index=index,
+        faces_found=len(faces),
+        quality=face.quality.score,
+    )
+
+
+def side_feature(
+    side: Side,
+    name: str,
+    options: QueryFaceOptions | None = None,
+    face: FaceChoice | None = None,
+) -> tuple[str, np.ndarray, ComparedFace]:
+    """(model, vector, provenance) of one side; a dict is a Feature in JSON form.
+
+    A picture's face is chosen and filtered by `options` (default `QueryFaceOptions()`)
+    and `face` (an index or a box); a feature has no face to name.
+    """
     if isinstance(side, Feature | dict):
+        if face is not None:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, f"face_{name}: {name} is a feature, not a picture"
+            )
         try:
             model, vector = as_vector(side)
         except VigilError as exc:
             raise VigilError(exc.code, f"feature {name}: {exc.message}") from None
         return model, vector, ComparedFace(kind="feature")
-    faces = face_targets(side, largest_only=False)
-    face = faces[0]
-    assert face.feature is not None  # face_targets returns only faces with one
-    used = ComparedFace(
-        kind="picture", box=face.box, faces_found=len(faces), quality=face.quality.score
-    )
-    return face.feature.model, face.feature.vector(), used
+    try:
+        faces, index = query_face(side, options or QueryFaceOptions(), face)
+    except VigilError as exc:
+        raise VigilError(exc.code, f"picture {name}: {exc.message}") from None
+    feature = faces[index].feature
+    assert feature is not None  # face_targets returns only faces with one
+    return feature.model, feature.vector(), picture_face(faces, index)
 
 
 def check_model(model_a: str, model_b: str, vector: np.ndarray, name: str) -> None:
@@ -72,16 +109,31 @@ def threshold_at(far: float | None) -> Threshold:
     return threshold_for(model_version(FaceEmbedder.MODEL), far)
 
 
-def compare(a: Side, b: Side, far: float | None = None) -> CompareResult:
+def compare(
+    a: Side,
+    b: Side,
+    far: float | None = None,
+    *,
+    options: QueryFaceOptions | dict | None = None,
+    face_a: object = None,
+    face_b: object = None,
+) -> CompareResult:
     """Compare two faces; `match` is decided at `far` (default 1e-3), every FAR is reported.
 
-    Raises VigilError: NO_FACE (a picture without a face), the picture decoder's
-    codes, INVALID_FEATURE (bad base64, wrong length, NaN/inf), FEATURE_MISMATCH
-    (another model's feature) or INVALID_OPTIONS (a FAR tighter than calibrated).
+    `options` filters the pictures' faces (min_size, min_quality, dominance); `face_a`
+    and `face_b` name the face of a picture (an index, largest first, or a box).
+
+    Raises VigilError: NO_FACE (a picture without a face, or without the named one),
+    FACE_TOO_SMALL, LOW_QUALITY, AMBIGUOUS_FACE (see `choose_query_face`), the picture
+    decoder's codes, INVALID_FEATURE (bad base64, wrong length, NaN/inf),
+    FEATURE_MISMATCH (another model's feature) or INVALID_OPTIONS (a FAR tighter than
+    calibrated, bad options, a face named on a feature).
     """
     chosen = threshold_at(far)  # refuse before any work
-    model_a, vector_a, face_a = side_feature(a, "a")
-    model_b, vector_b, face_b = side_feature(b, "b")
+    checked = query_options(options)
+    named_a, named_b = parse_face(face_a), parse_face(face_b)
+    model_a, vector_a, used_a = side_feature(a, "a", checked, named_a)
+    model_b, vector_b, used_b = side_feature(b, "b", checked, named_b)
     check_model(model_a, model_b, vector_a, "a")
     check_model(model_b, model_a, vector_b, "b")
     distance = float(np.linalg.norm(vector_a.astype(np.float64) - vector_b))
@@ -101,6 +153,6 @@ def compare(a: Side, b: Side, far: float | None = None) -> CompareResult:
         far=chosen.far,
         match=distance <= chosen.distance,
         decisions=decisions,
-        a=face_a,
-        b=face_b,
+        a=used_a,
+        b=used_b,
     )

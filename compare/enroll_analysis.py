@@ -7,7 +7,7 @@ need the group (duplicate, conflict) are taken by the enrolling process alone.
 
 from __future__ import annotations
 
-from vigil.analysis.faces import portrait_faces
+from vigil.analysis.faces import portrait_faces, short_side
 from vigil.schemas.compare import EnrollOptions, FileAnalysis, RejectReason
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.target import Target
@@ -28,10 +28,6 @@ UNREADABLE_CODES = frozenset(
 )
 
 
-def side(face: Target) -> float:
-    return min(face.box.width, face.box.height)
-
-
 def rejected(reason: RejectReason, detail: str, faces: int = 0) -> FileAnalysis:
     return FileAnalysis(reason=reason, detail=detail, faces=faces)
 
@@ -43,12 +39,12 @@ def choose_face(faces: list[Target], options: EnrollOptions) -> FileAnalysis:
     the subject) does not make the portrait ambiguous; one of similar size does.
     """
     count = len(faces)
-    usable = [face for face in faces if side(face) >= options.min_size]
+    usable = [face for face in faces if short_side(face) >= options.min_size]
     if not usable:
-        detail = f"largest face {side(faces[0]):.0f} px, under {options.min_size} px"
+        detail = f"largest face {short_side(faces[0]):.0f} px, under {options.min_size} px"
         return rejected(RejectReason.TOO_SMALL, detail, count)
     face = usable[0]
-    if len(usable) > 1 and side(usable[1]) >= options.dominance * side(face):
+    if len(usable) > 1 and short_side(usable[1]) >= options.dominance * short_side(face):
         detail = f"{len(usable)} faces of {options.min_size}+ px; cannot tell whose portrait it is"
         return rejected(RejectReason.MULTIPLE_FACES, detail, count)
     if face.quality.score < options.min_quality:

@@ -4,9 +4,14 @@
 <VerifyDecision.MATCH: 'match'>
 >>> verify("id.jpg", source="rtsp://kiosk/stream", timeout=10).elapsed_s
 
-The ID photo contributes its largest face (`id_face.faces_found` tells if it held
-more). A picture is looked at once. A video source is sampled (5 fps by default)
-and every face found is compared; the answer is `match` as soon as one reaches the
+The ID photo contributes its query face, chosen and filtered as compare's are
+(`vigil.analysis.faces.choose_query_face`: a named face, else the largest unless
+another rivals it; `face_too_small`, `low_quality`, `ambiguous_face`). A picture is
+looked at once: every face that passes the filters is compared (or only the one
+named with `face`), and a picture whose faces all fail them is refused with the
+largest one's reason. A video source is sampled (5 fps by default) and every face
+found that passes the filters is compared (a face too small for the calibrated FAR
+is no evidence either way); the answer is `match` as soon as one reaches the
 threshold, otherwise `no_match` (or `no_face`) when the time limit expires or the
 source ends. Each face goes through `compare`, so verification and 1:1 compare use
 the same calibrated thresholds and always agree.
@@ -22,14 +27,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vigil.analysis.faces import face_targets
+from vigil.analysis.faces import choose_query_face, face_targets, query_face, usable_faces
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
-from vigil.compare.compare import compare, threshold_at
+from vigil.compare.compare import compare, picture_face, threshold_at
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
-from vigil.schemas.compare import ComparedFace, CompareResult
+from vigil.schemas.compare import (
+    ComparedFace,
+    CompareResult,
+    FaceChoice,
+    QueryFaceOptions,
+    parse_face,
+    query_options,
+)
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.target import Target
@@ -43,21 +55,18 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_FPS = 5.0
 
 
-def picture_face(target: Target, faces_found: int) -> ComparedFace:
-    return ComparedFace(
-        kind="picture", box=target.box, faces_found=faces_found, quality=target.quality.score
-    )
-
-
-def reference_face(id_photo: ImageSource) -> tuple[Feature, ComparedFace]:
-    """The ID photo's largest face; NO_FACE (or the decoder's code) names the ID photo."""
+def reference_face(
+    id_photo: ImageSource, options: QueryFaceOptions, face: FaceChoice | None = None
+) -> tuple[Feature, ComparedFace]:
+    """The ID photo's query face; its refusals (NO_FACE, FACE_TOO_SMALL, LOW_QUALITY,
+    AMBIGUOUS_FACE, the decoder's codes) name the ID photo."""
     try:
-        faces = face_targets(id_photo, largest_only=False)
+        faces, index = query_face(id_photo, options, face)
     except VigilError as exc:
         raise VigilError(exc.code, f"ID photo {exc.message}") from None
-    feature = faces[0].feature
+    feature = faces[index].feature
     assert feature is not None  # face_targets returns only faces with one
-    return feature, picture_face(faces[0], len(faces))
+    return feature, picture_face(faces, index)
 
 
 def live_faces(image: np.ndarray) -> list[Target]:
@@ -76,6 +85,9 @@ class Watch:
 
     reference: Feature
     far: float
+    options: QueryFaceOptions
+    named: FaceChoice | None = None  # a picture's face the caller named
+    strict: bool = False  # a picture: refuse it when no face passes the filters
     frames: int = 0
     faces: int = 0
     best: CompareResult | None = None
@@ -86,15 +98,30 @@ class Watch:
         """Compare every face of one picture or frame; True once one matched."""
         self.frames += 1
         faces = live_faces(image)
-        for target in faces:
+        for index in self.chosen(faces):
+            target = faces[index]
             self.faces += 1
             assert target.feature is not None  # face_targets returns only faces with one
             result = compare(self.reference, target.feature, self.far)
             if self.best is None or result.distance < self.best.distance:
-                self.best, self.face = result, picture_face(target, len(faces))
+                self.best, self.face = result, picture_face(faces, index)
                 crop = encode_crop(image, np.asarray(target.box.as_list()))
                 self.crop_jpeg = base64.b64encode(crop).decode() if crop else None
         return self.best is not None and self.best.match
+
+    def chosen(self, faces: list[Target]) -> list[int]:
+        """The faces to compare: the named one, or every one that passes the filters
+        (a picture whose faces all fail is refused; a frame's are skipped)."""
+        if not faces:
+            return []
+        if self.named is not None:
+            return [choose_query_face(faces, self.options, self.named)]
+        try:
+            return usable_faces(faces, self.options)
+        except VigilError:
+            if self.strict:
+                raise
+            return []
 
     def result(
         self,
@@ -160,12 +187,21 @@ def verify(
     far: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     fps: float | None = DEFAULT_FPS,
+    options: QueryFaceOptions | dict | None = None,
+    id_face: object = None,
+    face: object = None,
 ) -> VerifyResult:
     """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
 
+    `options` filters the faces of both sides (min_size, min_quality, dominance);
+    `id_face` names the ID photo's face and `face` the picture's (an index, largest
+    first, or a box; a face cannot be named on a video source, where boxes move).
+
     Raises VigilError: INVALID_OPTIONS (not exactly one of image/source, a bad FAR,
-    timeout or fps), NO_FACE and the decoder's codes for the ID photo (or the picture), and
-    the video source's codes for a file that cannot be decoded.
+    timeout, fps or options), NO_FACE, FACE_TOO_SMALL, LOW_QUALITY, AMBIGUOUS_FACE and
+    the decoder's codes for the ID photo (the picture's too, except AMBIGUOUS_FACE:
+    its faces are all compared), and the video source's codes for a file that cannot
+    be decoded.
     """
     started = time.monotonic()
     if (image is None) == (source is None):
@@ -174,12 +210,16 @@ def verify(
         if value is not None and not value > 0:
             raise VigilError(ErrorCode.INVALID_OPTIONS, f"{name} must be positive, got {value:g}")
     threshold = threshold_at(far)  # refuse before any work
-    reference, id_face = reference_face(id_photo)
-    watch = Watch(reference, threshold.far)
+    checked = query_options(options)
+    named_id, named = parse_face(id_face), parse_face(face)
+    if named is not None and source is not None:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "face names a face of a picture, not a source")
+    reference, used_id = reference_face(id_photo, checked, named_id)
+    watch = Watch(reference, threshold.far, checked, named, strict=image is not None)
     if image is not None:
         label = source_label(image, 0)
         ended = VerifyEnd.MATCHED if watch.look(load_image(image)) else VerifyEnd.PICTURE
     else:
         label = redact(str(source))
         ended = watch_source(watch, str(source), timeout, fps)
-    return watch.result(threshold, label, ended, id_face, started)
+    return watch.result(threshold, label, ended, used_id, started)

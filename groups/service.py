@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vigil.analysis.faces import face_targets
+from vigil.analysis.faces import face_targets, query_face, usable_faces
 from vigil.groups.catalog import GroupState
 from vigil.groups.filters import NormalFilter, normalize
 from vigil.groups.index import EXACT_MAX
 from vigil.groups.store import FeatureRow, GroupRecord, GroupStore, new_ids
 from vigil.infra.milvus import Mirrored
 from vigil.models.scoring import similarity, threshold_for
+from vigil.schemas.compare import QueryFaceOptions, parse_face, query_options
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
@@ -396,14 +397,35 @@ class GroupService(Mirrored[GroupStore]):
         far: float = 1e-3,
         filter: dict[str, Any] | None = None,
         all_faces: bool = False,
+        options: QueryFaceOptions | dict | None = None,
+        face: object = None,
     ) -> list[SearchResult]:
-        """Search the largest face of a picture, or every face (`all_faces`)."""
+        """Search a picture's query face, or every face that passes the filters (`all_faces`).
+
+        The query face is compare's (`vigil.analysis.faces.choose_query_face`): `face`
+        (an index, largest first, or a box), else the largest unless another rivals it;
+        `options` (min_size, min_quality, dominance) refuse a face for which the FAR
+        would not hold. Raises VigilError: NO_FACE, FACE_TOO_SMALL, LOW_QUALITY,
+        AMBIGUOUS_FACE, the decoder's codes, INVALID_OPTIONS (also for a face named
+        together with all_faces).
+        """
         query = checked(
             SearchQuery, {"groups": groups, "k": k, "far": far, "all_faces": all_faces}, "search"
         )
         wanted = normalize(filter)
+        filters, named = query_options(options), parse_face(face)
+        if all_faces and named is not None:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, "search: name a face or all_faces, not both"
+            )
+        if all_faces:
+            faces = face_targets(image, largest_only=False)
+            chosen = [faces[i] for i in usable_faces(faces, filters)]
+        else:
+            faces, index = query_face(image, filters, named)
+            chosen = [faces[index]]
         results = []
-        for face in face_targets(image, largest_only=not all_faces):
+        for face in chosen:
             assert face.feature is not None  # face_targets returns only faces with one
             model, vector = as_vector(face.feature)
             results.append(self._search(model, vector, query, wanted, face.box))

@@ -2,15 +2,107 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from vigil.schemas.base import VigilModel, utc_now
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
+
+# -- the query face: which face of a picture compare, verify and search use ---------------
+
+# Measured by `python -m tools.calibration.query_faces` (model card face_resnet128.md,
+# "Query faces"): below these the genuine-accept rate at FAR 1e-3 falls away and the
+# faces are smaller or poorer than any the thresholds were calibrated on.
+QUERY_MIN_SIZE = 24
+QUERY_MIN_QUALITY = 0.2
+# Without a named face, a second face this close in size to the largest is a rival:
+# 201 px against 200 px is a coin toss, not "the largest face".
+QUERY_DOMINANCE = 0.8
+
+
+class QueryFaceOptions(VigilModel):
+    """What a picture's face must be for its compare, verify or search answer to hold.
+
+    The vocabulary is enrolment's (`EnrollOptions`); the defaults differ because a query
+    is refused only where the calibrated FAR stops holding, not where a gallery photo
+    stops being good.
+    """
+
+    min_size: int = Field(
+        default=QUERY_MIN_SIZE,
+        ge=0,
+        le=10000,
+        description="min face short side, px; a smaller face is refused (face_too_small)",
+    )
+    min_quality: float = Field(
+        default=QUERY_MIN_QUALITY,
+        ge=0,
+        le=1,
+        description="min face quality; a poorer face is refused (low_quality)",
+    )
+    dominance: float = Field(
+        default=QUERY_DOMINANCE,
+        gt=0,
+        le=1,
+        description="without a named face, a second face at least this fraction of the"
+        " largest's short side makes the choice ambiguous (ambiguous_face)",
+    )
+
+
+FaceChoice = int | Box
+FACE_CHOICE_HELP = (
+    "the face to use: its index among the faces found, largest first (as ambiguous_face"
+    " lists them), or its box 'x1,y1,x2,y2' (the detected face overlapping it most)"
+)
+
+
+def parse_face(value: Any) -> FaceChoice | None:
+    """A named face from any wire form: None, an index (int or "2"), a Box, a dict of
+    x1..y2, four numbers as a list or as "x1,y1,x2,y2". Anything else is invalid_options.
+
+    One parser for library, CLI, Celery and HTTP, so each accepts the same spellings.
+    """
+    if value is None or isinstance(value, Box):
+        return value
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.strip().strip("[]").split(",")]
+        value = parts[0] if len(parts) == 1 else parts
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError("an index is 0 or more")
+            return value
+        if isinstance(value, list | tuple) and len(value) == 4:
+            value = dict(zip(("x1", "y1", "x2", "y2"), map(float, value), strict=True))
+        if isinstance(value, dict):
+            box = Box.model_validate(value)
+            if not all(math.isfinite(v) for v in box.as_list()):
+                raise ValueError("a box's corners must be finite numbers")
+            return box
+    except ValueError as exc:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"face {value!r}: {exc}") from None
+    raise VigilError(
+        ErrorCode.INVALID_OPTIONS, f"face {value!r}: give an index or a box x1,y1,x2,y2"
+    )
+
+
+def query_options(value: QueryFaceOptions | dict | None) -> QueryFaceOptions:
+    """The options as given (a dict from JSON or Celery), checked; invalid_options if not."""
+    if isinstance(value, QueryFaceOptions):
+        return value
+    try:
+        return QueryFaceOptions.model_validate(value or {})
+    except ValueError as exc:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, f"query face options: {exc}") from None
+
 
 # -- compare ------------------------------------------------------------------------------
 
@@ -28,7 +120,12 @@ class ComparedFace(VigilModel):
     """Where one side's feature came from."""
 
     kind: Literal["picture", "feature"]
-    box: Box | None = Field(default=None, description="pictures: the face used (the largest)")
+    box: Box | None = Field(default=None, description="pictures: the face used")
+    index: int | None = Field(
+        default=None,
+        ge=0,
+        description="pictures: the face's index among those found, largest first",
+    )
     faces_found: int | None = Field(default=None, ge=1, description="pictures: faces it holds")
     quality: float | None = Field(default=None, ge=0, le=1, description="pictures: face quality")
 

@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"
     LOW_QUALITY = "low_quality"
+    FACE_TOO_SMALL = "face_too_small"
+    AMBIGUOUS_FACE = "ambiguous_face"
     DUPLICATE = "duplicate"
     STORE_UNAVAILABLE = "store_unavailable"
     MODEL_MISSING = "model_missing"

@@ -180,7 +180,9 @@ class SearchQuery(VigilModel):
     k: int = Field(default=10, ge=1, le=MAX_K)
     far: float = Field(default=DEFAULT_FAR, gt=0, lt=1, description="false-accept rate")
     filter: Filter | None = None
-    all_faces: bool = Field(default=False, description="pictures: every face, not the largest")
+    all_faces: bool = Field(
+        default=False, description="pictures: every face passing the filters, not one"
+    )
 
 
 class SearchHit(VigilModel):

@@ -47,7 +47,7 @@ class VerifyResult(VigilModel):
     elapsed_s: float = Field(ge=0, description="from the start, ID photo included")
     frames: int = Field(ge=0, description="pictures or sampled frames examined")
     faces: int = Field(ge=0, description="live faces compared")
-    id_face: ComparedFace = Field(description="the ID photo's face (its largest)")
+    id_face: ComparedFace = Field(description="the ID photo's face used (named, or the largest)")
     face: ComparedFace | None = Field(default=None, description="the live face compared best")
     crop_jpeg: str | None = Field(default=None, description="base64 JPEG of that face")
 

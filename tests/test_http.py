@@ -323,7 +323,7 @@ def test_http_errors_are_problems_too(client: TestClient):
 def test_an_unexpected_error_is_500_without_a_traceback(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    def broken(*_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr("vigil.http.pictures.compare", broken)

@@ -56,19 +56,41 @@ def unreadable(error: ErrorInfo) -> dict[str, Any]:
 
 
 @coded_task("vigil.compare")
-def compare(a: Side, b: Side, far: float | None = None) -> dict[str, Any]:
-    """Compare two faces: each encoded picture bytes, a served path, or a Feature dict."""
+def compare(
+    a: Side,
+    b: Side,
+    far: float | None = None,
+    options: dict[str, Any] | None = None,
+    face_a: Any = None,
+    face_b: Any = None,
+) -> dict[str, Any]:
+    """Compare two faces: each encoded picture bytes, a served path, or a Feature dict.
+
+    `options`: QueryFaceOptions as a dict (min_size, min_quality, dominance); `face_a`,
+    `face_b`: a picture's face, an index (largest first) or a box [x1, y1, x2, y2].
+    """
     local = is_local(compare)
     a, b = task_input(a, local=local), task_input(b, local=local)
-    return dump(compare_faces(a, b, far))
+    return dump(compare_faces(a, b, far, options=options, face_a=face_a, face_b=face_b))
 
 
 @coded_task("vigil.verify")
-def verify(id_photo: bytes | str, image: bytes | str, far: float | None = None) -> dict[str, Any]:
-    """Identity verification of a picture against an ID photo (VerifyResult as JSON)."""
+def verify(
+    id_photo: bytes | str,
+    image: bytes | str,
+    far: float | None = None,
+    options: dict[str, Any] | None = None,
+    id_face: Any = None,
+    face: Any = None,
+) -> dict[str, Any]:
+    """Identity verification of a picture against an ID photo (VerifyResult as JSON);
+    `options`, `id_face` and `face` as for `vigil.compare`."""
     local = is_local(verify)
     id_photo, image = task_input(id_photo, local=local), task_input(image, local=local)
-    return dump(verify_identity(id_photo, image=image, far=far))
+    result = verify_identity(
+        id_photo, image=image, far=far, options=options, id_face=id_face, face=face
+    )
+    return dump(result)
 
 
 @coded_task("vigil.enroll.analyze", answer=unreadable)

@@ -13,7 +13,7 @@ Pictures travel as bytes; a worker reads a path only inside VIGIL_TASK_FILE_ROOT
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vigil.infra.safe_read import is_local, task_input
 from vigil.workers.coded import Source, coded_task, dump
@@ -125,13 +125,21 @@ def search(
     far: float = 1e-3,
     filter: dict | None = None,
     all_faces: bool = False,
+    options: dict | None = None,
+    face: Any = None,
 ) -> dict:
-    """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict."""
+    """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict.
+
+    A picture's face: `options` (QueryFaceOptions as a dict) and `face` (an index,
+    largest first, or a box [x1, y1, x2, y2]), as `GroupService.search_image` takes them.
+    """
     from vigil.schemas.groups import SearchResponse
 
     source = task_input(source, local=is_local(search))
     if is_feature(source):
         results = [service().search(source, groups, k, far, filter)]
     else:
-        results = service().search_image(source, groups, k, far, filter, all_faces)
+        results = service().search_image(
+            source, groups, k, far, filter, all_faces, options=options, face=face
+        )
     return dump(SearchResponse(results=results))

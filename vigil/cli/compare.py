@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vigil.cli.options import query_face_arguments, query_face_options
 from vigil.schemas.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "compare",
         help="1:1 face compare of two pictures or features",
-        description="Compare two faces: each a picture (its largest face is used) or a"
+        description="Compare two faces: each a picture (its largest face, or the one named"
+        " with --face-a/--face-b; refused when another face is about as large) or a"
         " Feature JSON file (*.json). Prints the L2 distance, a 0-100 similarity and the"
         " decision at each calibrated false-accept rate. " + __doc__.split("\n\n")[1],
     )
@@ -42,6 +44,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--far", type=probability, default=None, help="false-accept rate for MATCH (default 1e-3)"
     )
+    query_face_arguments(parser, ("--face-a", "A's face"), ("--face-b", "B's face"))
     parser.add_argument("--json", action="store_true", help="print the CompareResult as JSON")
     parser.set_defaults(run=run)
 
@@ -81,7 +84,14 @@ def run(args: argparse.Namespace) -> int:
     from vigil.compare.compare import compare
 
     try:
-        result = compare(side(args.a), side(args.b), args.far)
+        result = compare(
+            side(args.a),
+            side(args.b),
+            args.far,
+            options=query_face_options(args),
+            face_a=args.face_a,
+            face_b=args.face_b,
+        )
     except VigilError as exc:
         return refused(exc, args.json)
     if args.json:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vigil.cli.options import print_outcome
+from vigil.cli.options import print_outcome, query_face_arguments, query_face_options
 from vigil.schemas.errors import ErrorCode, VigilError
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ def register_search(commands: argparse._SubParsersAction) -> None:
         help="metadata filter (repeatable: keys must all match, a key twice means either value)",
     )
     parser.add_argument("--all-faces", action="store_true", help="search every face")
+    query_face_arguments(parser, ("--face", "the face to search (not with --all-faces)"))
     parser.set_defaults(run=main, action=do_search)
 
 
@@ -246,7 +247,14 @@ def do_search(service: GroupService, args: argparse.Namespace) -> Any:
     else:
         if not args.image.is_file():
             raise VigilError(ErrorCode.FILE_NOT_FOUND, f"{args.image}: no such file")
-        results = service.search_image(args.image, args.group, all_faces=args.all_faces, **options)
+        results = service.search_image(
+            args.image,
+            args.group,
+            all_faces=args.all_faces,
+            options=query_face_options(args),
+            face=args.face,
+            **options,
+        )
     return SearchResponse(results=results)
 
 

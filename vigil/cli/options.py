@@ -88,3 +88,43 @@ def print_outcome(compute: Callable[[], Any], as_json: bool, show: Callable[[Any
     else:
         show(output)
     return 0
+
+
+QUERY_FIELDS = ("min_size", "min_quality", "dominance")
+
+
+def query_face_arguments(parser: argparse.ArgumentParser, *faces: tuple[str, str]) -> None:
+    """The query-face options of compare, verify and search: the filters, and one option
+    per picture naming its face (`faces`: (flag, what)). Checked by the library, so a
+    bad value is the same `invalid_options` as over Celery or HTTP."""
+    from vigil.schemas.compare import (
+        FACE_CHOICE_HELP,
+        QUERY_DOMINANCE,
+        QUERY_MIN_QUALITY,
+        QUERY_MIN_SIZE,
+    )
+
+    parser.add_argument(
+        "--min-size",
+        type=int,
+        help=f"refuse a face under this short side, px (face_too_small; default {QUERY_MIN_SIZE},"
+        " where the calibrated FAR stops holding)",
+    )
+    parser.add_argument(
+        "--min-quality",
+        type=float,
+        help=f"refuse a face under this quality (low_quality; default {QUERY_MIN_QUALITY})",
+    )
+    parser.add_argument(
+        "--dominance",
+        type=float,
+        help="without a named face, a second face this fraction of the largest's size is"
+        f" refused as ambiguous_face (default {QUERY_DOMINANCE})",
+    )
+    for flag, what in faces:
+        parser.add_argument(flag, metavar="INDEX|X1,Y1,X2,Y2", help=f"{what}: {FACE_CHOICE_HELP}")
+
+
+def query_face_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The filters given on the command line (the library's defaults for the rest)."""
+    return {name: getattr(args, name) for name in QUERY_FIELDS if getattr(args, name) is not None}

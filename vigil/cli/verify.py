@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.cli.compare import probability, refused
+from vigil.cli.options import query_face_arguments, query_face_options
 from vigil.schemas.errors import VigilError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--id-photo", type=Path, required=True, help="the reference picture")
     live = parser.add_mutually_exclusive_group(required=True)
-    live.add_argument("--image", type=Path, help="a picture to verify (its largest face)")
+    live.add_argument("--image", type=Path, help="a picture to verify (each face, or --face)")
     live.add_argument("--source", help="a stream URL or video file to watch")
     parser.add_argument(
         "--far", type=probability, default=None, help="false-accept rate for MATCH (default 1e-3)"
@@ -38,6 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--fps", type=float, default=5.0, help="frames per second examined (default 5)"
+    )
+    query_face_arguments(
+        parser,
+        ("--id-face", "the ID photo's face"),
+        ("--face", "the picture's face (default: every face passing the filters)"),
     )
     parser.add_argument("--crop", type=Path, help="write the best live face here (JPEG)")
     parser.add_argument("--json", action="store_true", help="print the VerifyResult as JSON")
@@ -53,7 +59,10 @@ def describe(result: VerifyResult) -> str:
         f" ({result.ended.value})"
     )
     if (result.id_face.faces_found or 1) > 1:
-        line += f"; the ID photo holds {result.id_face.faces_found} faces, the largest was used"
+        line += (
+            f"; the ID photo holds {result.id_face.faces_found} faces,"
+            f" #{result.id_face.index} was used"
+        )
     return line
 
 
@@ -68,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
             far=args.far,
             timeout=args.timeout,
             fps=args.fps,
+            options=query_face_options(args),
+            id_face=args.id_face,
+            face=args.face,
         )
     except VigilError as exc:
         refused(exc, args.json)

@@ -29,7 +29,8 @@ from vigil.groups.service import MAX_PAGE, GroupService
 from vigil.http.auth import READ, WRITE
 from vigil.http.compute import run_model
 from vigil.http.photos import MemberPhotos
-from vigil.http.problems import AUTH, FACES, STORE, declared
+from vigil.http.pictures import FaceName, QueryFaceFields, named
+from vigil.http.problems import AUTH, FACES, QUERY_FACES, STORE, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.groups import (
@@ -97,14 +98,15 @@ class EnrolBody(UploadBody):
     )
 
 
-class SearchBody(SearchQuery, UploadBody):
-    """A picture, the groups to search and the search options."""
+class SearchBody(SearchQuery, QueryFaceFields, UploadBody):
+    """A picture, the groups to search, the search options and the query-face options."""
 
     files = ("image",)
     lists = ("groups",)
     json_parts = ("filter",)
 
     image: Picture
+    face: FaceName = named("the face to search (not with all_faces)")
 
 
 # -- groups -------------------------------------------------------------------------------
@@ -279,10 +281,10 @@ def member_photo(name: str, person_id: str, service: Groups, kept: Photos) -> Re
     "/search",
     dependencies=READ,
     response_model=SearchResponse,
-    responses=declared(AUTH, FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
+    responses=declared(AUTH, QUERY_FACES, GROUP, [ErrorCode.FEATURE_MISMATCH]),
     openapi_extra=openapi(SearchBody),
     tags=["search"],
-    summary="k:N search of a picture's largest face (or every face) over groups",
+    summary="k:N search of a picture's query face (or every face) over groups",
 )
 async def search(request: Request) -> SearchResponse:
     body = await read_upload(request, SearchBody)
@@ -290,7 +292,14 @@ async def search(request: Request) -> SearchResponse:
     results = await run_model(
         request,
         lambda: stores.groups.search_image(
-            body.image, body.groups, body.k, body.far, body.filter, body.all_faces
+            body.image,
+            body.groups,
+            body.k,
+            body.far,
+            body.filter,
+            body.all_faces,
+            options=body.query_options(),
+            face=body.face,
         ),
     )
     return SearchResponse(results=results)

@@ -43,6 +43,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NO_FACE: 422,
     ErrorCode.MULTIPLE_FACES: 422,
     ErrorCode.LOW_QUALITY: 422,
+    ErrorCode.FACE_TOO_SMALL: 422,
+    ErrorCode.AMBIGUOUS_FACE: 422,
     # what the stores hold
     ErrorCode.GROUP_NOT_FOUND: 404,
     ErrorCode.MEMBER_NOT_FOUND: 404,
@@ -81,6 +83,13 @@ PICTURES = (
     *MODELS,
 )
 FACES = (*PICTURES, ErrorCode.NO_FACE)
+# a picture's query face (compare, verify, search): analysis/faces.query_face's refusals
+QUERY_FACES = (
+    *FACES,
+    ErrorCode.FACE_TOO_SMALL,
+    ErrorCode.LOW_QUALITY,
+    ErrorCode.AMBIGUOUS_FACE,
+)
 STORE = (ErrorCode.STORE_UNAVAILABLE,)
 # every /v1 route: no key or an unknown one, a key without the scope, over its rate
 AUTH = (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN, ErrorCode.RATE_LIMITED)
