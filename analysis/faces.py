@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vigil.analysis.detection import DEFAULT_MIN_FACE
+from vigil.analysis.quality import framed_score
 from vigil.models.face_detector import single_window_face
 from vigil.schemas.analyze import AnalyzeOptions
 from vigil.schemas.compare import FaceChoice, QueryFaceOptions
@@ -83,10 +84,11 @@ def refusal(face: Target, options: QueryFaceOptions) -> VigilError | None:
     small = too_small(face, options)
     if small is not None:
         return small
-    if face.quality.score < options.min_quality:
+    quality = framed_score(face.quality)
+    if quality < options.min_quality:
         return VigilError(
             ErrorCode.LOW_QUALITY,
-            f"face {face.box.as_list()} has quality {face.quality.score:.2f}, under"
+            f"face {face.box.as_list()} has quality {quality:.2f}, under"
             f" min_quality {options.min_quality:.2f}: the calibrated FAR does not hold",
         )
     return None

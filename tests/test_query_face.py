@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.api_keys import bearer, new_key
 from vigil.analysis.faces import choose_query_face, face_targets, short_side
+from vigil.analysis.quality import framed_score
 from vigil.cli.main import main
 from vigil.compare.compare import compare
 from vigil.compare.verify import verify
@@ -134,7 +135,7 @@ def test_a_face_too_small_for_the_calibrated_far_says_its_size_and_the_limit(pic
 
 
 def test_a_face_under_min_quality_says_its_quality_and_the_limit(images):
-    quality = face_targets(images / "obama.jpg")[0].quality.score
+    quality = framed_score(face_targets(images / "obama.jpg")[0].quality)
     message = refused(
         ErrorCode.LOW_QUALITY,
         compare,
@@ -143,6 +144,17 @@ def test_a_face_under_min_quality_says_its_quality_and_the_limit(images):
         options=QueryFaceOptions(min_quality=0.99),
     )
     assert f"has quality {quality:.2f}, under min_quality 0.99" in message
+
+
+def test_a_face_cropped_to_its_box_is_not_taken_for_a_cut_one(images):
+    """A query crop touches every edge: the edge part of quality does not refuse it."""
+    picture = cv2.imread(str(images / "obama.jpg"))
+    face = face_targets(images / "obama.jpg")[0]
+    x1, y1, x2, y2 = (max(0, round(v)) for v in face.box.as_list())
+    tight = jpeg(picture[y1:y2, x1:x2])
+    cropped = face_targets(tight)[0]
+    assert cropped.quality.parts.edge == 0 and framed_score(cropped.quality) >= 0.2
+    assert compare(tight, images / "obama2.jpg").match
 
 
 @pytest.mark.parametrize(
@@ -182,7 +194,7 @@ def test_parse_face_reads_every_wire_form():
 
 
 def boxed(width: float, height: float, x: float = 0, quality: float = 0.9) -> Target:
-    parts = QualityParts(detector=1, size=1, sharpness=1, pose=1, edge=1)
+    parts = QualityParts(detector=1, size=quality, sharpness=1, pose=1, edge=1)
     return Target(
         id=0,
         type=TargetType.FACE,

@@ -38,6 +38,7 @@ from tools.calibration.data import (
     photo_sources,
     video_sources,
 )
+from vigil.analysis.quality import framed_score
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
 from vigil.models.scoring import threshold_for
@@ -73,7 +74,7 @@ def probe(source: Source, label: str, image: np.ndarray) -> Probe:
         return Probe(source.identity, source.name, label, None, None, None)
     side = min(face.box.width, face.box.height)
     return Probe(
-        source.identity, source.name, label, side, face.quality.score, face.feature.vector()
+        source.identity, source.name, label, side, framed_score(face.quality), face.feature.vector()
     )
 
 
