@@ -42,6 +42,15 @@ def live(request: Request) -> Live:
     return request.app.state.live
 
 
+def running(request: Request) -> Live:
+    """This server's live side, if it runs the cameras itself (embedded); with Kafka,
+    cameras run in `vigil ingest` processes and no camera is this server's."""
+    state = live(request)
+    if not state.embedded:
+        raise VigilError(ErrorCode.CAMERA_NOT_FOUND, "this server runs no cameras")
+    return state
+
+
 def local_source(camera: CameraConfig, roots: list[str]) -> CameraConfig:
     """The camera with its source's real path, if that is a file or folder inside `roots`."""
     url = camera.url.removeprefix("file://")
@@ -79,9 +88,7 @@ async def list_cameras(request: Request) -> list[CameraStatus]:
     summary="One camera's state",
 )
 async def get_camera(camera_id: CameraId, request: Request) -> CameraStatus:
-    state = live(request)
-    if not state.embedded:
-        raise VigilError(ErrorCode.CAMERA_NOT_FOUND, "this server runs no cameras")
+    state = running(request)
     [status] = await run_in_threadpool(lambda: state.pipeline.status(camera_id))
     return status
 
@@ -111,8 +118,6 @@ async def add_camera(camera: CameraConfig, request: Request) -> CameraStatus:
     summary="Stop a camera (its open tracks end) and forget it",
 )
 async def remove_camera(camera_id: CameraId, request: Request) -> Response:
-    state = live(request)
-    if not state.embedded:
-        raise VigilError(ErrorCode.CAMERA_NOT_FOUND, "this server runs no cameras")
+    state = running(request)
     await run_in_threadpool(lambda: state.pipeline.remove(camera_id))
     return Response(status_code=204)
