@@ -1,72 +1,161 @@
-"""FAISS IVF-Flat over row numbers: the approximate path for large groups.
+"""FAISS inverted-file indexes over row numbers: the approximate path for large groups.
 
-IVF-Flat rather than HNSW because it supports `remove_ids` (a removed member
-leaves no tombstone in the graph), builds ~10x faster, and at the nprobe below
-keeps recall@10 >= 0.99 on clustered face-like data (see bench/bench_search.py).
-Vectors are stored uncompressed, so returned candidates are re-ranked exactly.
+Groups use IVF with 8-bit scalar quantisation (`codec="SQ8"`), the clustering graph
+IVF-Flat (`codec="Flat"`, exact distances for its edges). Why IVF-SQ8 for groups:
+
+- memory: a 128-D row costs 128 B of code and 8 B of id in the lists, a quarter of
+  IVF-Flat's 512 + 8 B; the exact vectors are kept once, by the `GroupIndex` (in memory
+  or in a mapped file), and the candidates are re-ranked against them, so the 8-bit
+  codes cost no recall (measured: recall is set by the lists probed, not the codes);
+- writes: a batch is assigned to lists and encoded off-lock (`prepare`, which reads only
+  the trained quantizer), then appended under the write lock (`append`: a copy per list),
+  so a write holds searches back for the copy only, not for the assignment;
+- deletes: the `GroupIndex` masks removed rows out of the candidates at once
+  (tombstones); their codes leave the lists when the group is compacted;
+- recall is a choice (`TARGETS`): `fast` probes fewer lists, `balanced` enough for
+  recall@10 >= 0.99 at 1M on look-alike clusters (bench/bench_search.py), `exact` is
+  answered by the `GroupIndex` without FAISS.
+
+HNSW is faster per query at equal recall but cannot remove rows, builds ~15x slower
+(9.3 min for 1M rows on one core, so ~1.5 h at 10M) and keeps 4-8 links per row on top
+of the vectors; bench/bench_search.py measures it side by side.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
 
 MIN_LISTS = 64
-MAX_LISTS = 4096
+MAX_LISTS = 8192
 TRAIN_PER_LIST = 40
+TARGETS = ("fast", "balanced", "exact")
+DEFAULT_TARGET = "balanced"
+# lists probed = lists / divisor, at least the minimum; calibrated on look-alike clusters:
+# balanced gives recall@10 >= 0.99 at 1M (4000 lists, 100 probed), fast ~0.95 at 1/4 the cost
+PROBE_DIVISOR = {"fast": 160, "balanced": 40}
+PROBE_MIN = {"fast": 8, "balanced": 32}
 
 
-def list_count(rows: int) -> int:
-    """~2 sqrt(n) inverted lists: 2000 at 1M (training ~20 s on one core)."""
-    return int(min(MAX_LISTS, max(MIN_LISTS, 2 * math.isqrt(max(rows, 1)))))
+def list_count(rows: int, per_root: int = 2) -> int:
+    """`per_root` x sqrt(n) inverted lists (2 for the graph; groups use 4: shorter lists
+    scanned per probe, 4000 at 1M, the 8192 cap from 4.2M rows on)."""
+    return int(min(MAX_LISTS, max(MIN_LISTS, per_root * math.isqrt(max(rows, 1)))))
 
 
-def probe_count(lists: int) -> int:
-    """Lists scanned per query: recall@10 ~0.98 on clustered data at 100k and 1M."""
-    return max(24, lists // 48)
+def probe_count(lists: int, target: str = DEFAULT_TARGET) -> int:
+    return min(lists, max(PROBE_MIN[target], lists // PROBE_DIVISOR[target]))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch assigned to lists and encoded (made off-lock), for `Ann.append`."""
+
+    ann: Ann
+    lists: np.ndarray
+    codes: np.ndarray
 
 
 class Ann:
-    """One trained IVF-Flat index; ids are row numbers of the owning `GroupIndex` state."""
+    """One trained IVF index; ids are row numbers of the owning state."""
 
-    def __init__(self, vectors: np.ndarray, nprobe: int | None = None) -> None:
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        nprobe: int | None = None,
+        codec: str = "Flat",
+        per_root: int = 2,
+    ) -> None:
         rows, dim = vectors.shape
-        lists = list_count(rows)
-        self.quantizer = faiss.IndexFlatL2(dim)  # referenced so SWIG does not free it
-        self.index = faiss.IndexIVFFlat(self.quantizer, dim, lists)
+        lists = list_count(rows, per_root)
+        # "IVFn,codec" makes the IVF index itself (owning its quantizer), not a wrapper
+        self.index = faiss.index_factory(dim, f"IVF{lists},{codec}")
         sample = min(rows, TRAIN_PER_LIST * lists)
         picked = np.random.default_rng(0).choice(rows, sample, replace=False)
         self.index.train(np.ascontiguousarray(vectors[np.sort(picked)]))
-        self.index.add_with_ids(np.ascontiguousarray(vectors), np.arange(rows, dtype=np.int64))
+        for start in range(0, rows, 1_000_000):  # bounded copies of a mapped matrix
+            block = np.ascontiguousarray(vectors[start : start + 1_000_000], np.float32)
+            self.index.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
         self.nprobe = nprobe or probe_count(lists)
         self.trained_on = rows
 
-    def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
-        self.index.add_with_ids(np.ascontiguousarray(vectors), rows.astype(np.int64))
+    @classmethod
+    def read(cls, path: Path, trained_on: int) -> Ann:
+        ann = cls.__new__(cls)
+        ann.index = faiss.read_index(str(path))  # the IVF subclass it was written as
+        ann.nprobe = probe_count(ann.index.nlist)
+        ann.trained_on = trained_on
+        return ann
 
-    def remove(self, rows: np.ndarray) -> None:
-        # faiss's stub declares remove_ids(IDSelector) only; its Python wrapper also takes
-        # an int64 id array (wrapping it in an IDSelectorBatch), as used here.
-        self.index.remove_ids(np.asarray(rows, dtype=np.int64))  # type: ignore[arg-type]
+    def write(self, path: Path) -> None:
+        faiss.write_index(self.index, str(path))
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def prepare(self, vectors: np.ndarray) -> Prepared:
+        """Assign and encode a batch: reads only the trained quantizer and codec, so it runs
+        while searches do (no lock); `append` then only copies."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        ivf = self.index
+        lists = np.ascontiguousarray(ivf.quantizer.assign(vectors, 1).ravel(), np.int64)
+        codes = np.empty((len(vectors), ivf.code_size), np.uint8)
+        ivf.encode_vectors(
+            len(vectors), faiss.swig_ptr(vectors), faiss.swig_ptr(lists), faiss.swig_ptr(codes)
+        )
+        return Prepared(self, lists, codes)
+
+    def append(self, prepared: Prepared, rows: np.ndarray) -> None:
+        """Add a prepared batch as `rows` (caller holds the write lock)."""
+        assert prepared.ann is self, "prepared for another index"
+        ivf = self.index
+        order = np.argsort(prepared.lists, kind="stable")
+        lists, ids = prepared.lists[order], np.asarray(rows, np.int64)[order]
+        codes = np.ascontiguousarray(prepared.codes[order])
+        bounds = np.flatnonzero(np.diff(lists)) + 1
+        for start, stop in zip(
+            np.r_[0, bounds].tolist(), np.r_[bounds, len(lists)].tolist(), strict=True
+        ):
+            ivf.invlists.add_entries(
+                int(lists[start]),
+                stop - start,
+                faiss.swig_ptr(ids[start:stop]),
+                faiss.swig_ptr(codes[start:stop]),
+            )
+        ivf.ntotal += len(ids)
+
+    def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self.append(self.prepare(vectors), rows)
+
+    # -- reads ----------------------------------------------------------------------------
 
     def search(
-        self, query: np.ndarray, count: int, allowed: np.ndarray | None, share: float = 1.0
+        self,
+        queries: np.ndarray,
+        count: int,
+        allowed: np.ndarray | None,
+        share: float = 1.0,
+        target: str = DEFAULT_TARGET,
     ) -> np.ndarray:
-        """Up to `count` candidate rows, nearest first; `allowed` is a row mask (pre-filter).
+        """Candidate rows of each query, nearest first, -1 padded: (queries, count).
 
-        `share`, the fraction of rows a filter lets through, scales the lists probed: a
-        10% filter leaves 10% of each list, so ten times the lists keep the recall.
-        Rows the filter refuses are skipped before any distance is computed.
+        `allowed` is a row mask (pre-filter). `share`, the fraction of rows a filter lets
+        through, scales the lists probed: a 10% filter leaves 10% of each list, so ten
+        times the lists keep the recall. Rows the filter refuses are skipped before any
+        distance is computed. Several queries in one call share the coarse search (one
+        matrix product) and run in parallel on FAISS's threads, without the GIL.
         """
-        nprobe = min(self.index.nlist, math.ceil(self.nprobe / max(share, 1e-9)))
+        base = self.nprobe if target == DEFAULT_TARGET else probe_count(self.index.nlist, target)
+        nprobe = min(self.index.nlist, math.ceil(base / max(share, 1e-9)))
         # faiss's stub gives SearchParameters a bare __init__; its wrapper sets keyword fields.
         params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[call-arg]
         if allowed is not None:  # the bitmap and selector must outlive the search: locals
             bitmap = np.packbits(allowed, bitorder="little")
             selector = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
             params.sel = selector
-        _, ids = self.index.search(query.reshape(1, -1), count, params=params)
-        found = ids[0]
-        return found[found >= 0]
+        queries = np.ascontiguousarray(queries, np.float32).reshape(-1, self.index.d)
+        _, ids = self.index.search(queries, count, params=params)
+        return ids

@@ -5,12 +5,21 @@ group's vectors are also held here, kept in sync by the service (store first,
 then index) and rebuilt from the store on start.
 
 - Exact float32 numpy (L2 on the raw vectors) while a group holds at most
-  `exact_max` live rows (50k: ~3 ms a query); FAISS IVF-Flat (`ann.py`) above,
-  its candidates re-ranked with exact distances from the matrix kept here.
-- Rows are appended; a removed row becomes a tombstone (masked out, and removed
-  from FAISS), so row numbers double as FAISS ids. When tombstones pile up, or
-  the group crosses the exact/FAISS line, `rebuilt()` makes a compacted state
-  off-lock and `install()` swaps it in (copy-on-write for the heavy work).
+  `exact_max` live rows (50k: ~3 ms a query); FAISS IVF-SQ8 (`ann.py`) above,
+  its candidates re-ranked with exact distances from the matrix kept here. The
+  caller picks the recall (`target`): `fast`, `balanced` (the default) or `exact`
+  (brute force over the allowed rows, whatever the size).
+- The matrix is in memory, or, given `storage` (a folder: the group's snapshot
+  folder, `snapshot.py`), a memory-mapped file there: 512 B per 128-D row that the
+  kernel pages in for the few rows a search re-ranks, and that a snapshot reuses
+  as it is (rows are only ever appended to it).
+- Rows are appended; a removed row becomes a tombstone, masked out of every
+  search at once (FAISS keeps its code until compaction), so row numbers double
+  as FAISS ids. When tombstones pile up, or the group crosses the exact/FAISS
+  line, or grows 4x past the rows FAISS was trained on, `rebuilt()` makes a
+  compacted state off-lock and `install()` swaps it in (copy-on-write for the
+  heavy work). An add is split likewise: `prepare()` (FAISS list assignment and
+  encoding, off-lock) and `add()` (copies, under the write lock).
 - Metadata filters are pre-filters: each metadata key is a dictionary-encoded
   int32 column aligned with the rows, so a filter is a vectorised row mask. A
   filter that leaves at most 2 x `exact_max` rows is answered exactly on those
@@ -25,12 +34,15 @@ Not thread-safe by itself: the service holds a readers-writer lock around it.
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vigil.groups.ann import Ann
+from vigil.groups.ann import DEFAULT_TARGET, Ann, Prepared
 from vigil.groups.filters import NormalFilter, token
 from vigil.infra.columns import MISSING, grown
 
@@ -39,6 +51,34 @@ FILTERED_EXACT_FACTOR = 2  # a filter leaving <= 100k rows is answered exactly o
 COMPACT_MIN_DEAD = 1024
 COMPACT_FRACTION = 0.25
 RETRAIN_GROWTH = 4
+LISTS_PER_ROOT = 4  # inverted lists per sqrt(rows) (`ann.list_count`)
+COPY_ROWS = 1 << 20  # rows copied at a time when compacting (bounded temporaries)
+
+
+def new_matrix(storage: Path | None, rows: int, dim: int) -> np.ndarray:
+    """A zeroed (rows, dim) float32 matrix: in memory, or a fresh mapped file in `storage`."""
+    if storage is None:
+        return np.zeros((rows, dim), np.float32)
+    storage.mkdir(parents=True, exist_ok=True)
+    path = storage / f"vectors-{uuid.uuid4().hex[:12]}.f32"
+    with path.open("wb") as file:
+        file.truncate(rows * dim * 4)
+    return np.memmap(path, np.float32, "r+", shape=(rows, dim))
+
+
+def map_matrix(path: Path, dim: int) -> np.ndarray:
+    """An existing vector file, mapped for reading and appending."""
+    return np.memmap(path, np.float32, "r+", shape=(path.stat().st_size // (4 * dim), dim))
+
+
+def grown_matrix(matrix: np.ndarray, rows: int) -> np.ndarray:
+    """`matrix` with room for `rows`: a mapped file is extended in place (its rows stay)."""
+    if isinstance(matrix, np.memmap):
+        matrix.flush()
+        path = Path(str(matrix.filename))
+        os.truncate(path, rows * matrix.shape[1] * 4)
+        return np.memmap(path, np.float32, "r+", shape=(rows, matrix.shape[1]))
+    return grown(matrix, rows, 0.0)
 
 
 @dataclass(frozen=True)
@@ -58,6 +98,15 @@ class Neighbour:
     distance: float
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Entries ready to add: stacked, with their FAISS codes when the group has FAISS."""
+
+    entries: list[Entry]
+    block: np.ndarray
+    prepared: Prepared | None
+
+
 @dataclass
 class State:
     """Everything a search reads; replaced whole by `install`."""
@@ -74,9 +123,9 @@ class State:
     ann: Ann | None = None
 
     @classmethod
-    def empty(cls, dim: int, capacity: int = 64) -> State:
+    def empty(cls, dim: int, capacity: int = 64, storage: Path | None = None) -> State:
         return cls(
-            vectors=np.zeros((capacity, dim), np.float32),
+            vectors=new_matrix(storage, capacity, dim),
             sq_norms=np.zeros(capacity, np.float32),
             alive=np.zeros(capacity, bool),
             columns={},
@@ -91,7 +140,7 @@ class State:
         if needed <= len(self.alive):
             return
         capacity = max(needed, 2 * len(self.alive))
-        self.vectors = grown(self.vectors, capacity, 0.0)
+        self.vectors = grown_matrix(self.vectors, capacity)
         self.sq_norms = grown(self.sq_norms, capacity, 0.0)
         self.alive = grown(self.alive, capacity, False)
         self.columns = {key: grown(col, capacity, MISSING) for key, col in self.columns.items()}
@@ -100,10 +149,11 @@ class State:
 class GroupIndex:
     """Vectors of one group (all of one model and dimension) and their metadata columns."""
 
-    def __init__(self, dim: int, exact_max: int = EXACT_MAX) -> None:
+    def __init__(self, dim: int, exact_max: int = EXACT_MAX, storage: Path | None = None) -> None:
         self.dim = dim
         self.exact_max = exact_max
-        self.state = State.empty(dim)
+        self.storage = storage
+        self.state = State.empty(dim, storage=storage)
         self.codes: dict[str, dict[tuple[str, Any], int]] = {}
 
     def __len__(self) -> int:
@@ -118,11 +168,22 @@ class GroupIndex:
 
     # -- writes (caller holds the write lock) ---------------------------------------------
 
-    def add(self, entries: list[Entry]) -> None:
+    def prepare(self, entries: list[Entry]) -> Batch:
+        """Stack and (with FAISS) assign and encode entries; reads only, so no lock needed
+        beyond keeping other writers out until `add`."""
+        block = np.zeros((len(entries), self.dim), np.float32)
+        for row, entry in enumerate(entries):
+            block[row] = np.asarray(entry.vector, np.float32).reshape(self.dim)
+        ann = self.state.ann
         if not entries:
+            return Batch(entries, block, None)
+        return Batch(entries, block, None if ann is None else ann.prepare(block))
+
+    def add(self, entries: list[Entry] | Batch) -> None:
+        batch = entries if isinstance(entries, Batch) else self.prepare(entries)
+        if not batch.entries:
             return
-        state = self.state
-        block = np.stack([np.asarray(e.vector, np.float32).reshape(self.dim) for e in entries])
+        state, entries, block = self.state, batch.entries, batch.block
         start, stop = state.rows, state.rows + len(entries)
         state.reserve(len(entries))
         state.vectors[start:stop] = block
@@ -136,17 +197,19 @@ class GroupIndex:
         for row, entry in enumerate(entries, start):
             self._encode(state, row, entry.metadata)
         if state.ann is not None:
-            state.ann.add(block, np.arange(start, stop))
+            rows = np.arange(start, stop)
+            if batch.prepared is not None and batch.prepared.ann is state.ann:
+                state.ann.append(batch.prepared, rows)
+            else:  # prepared before a rebuild, or without FAISS then
+                state.ann.add(block, rows)
 
     def remove(self, feature_ids: list[str]) -> None:
         state = self.state
         rows = np.array([state.row_of.pop(f) for f in feature_ids if f in state.row_of], int)
         if not rows.size:
             return
-        state.alive[rows] = False
+        state.alive[rows] = False  # every search masks it from now on; FAISS until compaction
         state.dead += rows.size
-        if state.ann is not None:
-            state.ann.remove(rows)
 
     def set_metadata(self, feature_ids: list[str], metadata: dict[str, Any]) -> None:
         for feature_id in feature_ids:
@@ -182,8 +245,9 @@ class GroupIndex:
         """
         old = self.state
         keep = np.flatnonzero(old.alive[: old.rows])
-        new = State.empty(self.dim, max(64, keep.size))
-        new.vectors[: keep.size] = old.vectors[keep]
+        new = State.empty(self.dim, max(64, keep.size), self.storage)
+        for start in range(0, keep.size, COPY_ROWS):
+            new.vectors[start : start + COPY_ROWS] = old.vectors[keep[start : start + COPY_ROWS]]
         new.sq_norms[: keep.size] = old.sq_norms[keep]
         new.alive[: keep.size] = True
         new.columns = {
@@ -194,7 +258,7 @@ class GroupIndex:
         new.row_of = {feature_id: row for row, feature_id in enumerate(new.feature_ids)}
         new.rows = int(keep.size)
         if new.rows > self.exact_max:
-            new.ann = Ann(new.vectors[: new.rows])
+            new.ann = Ann(new.vectors[: new.rows], codec="SQ8", per_root=LISTS_PER_ROOT)
         return new
 
     def install(self, state: State) -> None:
@@ -206,9 +270,17 @@ class GroupIndex:
         return self.state.vectors[self.state.row_of[feature_id]].copy()
 
     def search(
-        self, query: np.ndarray, k: int, filter: NormalFilter | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        filter: NormalFilter | None = None,
+        target: str = DEFAULT_TARGET,
     ) -> list[Neighbour]:
-        """The k nearest distinct members, nearest first, among rows passing `filter`."""
+        """The k nearest distinct members, nearest first, among rows passing `filter`.
+
+        `target` (`ann.TARGETS`): `exact` scans every allowed row; `fast` and `balanced`
+        ask FAISS (when the group has it) with fewer or more lists probed.
+        """
         state = self.state
         query = np.asarray(query, np.float32).reshape(self.dim)
         mask = state.alive[: state.rows]
@@ -217,9 +289,11 @@ class GroupIndex:
         allowed = int(np.count_nonzero(mask)) if filter else state.live
         fetch = min(allowed, max(2 * k, k + 16))
         while fetch:
-            rows = self._candidates(state, query, fetch, mask, allowed, bool(filter))
+            rows, exhausted = self._candidates(
+                state, query, fetch, mask, allowed, bool(filter), target
+            )
             hits = self._distinct(state, query, rows, k)
-            if len(hits) >= k or fetch >= allowed or rows.size < fetch:
+            if len(hits) >= k or fetch >= allowed or exhausted:
                 return hits
             fetch = min(allowed, 4 * fetch)
         return []
@@ -244,12 +318,19 @@ class GroupIndex:
         mask: np.ndarray,
         allowed: int,
         filtered: bool,
-    ) -> np.ndarray:
-        """Candidate rows by approximate order (exact order on the numpy paths)."""
-        if state.ann is not None and not filtered and allowed > self.exact_max:
-            return state.ann.search(query, fetch, None)
-        if state.ann is not None and allowed > FILTERED_EXACT_FACTOR * self.exact_max:
-            return state.ann.search(query, fetch, mask, share=allowed / max(state.live, 1))
+        target: str,
+    ) -> tuple[np.ndarray, bool]:
+        """Candidate rows by approximate order (exact order on the numpy paths), and whether
+        FAISS ran out of rows in the lists it probed (asking for more would not help).
+        Unfiltered, FAISS may return tombstones: they are dropped here."""
+        ann = None if target == "exact" else state.ann
+        if ann is not None and allowed > self.exact_max and (
+            not filtered or allowed > FILTERED_EXACT_FACTOR * self.exact_max
+        ):
+            share = allowed / max(state.live, 1)
+            found = ann.search(query, fetch, mask if filtered else None, share, target)[0]
+            found = found[found >= 0]
+            return found[state.alive[found]], found.size < fetch
         if allowed < state.rows // 4:  # selective filter: gather the few rows
             rows = np.flatnonzero(mask)
             gathered = np.take(state.vectors, rows, axis=0)  # faster than fancy indexing
@@ -265,7 +346,7 @@ class GroupIndex:
             else np.arange(scores.size)
         )
         best = best[np.argsort(scores[best])]
-        return best if rows is None else rows[best]
+        return (best if rows is None else rows[best]), False
 
     @staticmethod
     def _distinct(state: State, query: np.ndarray, rows: np.ndarray, k: int) -> list[Neighbour]:

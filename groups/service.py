@@ -11,11 +11,23 @@ changes and reads take a readers-writer lock, so a search sees each group either
 before or after a concurrent change, never half. The mirror belongs to this
 process: with a Milvus server shared by several processes, send all group writes
 to one of them (or call `reload()`).
+
+Fast start (`snapshots`, a folder; `VIGIL_GROUPS_SNAPSHOTS`): each group's index is
+snapshotted there (`snapshot.py`) beside a store checkpoint, the sequence number of the
+group's change journal (`GroupStore.journal`, written before every feature change).
+On start a group is loaded from its snapshot, the journal entries after it replayed
+(the rows they name re-read from the store), and the result checked against the store:
+no gap in the journal, the same row count, a sample of rows equal. Anything else, and
+the group is rebuilt from a store scan and snapshotted afresh; `GroupState.loaded`
+says which happened. Snapshots are written by `snapshot()`, on `close()`, and after a
+rebuild (a scan or a FAISS retraining), whose files they reuse.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -27,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vigil.analysis.faces import face_targets
+from vigil.groups import snapshot
+from vigil.groups.ann import DEFAULT_TARGET
 from vigil.groups.catalog import GroupState
 from vigil.groups.filters import NormalFilter, normalize
 from vigil.groups.index import EXACT_MAX
@@ -54,8 +68,13 @@ if TYPE_CHECKING:
     from vigil.analysis.pictures import ImageSource
 
 URI_ENV = "VIGIL_GROUPS_URI"
+SNAPSHOTS_ENV = "VIGIL_GROUPS_SNAPSHOTS"
 DEFAULT_URI = "vigil-groups.db"
 MAX_PAGE = 1000
+SAMPLE_ROWS = 32  # rows compared with the store when a snapshot is loaded
+JOURNAL_KEEP = 1000  # without snapshots, the journal is trimmed every this many entries
+
+log = logging.getLogger(__name__)
 
 
 def default_uri() -> str:
@@ -89,9 +108,12 @@ class GroupService(Mirrored[GroupStore]):
         *,
         exact_max: int = EXACT_MAX,
         index_type: str | None = None,
+        snapshots: str | Path | None = None,
     ) -> None:
         self.uri = str(uri or default_uri())
         self.exact_max = exact_max
+        folder = snapshots or os.environ.get(SNAPSHOTS_ENV)
+        self.snapshots = Path(folder) if folder else None
         super().__init__(GroupStore(self.uri, index_type=index_type))
         self._groups: dict[str, GroupState] = {}
         self._start()
@@ -106,24 +128,125 @@ class GroupService(Mirrored[GroupStore]):
             with self._rw.write():
                 self._groups = groups
 
+    def _folder(self, record: GroupRecord) -> Path | None:
+        return None if self.snapshots is None else self.snapshots / record.group_id
+
     def _load(self, record: GroupRecord) -> GroupState:
-        state = GroupState(record, self.exact_max)
+        folder = self._folder(record)
+        if folder is not None and record.dim:
+            try:
+                return self._from_snapshot(record, folder)
+            except snapshot.Stale as stale:
+                log.warning("group %r: snapshot not used (%s); rebuilding", record.name, stale)
+                reason = str(stale)
+        else:
+            reason = "no snapshots"
+        if folder is not None:
+            snapshot.clear(folder)
+        state = GroupState(record, self.exact_max, storage=folder)
+        state.seq = self.store.journal_head(record.group_id)
+        if folder is None:  # entries are for snapshots; one left marks the high water
+            self.store.trim_journal(record.group_id, state.seq)
         for rows in self.store.scan_features(record.group_id):
             if state.index is None:  # rows stored but the registry write was lost: repair
                 state.bind_model(rows[0].model, rows[0].vector.size)
                 self.store.put_group(state.record)
             state.add_rows(rows)
-        self._maintain(state)
+        state.loaded = f"store scan ({reason})"
+        if not self._maintain(state):
+            self._checkpoint(state)
         return state
 
-    def _maintain(self, state: GroupState) -> None:
-        """Compact or switch exact/FAISS off the read lock, then swap (writer mutex held)."""
+    def _from_snapshot(self, record: GroupRecord, folder: Path) -> GroupState:
+        """The group from its snapshot, brought up to date by the journal and checked
+        against the store; `snapshot.Stale` if it does not match."""
+        group_id = record.group_id
+        loaded = snapshot.load(folder, record.dim, self.exact_max, {"group_id": group_id})
+        state = GroupState(record, self.exact_max, index=loaded.index, storage=folder)
+        state.restore(loaded.arrays, loaded.meta)
+        state.seq = int(loaded.meta["seq"])
+        entries = self.store.journal_since(group_id, state.seq)
+        head = entries[-1].seq if entries else 0
+        if head < state.seq or [e.seq for e in entries] != list(range(state.seq, head + 1)):
+            raise snapshot.Stale(f"journal at {head}, snapshot at {state.seq}, or a gap")
+        changed = list(dict.fromkeys(f for entry in entries[1:] for f in entry.feature_ids))
+        if changed:  # the store's rows of every id named: re-added as stored, or gone
+            stored = self.store.get_features(group_id, changed)
+            state.drop_features(changed)
+            if stored:
+                state.add_rows(stored)
+            state.seq = head
+        stored_rows = self.store.count_features(group_id)
+        if stored_rows != state.feature_count:
+            raise snapshot.Stale(f"store holds {stored_rows} rows, snapshot {state.feature_count}")
+        self._compare_sample(state)
+        state.loaded = f"snapshot + {len(entries) - 1} journal entries"
+        if changed and not self._maintain(state):
+            self._checkpoint(state)
+        return state
+
+    def _compare_sample(self, state: GroupState) -> None:
+        """Random rows of the loaded index must equal the store's (person and vector)."""
+        assert state.index is not None
+        index = state.index.state
+        ids = random.sample(list(index.row_of), min(SAMPLE_ROWS, len(index.row_of)))
+        rows = self.store.get_features(state.record.group_id, ids)
+        stored = {row.feature_id: row for row in rows}
+        for feature_id in ids:
+            row = stored.get(feature_id)
+            mine = index.row_of[feature_id]
+            if (
+                row is None
+                or row.person_id != index.person_ids[mine]
+                or not np.array_equal(row.vector, index.vectors[mine])
+            ):
+                raise snapshot.Stale(f"row {feature_id} differs from the store")
+
+    def _checkpoint(self, state: GroupState) -> None:
+        """Snapshot a group (writer mutex held), then drop the journal entries it covers."""
+        folder = self._folder(state.record)
+        if folder is None or state.index is None:
+            return
+        arrays, meta = state.snapshot_arrays()
+        checkpoint = {"group_id": state.record.group_id, "seq": state.seq, **meta}
+        snapshot.save(folder, state.index, checkpoint, arrays)
+        self.store.trim_journal(state.record.group_id, state.seq)
+
+    def snapshot(self) -> None:
+        """Snapshot every group now (searches go on; writes wait). Needs `snapshots`."""
+        if self.snapshots is None:
+            raise VigilError(ErrorCode.INVALID_OPTIONS, "no snapshot folder configured")
+        with self._writer:
+            for state in list(self._groups.values()):
+                self._checkpoint(state)
+
+    def close(self) -> None:
+        """Snapshot (when configured), then release the store."""
+        try:
+            if self.snapshots is not None:
+                self.snapshot()
+        finally:
+            super().close()
+
+    def _journal(self, state: GroupState, op: str, feature_ids: list[str]) -> None:
+        """Record a feature change before making it (writer mutex held): the journal a
+        snapshot is replayed from. Without snapshots it is trimmed as it goes."""
+        group_id = state.record.group_id
+        state.seq = self.store.journal(group_id, state.seq + 1, op, feature_ids)
+        if self.snapshots is None and state.seq % JOURNAL_KEEP == 0:
+            self.store.trim_journal(group_id, state.seq)
+
+    def _maintain(self, state: GroupState) -> bool:
+        """Compact or switch exact/FAISS off the read lock, then swap (writer mutex held);
+        with snapshots, the rebuilt index (in new files) is snapshotted. True if done."""
         index = state.index
         if index is None or not index.maintenance_due():
-            return
+            return False
         rebuilt = index.rebuilt()  # the slow part (FAISS training): searches go on meanwhile
         with self._rw.write():
             index.install(rebuilt)
+        self._checkpoint(state)
+        return True
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -170,7 +293,9 @@ class GroupService(Mirrored[GroupStore]):
             )
             self.store.put_group(record)
             with self._rw.write():
-                self._groups[group.name] = GroupState(record, self.exact_max)
+                self._groups[group.name] = GroupState(
+                    record, self.exact_max, storage=self._folder(record)
+                )
             return self._groups[group.name].summary()
 
     def list_groups(self) -> list[FeatureGroup]:
@@ -202,6 +327,9 @@ class GroupService(Mirrored[GroupStore]):
             self.store.delete_group(state.record.group_id)
             with self._rw.write():
                 del self._groups[state.name]
+            if (folder := self._folder(state.record)) is not None:
+                snapshot.clear(folder)
+                folder.rmdir()
 
     # -- members --------------------------------------------------------------------------
 
@@ -235,17 +363,20 @@ class GroupService(Mirrored[GroupStore]):
             rows = self._new_rows(person_id, model, vectors, member_metadata, sources, qualities)
             rewrite = existing is not None and member_metadata != existing.metadata
             self.store.ensure_features(group_id, dim)
+            self._journal(state, "add", [row.feature_id for row in rows])
             self.store.insert(group_id, rows)
             if rewrite:
+                self._journal(state, "meta", list(existing.features))
                 self.store.insert(group_id, state.rows_of(person_id, member_metadata), upsert=True)
             if not state.record.model:
                 self.store.put_group(replace(state.record, model=model, dim=dim))
-            with self._rw.write():
-                if not state.record.model:
+                with self._rw.write():
                     state.bind_model(model, dim)
+            batch = state.prepare(rows)  # FAISS encoding off the read lock
+            with self._rw.write():
                 if rewrite:
                     state.set_metadata(person_id, member_metadata)
-                state.add_rows(rows)
+                state.add_rows(rows, batch)
             self._maintain(state)
             return state.member(person_id)
 
@@ -355,6 +486,7 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
+            self._journal(state, "meta", list(state.members[person_id].features))
             self.store.insert(
                 state.record.group_id, state.rows_of(person_id, metadata), upsert=True
             )
@@ -366,9 +498,9 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
-            self.store.delete_features(
-                state.record.group_id, list(state.members[person_id].features)
-            )
+            feature_ids = list(state.members[person_id].features)
+            self._journal(state, "remove", feature_ids)
+            self.store.delete_features(state.record.group_id, feature_ids)
             with self._rw.write():
                 state.remove_member(person_id)
             self._maintain(state)
@@ -382,9 +514,14 @@ class GroupService(Mirrored[GroupStore]):
         k: int = 10,
         far: float = 1e-3,
         filter: dict[str, Any] | None = None,
+        target: str = DEFAULT_TARGET,
     ) -> SearchResult:
-        """Top-k members over `groups` with scores; 'match' when the best passes `far`."""
-        query = checked(SearchQuery, {"groups": groups, "k": k, "far": far}, "search")
+        """Top-k members over `groups` with scores; 'match' when the best passes `far`.
+
+        `target` trades speed for recall in large groups: `fast`, `balanced`, `exact`."""
+        query = checked(
+            SearchQuery, {"groups": groups, "k": k, "far": far, "target": target}, "search"
+        )
         model, vector = as_vector(feature)
         return self._search(model, vector, query, normalize(filter))
 
@@ -396,11 +533,11 @@ class GroupService(Mirrored[GroupStore]):
         far: float = 1e-3,
         filter: dict[str, Any] | None = None,
         all_faces: bool = False,
+        target: str = DEFAULT_TARGET,
     ) -> list[SearchResult]:
         """Search the largest face of a picture, or every face (`all_faces`)."""
-        query = checked(
-            SearchQuery, {"groups": groups, "k": k, "far": far, "all_faces": all_faces}, "search"
-        )
+        options = {"groups": groups, "k": k, "far": far, "all_faces": all_faces, "target": target}
+        query = checked(SearchQuery, options, "search")
         wanted = normalize(filter)
         results = []
         for face in face_targets(image, largest_only=not all_faces):
@@ -434,7 +571,7 @@ class GroupService(Mirrored[GroupStore]):
                         similarity=similarity(n.distance),
                         metadata=state.members[n.person_id].metadata,
                     )
-                    for n in state.index.search(vector, query.k, filter)
+                    for n in state.index.search(vector, query.k, filter, query.target)
                 ]
         hits = sorted(hits, key=lambda hit: hit.distance)[: query.k]
         best = hits[0] if hits and hits[0].distance <= threshold.distance else None

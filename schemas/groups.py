@@ -181,6 +181,11 @@ class SearchQuery(VigilModel):
     far: float = Field(default=DEFAULT_FAR, gt=0, lt=1, description="false-accept rate")
     filter: Filter | None = None
     all_faces: bool = Field(default=False, description="pictures: every face, not the largest")
+    target: Literal["fast", "balanced", "exact"] = Field(
+        default="balanced",
+        description="recall wanted in large groups: fast (~0.95 recall@10), balanced"
+        " (>= 0.99), exact (every row compared; slowest)",
+    )
 
 
 class SearchHit(VigilModel):

@@ -125,13 +125,15 @@ def search(
     far: float = 1e-3,
     filter: dict | None = None,
     all_faces: bool = False,
+    target: str = "balanced",
 ) -> dict:
-    """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict."""
+    """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict.
+    `target`: fast, balanced or exact (recall against speed in large groups)."""
     from vigil.schemas.groups import SearchResponse
 
     source = task_input(source, local=is_local(search))
     if is_feature(source):
-        results = [service().search(source, groups, k, far, filter)]
+        results = [service().search(source, groups, k, far, filter, target)]
     else:
-        results = service().search_image(source, groups, k, far, filter, all_faces)
+        results = service().search_image(source, groups, k, far, filter, all_faces, target)
     return dump(SearchResponse(results=results))

@@ -245,7 +245,7 @@ async def search(request: Request) -> SearchResponse:
     stores = request.app.state.stores
     results = await run_in_threadpool(
         lambda: stores.groups.search_image(
-            body.image, body.groups, body.k, body.far, body.filter, body.all_faces
+            body.image, body.groups, body.k, body.far, body.filter, body.all_faces, body.target
         )
     )
     return SearchResponse(results=results)
