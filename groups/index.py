@@ -293,8 +293,11 @@ class GroupIndex:
                 state, query, fetch, mask, allowed, bool(filter), target
             )
             hits = self._distinct(state, query, rows, k)
-            if len(hits) >= k or fetch >= allowed or exhausted:
+            if len(hits) >= k or fetch >= allowed:
                 return hits
+            if exhausted:  # the lists probed hold too few rows (or members): ask every row
+                target = "exact"
+                continue
             fetch = min(allowed, 4 * fetch)
         return []
 
@@ -324,8 +327,10 @@ class GroupIndex:
         FAISS ran out of rows in the lists it probed (asking for more would not help).
         Unfiltered, FAISS may return tombstones: they are dropped here."""
         ann = None if target == "exact" else state.ann
-        if ann is not None and allowed > self.exact_max and (
-            not filtered or allowed > FILTERED_EXACT_FACTOR * self.exact_max
+        if (
+            ann is not None
+            and allowed > self.exact_max
+            and (not filtered or allowed > FILTERED_EXACT_FACTOR * self.exact_max)
         ):
             share = allowed / max(state.live, 1)
             found = ann.search(query, fetch, mask if filtered else None, share, target)[0]
