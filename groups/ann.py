@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -73,7 +74,7 @@ class Ann:
         rows, dim = vectors.shape
         lists = list_count(rows, per_root)
         # "IVFn,codec" makes the IVF index itself (owning its quantizer), not a wrapper
-        self.index = faiss.index_factory(dim, f"IVF{lists},{codec}")
+        self.index = cast(faiss.IndexIVF, faiss.index_factory(dim, f"IVF{lists},{codec}"))
         sample = min(rows, TRAIN_PER_LIST * lists)
         picked = np.random.default_rng(0).choice(rows, sample, replace=False)
         self.index.train(np.ascontiguousarray(vectors[np.sort(picked)]))
@@ -86,7 +87,7 @@ class Ann:
     @classmethod
     def read(cls, path: Path, trained_on: int) -> Ann:
         ann = cls.__new__(cls)
-        ann.index = faiss.read_index(str(path))  # the IVF subclass it was written as
+        ann.index = cast(faiss.IndexIVF, faiss.read_index(str(path)))  # the subclass written
         ann.nprobe = probe_count(ann.index.nlist)
         ann.trained_on = trained_on
         return ann
@@ -111,7 +112,8 @@ class Ann:
     def append(self, prepared: Prepared, rows: np.ndarray) -> None:
         """Add a prepared batch as `rows` (caller holds the write lock)."""
         assert prepared.ann is self, "prepared for another index"
-        ivf = self.index
+        lists_of = self.index.invlists
+        assert lists_of is not None  # a trained IVF always has its lists
         order = np.argsort(prepared.lists, kind="stable")
         lists, ids = prepared.lists[order], np.asarray(rows, np.int64)[order]
         codes = np.ascontiguousarray(prepared.codes[order])
@@ -119,13 +121,13 @@ class Ann:
         for start, stop in zip(
             np.r_[0, bounds].tolist(), np.r_[bounds, len(lists)].tolist(), strict=True
         ):
-            ivf.invlists.add_entries(
+            lists_of.add_entries(
                 int(lists[start]),
                 stop - start,
                 faiss.swig_ptr(ids[start:stop]),
                 faiss.swig_ptr(codes[start:stop]),
             )
-        ivf.ntotal += len(ids)
+        self.index.ntotal += len(ids)
 
     def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
         self.append(self.prepare(vectors), rows)

@@ -180,7 +180,7 @@ class GroupState:
                 sources[row] = info.source or ""
                 metadata[row] = code
         source_blob, source_ends = pack(sources)
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "quality": quality,
             "created_us": created,
             "metadata": metadata,

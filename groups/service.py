@@ -366,6 +366,7 @@ class GroupService(Mirrored[GroupStore]):
             self._journal(state, "add", [row.feature_id for row in rows])
             self.store.insert(group_id, rows)
             if rewrite:
+                assert existing is not None
                 self._journal(state, "meta", list(existing.features))
                 self.store.insert(group_id, state.rows_of(person_id, member_metadata), upsert=True)
             if not state.record.model:

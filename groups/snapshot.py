@@ -93,18 +93,19 @@ def save(
     person_blob, person_ends = pack(state.person_ids)
     columns = {f"column.{key}": column[:rows] for key, column in state.columns.items()}
     rows_name = f"rows-{tag}.npz"
+    payload: dict[str, np.ndarray] = {
+        "alive": state.alive[:rows],
+        "sq_norms": state.sq_norms[:rows],
+        "feature_blob": feature_blob,
+        "feature_ends": feature_ends,
+        "person_blob": person_blob,
+        "person_ends": person_ends,
+        **columns,
+        **{f"extra.{key}": value for key, value in (arrays or {}).items()},
+    }
     with (folder / rows_name).open("wb") as file:
-        np.savez(
-            file,
-            alive=state.alive[:rows],
-            sq_norms=state.sq_norms[:rows],
-            feature_blob=feature_blob,
-            feature_ends=feature_ends,
-            person_blob=person_blob,
-            person_ends=person_ends,
-            **columns,
-            **{f"extra.{key}": value for key, value in (arrays or {}).items()},
-        )
+        # numpy's stub types **kwds as its own keyword options; they are arrays here
+        np.savez(file, **payload)  # type: ignore[arg-type]
     meta = {
         "version": VERSION,
         "dim": index.dim,

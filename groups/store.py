@@ -299,7 +299,7 @@ class GroupStore(MilvusBase):
         with unavailable(f"journal a change of group {group_id}"):
             self.client.insert(JOURNAL, rows)
             self._written(JOURNAL)
-        return rows[-1]["seq"]
+        return seq + len(rows) - 1
 
     def journal_since(self, group_id: str, seq: int) -> list[JournalEntry]:
         """A group's entries from `seq` on (inclusive), in order."""

@@ -186,7 +186,8 @@ def test_recall_targets_order_speed_and_recall():
         found = [
             [int(n.feature_id[1:]) for n in index.search(q, 10, target=target)] for q in queries
         ]
-        recall[target] = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)])
+        pairs = zip(found, truth, strict=True)
+        recall[target] = np.mean([len(set(f) & set(t)) / 10 for f, t in pairs])
     assert recall["exact"] == 1.0
     assert recall["balanced"] >= 0.98 and recall["fast"] >= 0.85, recall
     assert recall["fast"] <= recall["balanced"], recall
