@@ -1,6 +1,9 @@
 """k:N search benchmark: every search path side by side, on 100k and 1M stored features.
 
 Run: python bench/bench_search.py [--sizes 100000,1000000] [--server-uri URI] [--json OUT]
+Scale (issue 17): python bench/bench_search.py --scale 1000000,10000000 [--json OUT]
+(`--scale` section below: recall targets, 1/8/32 client threads, writes during reads,
+memory and restart from a snapshot, at 1M and 10M members.)
 
 Data: synthetic 128-D face-like features (`tests.support.synthetic_groups`: people in
 look-alike clusters, so a query's 10 nearest neighbours are a real ranking, not
@@ -24,7 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,9 +43,11 @@ import numpy as np
 from procs import median, percentile, stopwatch
 
 from tests.support.milvus_devserver import DevServer, install
-from tests.support.synthetic_groups import Population
+from tests.support.synthetic_groups import Population, StreamedPopulation
+from vigil.groups import snapshot
 from vigil.groups.index import Entry, GroupIndex
 from vigil.groups.store import FeatureRow, GroupStore
+from vigil.infra.rwlock import RWLock
 
 REPO = Path(__file__).resolve().parents[1]
 K = 10
@@ -280,6 +288,271 @@ def print_tables(timings: list[Timing], throughputs: list[Throughput]) -> None:
         print(f"| {w.size:,} | {w.what} | {w.rows_per_s:,.0f} | {w.seconds:.1f} |")
 
 
+# -- scale (issue 17): one group of 1M / 10M members --------------------------------------
+
+
+def rss_kinds() -> dict[str, float]:
+    """This process's resident memory in GB: all, anonymous (heap) and file-backed (the
+    mapped vectors: clean pages the kernel may drop and re-read)."""
+    kinds = {"VmRSS": "rss_gb", "RssAnon": "anon_gb", "RssFile": "file_gb"}
+    found = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            key = line.split(":")[0]
+            if key in kinds:
+                found[kinds[key]] = round(int(line.split()[1]) / 2**20, 2)
+    return found
+
+
+def scale_queries(size: int, count: int) -> tuple[StreamedPopulation, np.ndarray]:
+    population = StreamedPopulation.make(size, seed=size)
+    rng = np.random.default_rng(2)
+    return population, population.photos(rng.integers(size, size=count), rng)
+
+
+def build_scale_index(size: int, folder: Path, report: dict) -> GroupIndex:
+    """Members added block by block as the service adds them (exact rows), then one
+    FAISS training over them all (the retraining the service does as a group grows)."""
+    population = StreamedPopulation.make(size, seed=size)
+    index = GroupIndex(population.dim, storage=folder / "old")
+    row = 0
+    with stopwatch() as took:
+        for block in population.blocks(np.random.default_rng(1)):
+            index.add(
+                [Entry(f"{r:032x}", f"p{r}", block[r - row]) for r in range(row, row + len(block))]
+            )
+            row += len(block)
+    report["add_rows_per_s"] = round(size / took[0])
+    index.storage = folder / "snap"
+    with stopwatch() as took:
+        index.install(index.rebuilt())
+    report["faiss_build_s"] = round(took[0], 1)
+    report["lists"] = index.state.ann.index.nlist if index.state.ann else 0
+    for path in (folder / "old").iterdir():
+        path.unlink()
+    return index
+
+
+def exact_truth(index: GroupIndex, queries: np.ndarray) -> np.ndarray:
+    """Row numbers of the exact top-10 (FAISS brute force, chunked over the mapped rows)."""
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    state = index.state
+    best = np.full((len(queries), K), np.inf, np.float32)
+    rows = np.zeros((len(queries), K), np.int64)
+    for start in range(0, state.rows, 1 << 20):
+        block = np.ascontiguousarray(state.vectors[start : start + (1 << 20)])
+        distances, found = faiss.knn(queries, block, K)
+        merged = np.concatenate([best, distances], 1)
+        ids = np.concatenate([rows, found + start], 1)
+        order = np.argsort(merged, 1)[:, :K]
+        best, rows = np.take_along_axis(merged, order, 1), np.take_along_axis(ids, order, 1)
+    faiss.omp_set_num_threads(1)
+    return rows
+
+
+def one_client(index: GroupIndex, queries: np.ndarray, truth: np.ndarray, target: str) -> dict:
+    latencies, found = [], []
+    index.search(queries[0], K, target=target)
+    for query in queries:
+        started = time.perf_counter()
+        hits = index.search(query, K, target=target)
+        latencies.append((time.perf_counter() - started) * 1000)
+        found.append([index.state.row_of[n.feature_id] for n in hits])
+    return {
+        "target": target,
+        "clients": 1,
+        "queries": len(queries),
+        "p50_ms": round(median(latencies), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
+        "qps": round(1000 * len(latencies) / sum(latencies), 1),
+        "recall": round(recall(found, truth[: len(queries)].tolist()), 4),
+    }
+
+
+def many_clients(
+    index: GroupIndex,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    clients: int,
+    seconds: float,
+    writes: np.ndarray | None = None,
+) -> dict:
+    """`clients` threads searching back to back for `seconds` under the service's
+    readers-writer lock; with `writes`, one writer adds 1000-row batches meanwhile
+    (encoded off-lock, appended under the write lock), and the lock waits are measured."""
+    lock = RWLock()
+    stop = time.perf_counter() + seconds
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    waits: list[list[float]] = [[] for _ in range(clients)]
+    found: list[list[tuple[int, list[str]]]] = [[] for _ in range(clients)]
+    holds: list[float] = []
+
+    def client(number: int) -> None:
+        position = number
+        while time.perf_counter() < stop:
+            query = queries[position % len(queries)]
+            started = time.perf_counter()
+            with lock.read():
+                waits[number].append(time.perf_counter() - started)
+                hits = index.search(query, K)
+            latencies[number].append((time.perf_counter() - started) * 1000)
+            found[number].append((position % len(queries), [n.feature_id for n in hits]))
+            position += clients
+
+    def writer() -> None:
+        assert writes is not None
+        base = index.state.rows
+        for start in range(0, len(writes), 1000):
+            if time.perf_counter() >= stop:
+                return
+            block = writes[start : start + 1000]
+            entries = [
+                Entry(f"w{base + start + i}", f"w{base + start + i}", v)
+                for i, v in enumerate(block)
+            ]
+            batch = index.prepare(entries)  # off-lock: FAISS assignment and encoding
+            with lock.write():
+                began = time.perf_counter()
+                index.add(batch)
+                holds.append(time.perf_counter() - began)
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    if writes is not None:
+        threads.append(threading.Thread(target=writer))
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    every = [value for values in latencies for value in values]
+    pairs = [pair for pairs in found for pair in pairs]
+    row_of = index.state.row_of
+    answers = [[row_of[f] for f in fids if f in row_of] for _, fids in pairs]
+    result = {
+        "target": "balanced",
+        "clients": clients,
+        "queries": len(every),
+        "p50_ms": round(median(every), 3),
+        "p99_ms": round(percentile(every, 99), 3),
+        "qps": round(len(every) / elapsed, 1),
+        "recall": round(recall(answers, [truth[q].tolist() for q, _ in pairs]), 4),
+    }
+    if writes is not None:
+        all_waits = [w * 1000 for values in waits for w in values]
+        result |= {
+            "rows_written": len(holds) * 1000,
+            "write_lock_hold_ms_max": round(max(holds, default=0) * 1000, 3),
+            "write_lock_hold_ms_p50": round(median([h * 1000 for h in holds]), 3),
+            "read_wait_ms_p99": round(percentile(all_waits, 99), 3),
+            "read_wait_ms_max": round(max(all_waits), 3),
+        }
+    return result
+
+
+def restart(folder: Path, size: int, queries: int) -> dict:
+    """A fresh process loads the snapshot and searches: start-up time and its memory."""
+    command = [sys.executable, __file__, "--restart", str(folder), "--size", str(size)]
+    command += ["--queries", str(queries)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def restarted(folder: Path, size: int, count: int) -> None:
+    """The child of `restart`: prints one JSON line."""
+    started = time.perf_counter()
+    loaded = snapshot.load(folder, 128, 50_000, {"group_id": "bench"})
+    index = loaded.index
+    load_s = time.perf_counter() - started
+    _, queries = scale_queries(size, count)
+    first = time.perf_counter()
+    index.search(queries[0], K)
+    first_s = time.perf_counter() - first
+    latencies = []
+    for query in queries:
+        began = time.perf_counter()
+        index.search(query, K)
+        latencies.append((time.perf_counter() - began) * 1000)
+    print(
+        json.dumps(
+            {
+                "load_s": round(load_s, 2),
+                "first_search_s": round(first_s, 3),
+                "p50_ms": round(median(latencies), 3),
+                "p99_ms": round(percentile(latencies, 99), 3),
+                **rss_kinds(),
+            }
+        )
+    )
+
+
+def faiss_hnsw_scale(index: GroupIndex, queries: np.ndarray, truth: np.ndarray) -> dict:
+    """FAISS HNSW (M=16, built on all cores) over the same rows, for comparison."""
+    state = index.state
+    hnsw = faiss.IndexHNSWFlat(index.dim, 16)
+    hnsw.hnsw.efConstruction = 40
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    with stopwatch() as took:
+        for start in range(0, state.rows, 1 << 20):
+            hnsw.add(np.ascontiguousarray(state.vectors[start : start + (1 << 20)]))
+    faiss.omp_set_num_threads(1)
+    hnsw.hnsw.efSearch = 64
+    latencies, found = [], []
+    for query in queries:
+        began = time.perf_counter()
+        _, ids = hnsw.search(query[None], K)
+        latencies.append((time.perf_counter() - began) * 1000)
+        found.append(ids[0].tolist())
+    return {
+        "target": "faiss HNSW M=16 ef 64",
+        "clients": 1,
+        "queries": len(queries),
+        "build_s": round(took[0], 1),
+        "p50_ms": round(median(latencies), 3),
+        "p99_ms": round(percentile(latencies, 99), 3),
+        "qps": round(1000 * len(latencies) / sum(latencies), 1),
+        "recall": round(recall(found, truth[: len(queries)].tolist()), 4),
+    }
+
+
+def run_scale(size: int, args: argparse.Namespace, workdir: Path) -> dict:
+    report: dict = {"size": size, "load_average_at_start": os.getloadavg()[0]}
+    folder = workdir / f"scale{size}"
+    index = build_scale_index(size, folder, report)
+    print(f"{size:,}: built {report}", flush=True)
+    _, queries = scale_queries(size, args.queries)
+    truth = exact_truth(index, queries)
+    runs = [one_client(index, queries, truth, target) for target in ("fast", "balanced")]
+    runs.append(one_client(index, queries[: args.exact_queries], truth, "exact"))
+    for row in runs:
+        print(row, flush=True)
+    for clients in (1, 8, 32):
+        runs.append(many_clients(index, queries, truth, clients, args.seconds))
+        print(runs[-1], flush=True)
+    population = StreamedPopulation.make(size + 200_000, seed=size + 1)
+    writes = next(population.blocks(np.random.default_rng(3)))
+    runs.append(many_clients(index, queries, truth, 32, args.seconds, writes))
+    print(runs[-1], flush=True)
+    report["memory_after_runs"] = rss_kinds()
+    report["bytes_per_member"] = {
+        "faiss_codes_and_ids": index.state.ann.index.code_size + 8 if index.state.ann else 0,
+        "exact_vector_mapped": 4 * index.dim,
+        "norm_tombstone": 5,
+    }
+    with stopwatch() as took:
+        snapshot.save(folder / "snap", index, {"group_id": "bench", "seq": 0})
+    report["snapshot_write_s"] = round(took[0], 1)
+    if size <= args.hnsw_max:
+        runs.append(faiss_hnsw_scale(index, queries, truth))
+        print(runs[-1], flush=True)
+    del index
+    report["restart"] = restart(folder / "snap", size, args.queries)
+    print(report["restart"], flush=True)
+    report["runs"] = runs
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="stored features, comma list")
@@ -289,8 +562,23 @@ def main() -> None:
     parser.add_argument("--hnsw-max", type=int, default=1_000_000, help="skip FAISS HNSW above")
     parser.add_argument("--server-uri", help="a Milvus server; default: start one")
     parser.add_argument("--no-server", action="store_true", help="skip the Milvus server path")
+    parser.add_argument("--workdir", help="folder for the scale runs' files (default /tmp)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--scale", help="issue-17 scale runs at these sizes, comma list")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrent run")
+    parser.add_argument("--exact-queries", type=int, default=20, help="exact target: fewer")
+    parser.add_argument("--restart", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.restart:
+        restarted(args.restart, args.size, args.queries)
+        return
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as tmp:
+            reports = [run_scale(int(size), args, Path(tmp)) for size in args.scale.split(",")]
+        if args.json:
+            args.json.write_text(json.dumps(reports, indent=2))
+        return
     sizes = [int(size) for size in args.sizes.split(",")]
     print(
         f"faiss {faiss.__version__}, numpy {np.__version__}, {os.cpu_count()} cores,"
