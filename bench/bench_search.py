@@ -340,7 +340,7 @@ def exact_truth(index: GroupIndex, queries: np.ndarray) -> np.ndarray:
     best = np.full((len(queries), K), np.inf, np.float32)
     rows = np.zeros((len(queries), K), np.int64)
     for start in range(0, state.rows, 1 << 20):
-        block = np.ascontiguousarray(state.vectors[start : start + (1 << 20)])
+        block = np.ascontiguousarray(state.vectors[start : min(state.rows, start + (1 << 20))])
         distances, found = faiss.knn(queries, block, K)
         merged = np.concatenate([best, distances], 1)
         ids = np.concatenate([rows, found + start], 1)
@@ -494,8 +494,9 @@ def faiss_hnsw_scale(index: GroupIndex, queries: np.ndarray, truth: np.ndarray) 
     hnsw.hnsw.efConstruction = 40
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     with stopwatch() as took:
-        for start in range(0, state.rows, 1 << 20):
-            hnsw.add(np.ascontiguousarray(state.vectors[start : start + (1 << 20)]))
+        for start in range(0, state.rows, 1 << 20):  # rows only: the file has spare room
+            stop = min(state.rows, start + (1 << 20))
+            hnsw.add(np.ascontiguousarray(state.vectors[start:stop]))
     faiss.omp_set_num_threads(1)
     hnsw.hnsw.efSearch = 64
     latencies, found = [], []
