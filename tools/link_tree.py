@@ -36,11 +36,8 @@ def build(tree: Path = TREE) -> Path:
                 continue
             # a sub-folder that is itself mapped (vigil/models inside vigil/) is not copied
             inner = ".".join((name, *relative.parts[:-1]))
-            if inner != name and any(
-                inner == n or inner.startswith(n + ".")
-                for n in mapping
-                if n != name and n.startswith(name + ".")
-            ):
+            if inner != name and any(inner == n or inner.startswith(n + ".") for n in mapping
+                                     if n != name and n.startswith(name + ".")):
                 continue
             link = target / relative
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -178,7 +178,10 @@ def entry_points(modules: dict[str, Module], repo: Path = REPO) -> set[str]:
     entries = {name for name, module in modules.items() if module.is_package}
     entries |= {name for name in ENTRY_MODULES if name in modules}
     entries |= {
-        name for name in modules for package in ENTRY_PACKAGES if name.rpartition(".")[0] == package
+        name
+        for name in modules
+        for package in ENTRY_PACKAGES
+        if name.rpartition(".")[0] == package
     }
     entries |= celery_task_modules(modules)
     entries |= declared_entry_points(read_pyproject(repo))
