@@ -8,8 +8,8 @@ IVF-Flat (`codec="Flat"`, exact distances for its edges). Why IVF-SQ8 for groups
   or in a mapped file), and the candidates are re-ranked against them, so the 8-bit
   codes cost no recall (measured: recall is set by the lists probed, not the codes);
 - writes: a batch is assigned to lists and encoded off-lock (`prepare`, which reads only
-  the trained quantizer), then appended under the write lock (`append`: a copy per list),
-  so a write holds searches back for the copy only, not for the assignment;
+  the trained quantizer), then appended under the write lock (`append`: one FAISS call
+  copying the codes into their lists), so a write holds searches back for the copy only;
 - deletes: the `GroupIndex` masks removed rows out of the candidates at once
   (tombstones); their codes leave the lists when the group is compacted;
 - recall is a choice (`TARGETS`): `fast` probes fewer lists, `balanced` enough for
@@ -54,10 +54,10 @@ def probe_count(lists: int, target: str = DEFAULT_TARGET) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A batch assigned to lists and encoded (made off-lock), for `Ann.append`."""
+    """A batch assigned to lists and encoded (made off-lock), for `Ann.append`: FAISS's
+    standalone codes, each the list number followed by the vector's code."""
 
     ann: Ann
-    lists: np.ndarray
     codes: np.ndarray
 
 
@@ -100,34 +100,13 @@ class Ann:
     def prepare(self, vectors: np.ndarray) -> Prepared:
         """Assign and encode a batch: reads only the trained quantizer and codec, so it runs
         while searches do (no lock); `append` then only copies."""
-        vectors = np.ascontiguousarray(vectors, np.float32)
-        ivf = self.index
-        lists = np.ascontiguousarray(ivf.quantizer.assign(vectors, 1).ravel(), np.int64)
-        codes = np.empty((len(vectors), ivf.code_size), np.uint8)
-        ivf.encode_vectors(
-            len(vectors), faiss.swig_ptr(vectors), faiss.swig_ptr(lists), faiss.swig_ptr(codes)
-        )
-        return Prepared(self, lists, codes)
+        return Prepared(self, self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
 
     def append(self, prepared: Prepared, rows: np.ndarray) -> None:
-        """Add a prepared batch as `rows` (caller holds the write lock)."""
+        """Add a prepared batch as `rows` (caller holds the write lock): one FAISS call
+        that copies the codes into their lists, without the GIL."""
         assert prepared.ann is self, "prepared for another index"
-        lists_of = self.index.invlists
-        assert lists_of is not None  # a trained IVF always has its lists
-        order = np.argsort(prepared.lists, kind="stable")
-        lists, ids = prepared.lists[order], np.asarray(rows, np.int64)[order]
-        codes = np.ascontiguousarray(prepared.codes[order])
-        bounds = np.flatnonzero(np.diff(lists)) + 1
-        for start, stop in zip(
-            np.r_[0, bounds].tolist(), np.r_[bounds, len(lists)].tolist(), strict=True
-        ):
-            lists_of.add_entries(
-                int(lists[start]),
-                stop - start,
-                faiss.swig_ptr(ids[start:stop]),
-                faiss.swig_ptr(codes[start:stop]),
-            )
-        self.index.ntotal += len(ids)
+        self.index.add_sa_codes(prepared.codes, np.asarray(rows, np.int64))
 
     def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
         self.append(self.prepare(vectors), rows)

@@ -25,13 +25,14 @@ rebuild (a scan or a FAISS retraining), whose files they reuse.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,10 @@ import numpy as np
 from vigil.analysis.faces import face_targets
 from vigil.groups import snapshot
 from vigil.groups.ann import DEFAULT_TARGET
+from vigil.groups.batcher import Batcher
 from vigil.groups.catalog import GroupState
 from vigil.groups.filters import NormalFilter, normalize
-from vigil.groups.index import EXACT_MAX
+from vigil.groups.index import EXACT_MAX, Neighbour
 from vigil.groups.store import FeatureRow, GroupRecord, GroupStore, new_ids
 from vigil.infra.milvus import Mirrored
 from vigil.models.scoring import similarity, threshold_for
@@ -99,6 +101,17 @@ def picture_features(
     return features, qualities
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A validated search waiting for its micro-batch."""
+
+    model: str
+    vector: np.ndarray
+    query: SearchQuery
+    filter: NormalFilter | None
+    box: Box | None
+
+
 class GroupService(Mirrored[GroupStore]):
     """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
 
@@ -116,6 +129,7 @@ class GroupService(Mirrored[GroupStore]):
         self.snapshots = Path(folder) if folder else None
         super().__init__(GroupStore(self.uri, index_type=index_type))
         self._groups: dict[str, GroupState] = {}
+        self._batcher: Batcher[Pending, SearchResult] = Batcher(self._search_batch)
         self._start()
 
     # -- start-up -------------------------------------------------------------------------
@@ -189,15 +203,16 @@ class GroupService(Mirrored[GroupStore]):
         """Random rows of the loaded index must equal the store's (person and vector)."""
         assert state.index is not None
         index = state.index.state
-        ids = random.sample(list(index.row_of), min(SAMPLE_ROWS, len(index.row_of)))
+        live = np.flatnonzero(index.alive[: index.rows])
+        picked = live[random.sample(range(live.size), min(SAMPLE_ROWS, live.size))]
+        ids = index.feature_ids.keys(picked)
         rows = self.store.get_features(state.record.group_id, ids)
         stored = {row.feature_id: row for row in rows}
-        for feature_id in ids:
+        for feature_id, mine in zip(ids, picked.tolist(), strict=True):
             row = stored.get(feature_id)
-            mine = index.row_of[feature_id]
             if (
                 row is None
-                or row.person_id != index.person_ids[mine]
+                or row.person_id != index.person_ids.key(int(index.person[mine]))
                 or not np.array_equal(row.vector, index.vectors[mine])
             ):
                 raise snapshot.Stale(f"row {feature_id} differs from the store")
@@ -264,11 +279,18 @@ class GroupService(Mirrored[GroupStore]):
     @staticmethod
     def _person(state: GroupState, person_id: str) -> str:
         person_id = checked(PersonId, person_id, "person id")
-        if person_id not in state.members:
+        if state.code(person_id) is None:
             raise VigilError(
                 ErrorCode.MEMBER_NOT_FOUND, f"no member {person_id!r} in group {state.name!r}"
             )
         return person_id
+
+    @staticmethod
+    def _code(state: GroupState, person_id: str) -> int:
+        """The code of a member `_person` checked (writer mutex held: it stays)."""
+        code = state.code(person_id)
+        assert code is not None
+        return code
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -357,17 +379,17 @@ class GroupService(Mirrored[GroupStore]):
             state = self._state(group)
             group_id, dim = state.record.group_id, vectors[0].size
             self._check_model(state, model, dim)
-            existing = state.members.get(person_id)
-            kept = existing.metadata if existing else {}
+            existing = state.code(person_id)
+            kept = {} if existing is None else state.metadata(existing)
             member_metadata = kept if new_metadata is None else new_metadata
             rows = self._new_rows(person_id, model, vectors, member_metadata, sources, qualities)
-            rewrite = existing is not None and member_metadata != existing.metadata
+            rewrite = existing is not None and member_metadata != kept
             self.store.ensure_features(group_id, dim)
             self._journal(state, "add", [row.feature_id for row in rows])
             self.store.insert(group_id, rows)
             if rewrite:
                 assert existing is not None
-                self._journal(state, "meta", list(existing.features))
+                self._journal(state, "meta", state.feature_ids(existing))
                 self.store.insert(group_id, state.rows_of(person_id, member_metadata), upsert=True)
             if not state.record.model:
                 self.store.put_group(replace(state.record, model=model, dim=dim))
@@ -487,7 +509,7 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
-            self._journal(state, "meta", list(state.members[person_id].features))
+            self._journal(state, "meta", state.feature_ids(self._code(state, person_id)))
             self.store.insert(
                 state.record.group_id, state.rows_of(person_id, metadata), upsert=True
             )
@@ -499,7 +521,7 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
-            feature_ids = list(state.members[person_id].features)
+            feature_ids = state.feature_ids(self._code(state, person_id))
             self._journal(state, "remove", feature_ids)
             self.store.delete_features(state.record.group_id, feature_ids)
             with self._rw.write():
@@ -555,32 +577,101 @@ class GroupService(Mirrored[GroupStore]):
         filter: NormalFilter | None,
         box: Box | None = None,
     ) -> SearchResult:
-        threshold = threshold_for(model, query.far)
-        hits: list[SearchHit] = []
+        """One validated query, answered in a micro-batch with the queries of other
+        threads (`batcher.py`); its own errors are raised here, in its caller only."""
+        return self._batcher.submit(Pending(model, vector, query, filter, box))
+
+    def _search_batch(self, requests: Sequence[Pending]) -> list[SearchResult | Exception]:
+        """Answer a micro-batch under one read lock: requests for the same group, k,
+        target and filter are one `search_many` (one FAISS call, one re-rank). A request
+        that fails (unknown group, other model) is refused alone, with its code; if a
+        grouped search fails, its requests are retried one by one, so a bad query costs
+        only itself."""
+        outcomes: list[SearchResult | Exception | None] = [None] * len(requests)
+        found: list[list[tuple[GroupState, Neighbour]]] = [[] for _ in requests]
+        metadata: dict[tuple[str, int], dict[str, Any]] = {}
         with self._rw.read():
-            for name in dict.fromkeys(query.groups):
-                state = self._state(name)
-                if state.index is None:
-                    continue  # an empty group matches nothing, whatever the model
-                self._check_model(state, model, vector.size)
-                hits += [
-                    SearchHit(
-                        group=state.name,
-                        person_id=n.person_id,
-                        feature_id=n.feature_id,
-                        distance=round(n.distance, 6),
-                        similarity=similarity(n.distance),
-                        metadata=state.members[n.person_id].metadata,
-                    )
-                    for n in state.index.search(vector, query.k, filter, query.target)
-                ]
-        hits = sorted(hits, key=lambda hit: hit.distance)[: query.k]
+            jobs: dict[tuple[str, int, str, str], list[int]] = {}
+            states: dict[str, GroupState] = {}
+            for number, request in enumerate(requests):
+                try:
+                    names = [state.name for state in self._searched(request)]
+                except VigilError as exc:
+                    outcomes[number] = exc
+                    continue
+                for name in names:
+                    states[name] = self._groups[name]
+                    wanted = json.dumps(request.filter, sort_keys=True) if request.filter else ""
+                    key = (name, request.query.k, request.query.target, wanted)
+                    jobs.setdefault(key, []).append(number)
+            for (name, k, target, _), numbers in jobs.items():
+                state = states[name]
+                assert state.index is not None  # `_searched` skips empty groups
+                filter = requests[numbers[0]].filter
+                try:
+                    vectors = np.stack([requests[n].vector for n in numbers])
+                    answers = state.index.search_many(vectors, k, filter, target)
+                except Exception:  # retried alone: each gets its own outcome
+                    answers = []
+                    for number in numbers:
+                        try:
+                            answers += state.index.search_many(
+                                requests[number].vector[None], k, filter, target
+                            )
+                        except Exception as exc:  # that caller's error
+                            outcomes[number] = exc
+                            answers.append([])
+                for number, neighbours in zip(numbers, answers, strict=True):
+                    for neighbour in neighbours:
+                        found[number].append((state, neighbour))
+                        member = (name, neighbour.member)
+                        if member not in metadata:
+                            metadata[member] = state.metadata(neighbour.member)
+        return [
+            outcome
+            if outcome is not None
+            else self._result(requests[number], found[number], metadata)
+            for number, outcome in enumerate(outcomes)
+        ]
+
+    def _searched(self, request: Pending) -> list[GroupState]:
+        """The non-empty groups a request searches (read lock held); raises its error."""
+        states = []
+        for name in dict.fromkeys(request.query.groups):
+            state = self._state(name)
+            if state.index is None:
+                continue  # an empty group matches nothing, whatever the model
+            self._check_model(state, request.model, request.vector.size)
+            states.append(state)
+        return states
+
+    @staticmethod
+    def _result(
+        request: Pending,
+        found: list[tuple[GroupState, Neighbour]],
+        metadata: dict[tuple[str, int], dict[str, Any]],
+    ) -> SearchResult:
+        """The k best hits over the groups searched, built from index values (valid by
+        construction: no re-validation, a copy of each member's metadata)."""
+        threshold = threshold_for(request.model, request.query.far)
+        best_first = sorted(found, key=lambda pair: pair[1].distance)[: request.query.k]
+        hits = [
+            SearchHit.model_construct(
+                group=state.name,
+                person_id=n.person_id,
+                feature_id=n.feature_id,
+                distance=round(n.distance, 6),
+                similarity=similarity(n.distance),
+                metadata=dict(metadata[(state.name, n.member)]),
+            )
+            for state, n in best_first
+        ]
         best = hits[0] if hits and hits[0].distance <= threshold.distance else None
-        return SearchResult(
+        return SearchResult.model_construct(
             hits=hits,
             best=best,
             decision="match" if best else "unknown",
             threshold=threshold,
-            model=model,
-            box=box,
+            model=request.model,
+            box=request.box,
         )

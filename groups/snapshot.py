@@ -10,8 +10,11 @@ One folder per group, `<root>/<group_id>/`:
   Rows are only ever appended, so its first `rows` rows are the snapshot's even after
   later writes; a compaction writes a new file and the next snapshot drops the old one.
 - `ann-<n>.faiss`: the FAISS index, when the group has one.
-- `rows-<n>.npz`: per-row arrays: tombstones, norms, metadata columns, ids (as UTF-8
-  blobs with offsets: no pickles), and the caller's own (the catalog's).
+- `rows-<n>.npz`: the state's other columns (`index.State`): per row tombstones, norms,
+  metadata codes, feature ids (fixed-width bytes with their sorted lookup, so a load
+  sorts nothing), member codes and chains, quality, times, sources (a UTF-8 blob with
+  offsets); per member person ids (likewise), newest row, live rows, metadata code.
+  No pickles.
 - `meta.json`, written last and atomically: which files, the row count, the metadata
   code tables, and the checkpoint: the journal sequence number `seq` and live rows.
 
@@ -34,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from vigil.groups.ann import Ann
-from vigil.groups.index import GroupIndex, State, map_matrix
+from vigil.groups.index import ROW_DETAILS, GroupIndex, State, map_matrix
+from vigil.groups.keys import Keys, Texts
 from vigil.infra.columns import MISSING, grown
 
-VERSION = 1
+VERSION = 2  # 2: column-based members (1 held Python id lists); 1 is rebuilt
 META = "meta.json"
 
 
@@ -50,22 +54,6 @@ class Loaded:
     index: GroupIndex
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
-
-
-def pack(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as one UTF-8 blob and their end offsets (no pickle, any character)."""
-    encoded = [text.encode() for text in strings]
-    ends = np.cumsum([len(item) for item in encoded], dtype=np.int64)
-    return np.frombuffer(b"".join(encoded), np.uint8), ends
-
-
-def unpack(blob: np.ndarray, ends: np.ndarray) -> list[str]:
-    data = blob.tobytes()
-    starts = [0, *ends[:-1].tolist()]
-    text = data.decode()
-    if len(text) == len(data):  # ASCII: slice the decoded text, one decode in all
-        return [text[a:b] for a, b in zip(starts, ends.tolist(), strict=True)]
-    return [data[a:b].decode() for a, b in zip(starts, ends.tolist(), strict=True)]
 
 
 def save(
@@ -89,17 +77,23 @@ def save(
     if state.ann is not None:
         ann_name = f"ann-{tag}.faiss"
         state.ann.write(folder / ann_name)
-    feature_blob, feature_ends = pack(state.feature_ids)
-    person_blob, person_ends = pack(state.person_ids)
     columns = {f"column.{key}": column[:rows] for key, column in state.columns.items()}
+    members = len(state.person_ids)
+    source_blob, source_ends = state.sources.arrays()
     rows_name = f"rows-{tag}.npz"
     payload: dict[str, np.ndarray] = {
         "alive": state.alive[:rows],
         "sq_norms": state.sq_norms[:rows],
-        "feature_blob": feature_blob,
-        "feature_ends": feature_ends,
-        "person_blob": person_blob,
-        "person_ends": person_ends,
+        "person": state.person[:rows],
+        "next_row": state.next_row[:rows],
+        "source_blob": source_blob,
+        "source_ends": source_ends,
+        "first_row": state.first_row[:members],
+        "live_rows": state.live_rows[:members],
+        "member_meta": state.member_meta[:members],
+        **state.feature_ids.arrays("feature_ids"),
+        **state.person_ids.arrays("person_ids"),
+        **{f"detail.{key}": column[:rows] for key, column in state.details.items()},
         **columns,
         **{f"extra.{key}": value for key, value in (arrays or {}).items()},
     }
@@ -170,24 +164,46 @@ def load(folder: Path, dim: int, exact_max: int, checkpoint: dict[str, Any]) -> 
         raise Stale(f"FAISS holds {ann.index.ntotal} rows, the snapshot {rows}")
     capacity = len(vectors)
     index = GroupIndex(dim, exact_max, storage=folder)
-    state = State(
-        vectors=vectors,
-        sq_norms=grown(arrays.pop("sq_norms"), capacity, 0.0),
-        alive=grown(arrays.pop("alive"), capacity, False),
-        columns={},
-        rows=rows,
-        dead=int(meta["dead"]),
-        ann=ann,
-    )
-    for name in [name for name in arrays if name.startswith("column.")]:
-        state.columns[name.removeprefix("column.")] = grown(arrays.pop(name), capacity, MISSING)
-    state.feature_ids = unpack(arrays.pop("feature_blob"), arrays.pop("feature_ends"))
-    state.person_ids = unpack(arrays.pop("person_blob"), arrays.pop("person_ends"))
-    if len(state.feature_ids) != rows or len(state.alive) < rows:
+    try:
+        state = State(
+            vectors=vectors,
+            sq_norms=grown(arrays.pop("sq_norms"), capacity, 0.0),
+            alive=grown(arrays.pop("alive"), capacity, False),
+            columns={},
+            details={},
+            feature_ids=Keys.restored(arrays, "feature_ids", capacity),
+            person=grown(arrays.pop("person"), capacity, -1),
+            next_row=grown(arrays.pop("next_row"), capacity, -1),
+            sources=Texts(arrays.pop("source_blob"), arrays.pop("source_ends")),
+            person_ids=Keys.restored(arrays, "person_ids", 0),
+            first_row=arrays.pop("first_row"),
+            live_rows=arrays.pop("live_rows"),
+            member_meta=arrays.pop("member_meta"),
+            rows=rows,
+            dead=int(meta["dead"]),
+            ann=ann,
+        )
+        named = ("column.", "detail.", "feature_ids", "person_ids")
+        for name in [name for name in arrays if name.startswith(named)]:
+            kind, _, key = name.partition(".")
+            column = arrays.pop(name)
+            if kind == "column":
+                state.columns[key] = grown(column, capacity, MISSING)
+            elif kind == "detail":
+                state.details[key] = grown(column, capacity, ROW_DETAILS[key][1])
+    except (KeyError, ValueError) as exc:
+        raise Stale(f"snapshot arrays incomplete: {exc}") from None
+    members = len(state.person_ids)
+    if (
+        len(state.feature_ids) != rows
+        or len(state.alive) < rows
+        or len(state.sources) != rows
+        or not len(state.first_row) == len(state.live_rows) == len(state.member_meta) == members
+        or state.details.keys() != ROW_DETAILS.keys()
+    ):
         raise Stale("snapshot arrays do not match its row count")
-    live = np.flatnonzero(state.alive[:rows]).tolist()
-    state.row_of = {state.feature_ids[row]: row for row in live}
-    if len(state.row_of) != state.live:
+    live = int(np.count_nonzero(state.alive[:rows]))
+    if int(state.live_rows.sum()) != state.live or live != state.live:
         raise Stale("snapshot tombstones do not match its counts")
     index.state = state
     index.codes = {

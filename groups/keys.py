@@ -1,0 +1,178 @@
+"""`Keys`: a column of short strings (feature ids, person ids) with lookup, in numpy.
+
+Why: a group of 10M members held its ids as Python strings in lists plus a dict from
+id to row, ~200 B per row (2 GB at 10M) on top of the index. Here an id costs its
+UTF-8 bytes in a fixed-width `S` array (32 B for the service's 32-hex feature ids),
+plus a sorted copy and its positions for lookup (binary search, vectorised for many
+keys at once): ~70 B per 32-hex id, and no Python object per row.
+
+- Appends land in the column at once and in a small dict (`recent`); the dict is merged
+  into the sorted copy when it outgrows `MERGE_MIN` or 1/32 of the column (a sorted
+  insert: one O(n) copy, amortised), so a lookup is one binary search plus a dict probe.
+- The width grows to the longest key seen (a copy of the column, once per new width).
+  Keys must not end in NUL (numpy's `S` strips them); ids are printable text.
+- Several positions may hold the same key (a feature removed, then added again by a
+  journal replay): `find` returns them all and the caller keeps the live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+MERGE_MIN = 4096
+MIN_CAPACITY = 64
+
+
+def encoded(keys: Iterable[str]) -> np.ndarray:
+    """Keys as a fixed-width byte array (UTF-8), as wide as the longest."""
+    raw = [key.encode() for key in keys]
+    return np.array(raw, dtype=f"S{max((len(item) for item in raw), default=1) or 1}")
+
+
+class Keys:
+    """Append-only strings with positions; `find` maps keys back to positions."""
+
+    def __init__(self, values: np.ndarray | None = None, capacity: int = MIN_CAPACITY) -> None:
+        values = np.zeros(0, "S1") if values is None else values
+        self.count = len(values)
+        self.values = np.zeros(max(capacity, self.count, MIN_CAPACITY), values.dtype)
+        self.values[: self.count] = values
+        order = np.argsort(values, kind="stable")
+        self.sorted = values[order]
+        self.positions = order.astype(np.int64)
+        self.recent: dict[bytes, list[int]] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def width(self) -> int:
+        return self.values.dtype.itemsize
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def append(self, keys: list[str] | np.ndarray) -> np.ndarray:
+        """Add keys at the end; their positions."""
+        block = keys if isinstance(keys, np.ndarray) else encoded(keys)
+        if block.dtype.itemsize > self.width:
+            self.values = self.values.astype(block.dtype)
+            self.sorted = self.sorted.astype(block.dtype)
+        start, stop = self.count, self.count + len(block)
+        if stop > len(self.values):
+            bigger = np.zeros(max(stop, 2 * len(self.values)), self.values.dtype)
+            bigger[:start] = self.values[:start]
+            self.values = bigger
+        self.values[start:stop] = block
+        self.count = stop
+        for position, key in enumerate(self.values[start:stop].tolist(), start):
+            self.recent.setdefault(key, []).append(position)
+        if len(self.recent) > max(MERGE_MIN, len(self.sorted) // 32):
+            self.merge()
+        return np.arange(start, stop)
+
+    def merge(self) -> None:
+        """Fold the recent keys into the sorted copy (one sorted insert)."""
+        if not self.recent:
+            return
+        keys = np.array(list(self.recent), self.values.dtype)
+        lists = list(self.recent.values())
+        positions = np.array([p for plist in lists for p in plist], np.int64)
+        repeated = np.repeat(keys, [len(plist) for plist in lists])
+        order = np.argsort(repeated, kind="stable")
+        at = np.searchsorted(self.sorted, repeated[order], side="right")
+        self.sorted = np.insert(self.sorted, at, repeated[order])
+        self.positions = np.insert(self.positions, at, positions[order])
+        self.recent = {}
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def key(self, position: int) -> str:
+        return bytes(self.values[position]).decode()
+
+    def keys(self, positions: np.ndarray) -> list[str]:
+        return [item.decode() for item in self.values[positions].tolist()]
+
+    def find(self, key: str) -> list[int]:
+        """Every position holding `key` (none, usually one)."""
+        raw = key.encode()
+        if len(raw) > self.width or not raw or raw.endswith(b"\0"):
+            return []
+        probe = np.array(raw, self.values.dtype)
+        left = int(np.searchsorted(self.sorted, probe, side="left"))
+        right = int(np.searchsorted(self.sorted, probe, side="right"))
+        return self.positions[left:right].tolist() + self.recent.get(raw, [])
+
+    def taken(self, positions: np.ndarray) -> Keys:
+        """A new column of the keys at `positions`, in that order (for a compaction)."""
+        return Keys(self.values[positions], capacity=len(positions))
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The column and its lookup, for a snapshot (a load then sorts nothing)."""
+        self.merge()
+        return {
+            prefix: self.values[: self.count],
+            f"{prefix}.sorted": self.sorted,
+            f"{prefix}.positions": self.positions,
+        }
+
+    @classmethod
+    def restored(cls, arrays: dict[str, np.ndarray], prefix: str, capacity: int) -> Keys:
+        """The column `arrays(prefix)` saved, with room for `capacity` keys."""
+        keys = cls.__new__(cls)
+        values = arrays[prefix]
+        keys.count = len(values)
+        keys.values = np.zeros(max(capacity, keys.count, MIN_CAPACITY), values.dtype)
+        keys.values[: keys.count] = values
+        keys.sorted = arrays[f"{prefix}.sorted"].astype(values.dtype)
+        keys.positions = arrays[f"{prefix}.positions"].astype(np.int64)
+        if len(keys.sorted) != keys.count or len(keys.positions) != keys.count:
+            raise ValueError(f"{prefix}: lookup of {len(keys.sorted)} keys for {keys.count}")
+        keys.recent = {}
+        return keys
+
+
+class Texts:
+    """Append-only strings of any length: one UTF-8 blob and end offsets (sources, ~their
+    length + 8 B each, where a Python string costs ~50 B more)."""
+
+    def __init__(self, blob: np.ndarray | None = None, ends: np.ndarray | None = None) -> None:
+        self.blob = np.zeros(0, np.uint8) if blob is None else blob
+        self.ends = np.zeros(0, np.int64) if ends is None else ends
+        self.count = len(self.ends)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, texts: list[str]) -> None:
+        encoded_texts = [text.encode() for text in texts]
+        used = int(self.ends[self.count - 1]) if self.count else 0
+        added = np.frombuffer(b"".join(encoded_texts), np.uint8)
+        if used + added.size > self.blob.size:
+            self.blob = np.resize(self.blob, max(used + added.size, 2 * self.blob.size, 64))
+        self.blob[used : used + added.size] = added
+        if self.count + len(texts) > self.ends.size:
+            self.ends = np.resize(self.ends, max(self.count + len(texts), 2 * self.ends.size, 64))
+        lengths = np.array([len(item) for item in encoded_texts], np.int64)
+        self.ends[self.count : self.count + len(texts)] = used + np.cumsum(lengths)
+        self.count += len(texts)
+
+    def text(self, position: int) -> str:
+        start = int(self.ends[position - 1]) if position else 0
+        return self.blob[start : int(self.ends[position])].tobytes().decode()
+
+    def taken(self, positions: np.ndarray) -> Texts:
+        """The texts at `positions`, in that order, as a new column (one gather)."""
+        ends = self.ends[: self.count]
+        starts = np.r_[0, ends[:-1]][positions]
+        lengths = ends[positions] - starts
+        new_ends = np.cumsum(lengths)
+        offsets = np.arange(int(new_ends[-1]) if len(new_ends) else 0) - np.repeat(
+            new_ends - lengths - starts, lengths
+        )
+        return Texts(self.blob[offsets], new_ends.astype(np.int64))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        used = int(self.ends[self.count - 1]) if self.count else 0
+        return self.blob[:used], self.ends[: self.count]
