@@ -516,8 +516,9 @@ class GroupIndex:
         ):
             share = allowed / max(state.live, 1)
             found = ann.search(queries, fetch, mask if filtered else None, share, target)
-            exhausted = (found < 0).any(axis=1)
-            found[found >= 0] = np.where(state.alive[found[found >= 0]], found[found >= 0], -1)
+            exhausted: np.ndarray = np.any(found < 0, axis=1)
+            returned = found >= 0
+            found[returned] = np.where(state.alive[found[returned]], found[returned], -1)
             return found, exhausted
         selective = allowed < state.rows // 4  # a selective filter: gather the few rows
         rows = np.flatnonzero(mask) if selective else None
