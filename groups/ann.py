@@ -24,6 +24,7 @@ of the vectors; bench/bench_search.py measures it side by side.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -40,6 +41,11 @@ DEFAULT_TARGET = "balanced"
 # balanced gives recall@10 >= 0.99 at 1M (4000 lists, 100 probed), fast ~0.95 at 1/4 the cost
 PROBE_DIVISOR = {"fast": 160, "balanced": 40}
 PROBE_MIN = {"fast": 8, "balanced": 32}
+# threads FAISS may use for a batch of queries (`batcher.py` gathers them). Workers pin
+# OpenMP to one thread per process (`vigil worker`); a batch is the one place where the
+# threads of a threaded service wait for one call, so it may use the cores they leave.
+THREADS_ENV = "VIGIL_GROUPS_SEARCH_THREADS"
+search_threads = int(os.environ.get(THREADS_ENV) or os.cpu_count() or 1)
 
 
 def list_count(rows: int, per_root: int = 2) -> int:
@@ -138,5 +144,11 @@ class Ann:
             selector = faiss.IDSelectorBitmap(bitmap.size, faiss.swig_ptr(bitmap))
             params.sel = selector
         queries = np.ascontiguousarray(queries, np.float32).reshape(-1, self.index.d)
-        _, ids = self.index.search(queries, count, params=params)
-        return ids
+        if len(queries) == 1:  # FAISS runs one query on one thread whatever the setting
+            return self.index.search(queries, count, params=params)[1]
+        before = faiss.omp_get_max_threads()  # this thread's OpenMP setting: put back after
+        faiss.omp_set_num_threads(search_threads)
+        try:
+            return self.index.search(queries, count, params=params)[1]
+        finally:
+            faiss.omp_set_num_threads(before)

@@ -8,7 +8,12 @@ Milvus accepted it, so a failed write leaves both as they were.
 Concurrency (`vigil.infra.milvus.Mirrored`, shared with the history): writers are
 serialised by a mutex (Milvus I/O and index builds run under it only); memory
 changes and reads take a readers-writer lock, so a search sees each group either
-before or after a concurrent change, never half. The mirror belongs to this
+before or after a concurrent change, never half. Searches are micro-batched
+(`batcher.py`): the queries of all threads that arrive while a batch runs are answered
+by the next one, under one read lock, with one FAISS call and one re-rank per group
+(`GroupIndex.search_many`). So a write waits for at most the batch running, and holds
+the write lock for the copies only (FAISS codes are made before, `GroupState.prepare`);
+searches queued meanwhile wait for that copy. The mirror belongs to this
 process: with a Milvus server shared by several processes, send all group writes
 to one of them (or call `reload()`).
 
@@ -122,8 +127,10 @@ class GroupService(Mirrored[GroupStore]):
         exact_max: int = EXACT_MAX,
         index_type: str | None = None,
         snapshots: str | Path | None = None,
+        batching: bool = True,
     ) -> None:
         self.uri = str(uri or default_uri())
+        self.batching = batching
         self.exact_max = exact_max
         folder = snapshots or os.environ.get(SNAPSHOTS_ENV)
         self.snapshots = Path(folder) if folder else None
@@ -578,8 +585,16 @@ class GroupService(Mirrored[GroupStore]):
         box: Box | None = None,
     ) -> SearchResult:
         """One validated query, answered in a micro-batch with the queries of other
-        threads (`batcher.py`); its own errors are raised here, in its caller only."""
-        return self._batcher.submit(Pending(model, vector, query, filter, box))
+        threads (`batcher.py`); its own errors are raised here, in its caller only.
+        Without `batching` (the baseline of bench_search), each query is a batch of one
+        run by its caller, concurrently with the others under the shared read lock."""
+        request = Pending(model, vector, query, filter, box)
+        if not self.batching:
+            [outcome] = self._search_batch([request])
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return self._batcher.submit(request)
 
     def _search_batch(self, requests: Sequence[Pending]) -> list[SearchResult | Exception]:
         """Answer a micro-batch under one read lock: requests for the same group, k,
