@@ -32,8 +32,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per query, as workers run
@@ -45,9 +46,12 @@ from procs import median, percentile, stopwatch
 from tests.support.milvus_devserver import DevServer, install
 from tests.support.synthetic_groups import Population, StreamedPopulation
 from vigil.groups import snapshot
-from vigil.groups.index import Entry, GroupIndex
-from vigil.groups.store import FeatureRow, GroupStore
+from vigil.groups.catalog import GroupState
+from vigil.groups.index import Entry, GroupIndex, State
+from vigil.groups.service import GroupService
+from vigil.groups.store import FeatureRow, GroupRecord, GroupStore
 from vigil.infra.rwlock import RWLock
+from vigil.schemas.feature import Feature
 
 REPO = Path(__file__).resolve().parents[1]
 K = 10
@@ -350,72 +354,128 @@ def exact_truth(index: GroupIndex, queries: np.ndarray) -> np.ndarray:
     return rows
 
 
-def one_client(index: GroupIndex, queries: np.ndarray, truth: np.ndarray, target: str) -> dict:
-    latencies, found = [], []
-    index.search(queries[0], K, target=target)
-    for query in queries:
+MODEL = "face_resnet128@synthetic"
+
+
+class TimedLock(RWLock):
+    """The service's readers-writer lock, timed: each read's wait (one per batch when
+    batching), each write's wait and hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_waits: list[float] = []
+        self.write_holds: list[float] = []
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
         started = time.perf_counter()
-        hits = index.search(query, K, target=target)
+        with super().read():
+            self.read_waits.append(time.perf_counter() - started)
+            yield
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with super().write():
+            began = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.write_holds.append(time.perf_counter() - began)
+
+
+def scale_service(
+    index: GroupIndex, workdir: Path, state: GroupState | None = None
+) -> GroupService:
+    """A real `GroupService` (Milvus Lite, empty) serving the built group as "scale": the
+    group is created in the store, then its mirror is the index built here (the store
+    does not hold the 10M rows: a Lite insert of them would take hours)."""
+    service = GroupService(workdir / f"service-{os.getpid()}-{time.monotonic_ns()}.db")
+    service.create_group("scale")
+    created = service._groups["scale"]
+    record = replace(created.record, model=MODEL, dim=index.dim)
+    service.store.put_group(record)
+    if state is None:
+        state = GroupState(record, index=index)
+    state.record = record
+    service._groups["scale"] = state
+    return service
+
+
+def timed_searches(
+    service: GroupService, features: list[Feature], target: str
+) -> tuple[list[float], list[list[str]]]:
+    latencies, found = [], []
+    for feature in features:
+        started = time.perf_counter()
+        hits = service.search(feature, ["scale"], k=K, target=target).hits
         latencies.append((time.perf_counter() - started) * 1000)
-        found.append([index.state.row_of[n.feature_id] for n in hits])
+        found.append([hit.feature_id for hit in hits])
+    return latencies, found
+
+
+def rows_of(service: GroupService, found: list[list[str]]) -> list[list[int]]:
+    index = service._groups["scale"].index
+    assert index is not None
+    return [[row for f in ids if (row := index.state.row(f)) is not None] for ids in found]
+
+
+def one_client(
+    service: GroupService, features: list[Feature], truth: np.ndarray, target: str
+) -> dict:
+    service.search(features[0], ["scale"], k=K, target=target)  # warm-up
+    latencies, found = timed_searches(service, features, target)
     return {
         "target": target,
         "clients": 1,
-        "queries": len(queries),
+        "batching": service.batching,
+        "queries": len(features),
         "p50_ms": round(median(latencies), 3),
         "p99_ms": round(percentile(latencies, 99), 3),
         "qps": round(1000 * len(latencies) / sum(latencies), 1),
-        "recall": round(recall(found, truth[: len(queries)].tolist()), 4),
+        "recall": round(recall(rows_of(service, found), truth[: len(features)].tolist()), 4),
     }
 
 
 def many_clients(
-    index: GroupIndex,
-    queries: np.ndarray,
+    service: GroupService,
+    features: list[Feature],
     truth: np.ndarray,
     clients: int,
     seconds: float,
+    batching: bool,
     writes: np.ndarray | None = None,
 ) -> dict:
-    """`clients` threads searching back to back for `seconds` under the service's
-    readers-writer lock; with `writes`, one writer adds 1000-row batches meanwhile
-    (encoded off-lock, appended under the write lock), and the lock waits are measured."""
-    lock = RWLock()
+    """`clients` threads calling `service.search` back to back for `seconds`, batched or
+    each alone under the shared read lock (`batching`). With `writes`, one thread enrols
+    members (4 photos each) through `service.add_member` meanwhile (Milvus Lite write,
+    FAISS encoding off-lock, then the write lock for the copies), and the lock is timed."""
+    service.batching = batching
+    lock = service._rw = TimedLock()
+    batcher = service._batcher
+    batches, requests = batcher.batches, batcher.requests
     stop = time.perf_counter() + seconds
     latencies: list[list[float]] = [[] for _ in range(clients)]
-    waits: list[list[float]] = [[] for _ in range(clients)]
     found: list[list[tuple[int, list[str]]]] = [[] for _ in range(clients)]
-    holds: list[float] = []
+    written = [0]
 
     def client(number: int) -> None:
         position = number
         while time.perf_counter() < stop:
-            query = queries[position % len(queries)]
+            feature = features[position % len(features)]
             started = time.perf_counter()
-            with lock.read():
-                waits[number].append(time.perf_counter() - started)
-                hits = index.search(query, K)
+            hits = service.search(feature, ["scale"], k=K).hits
             latencies[number].append((time.perf_counter() - started) * 1000)
-            found[number].append((position % len(queries), [n.feature_id for n in hits]))
+            found[number].append((position % len(features), [h.feature_id for h in hits]))
             position += clients
 
     def writer() -> None:
         assert writes is not None
-        base = index.state.rows
-        for start in range(0, len(writes), 1000):
+        for start in range(0, len(writes), 4):
             if time.perf_counter() >= stop:
                 return
-            block = writes[start : start + 1000]
-            entries = [
-                Entry(f"w{base + start + i}", f"w{base + start + i}", v)
-                for i, v in enumerate(block)
-            ]
-            batch = index.prepare(entries)  # off-lock: FAISS assignment and encoding
-            with lock.write():
-                began = time.perf_counter()
-                index.add(batch)
-                holds.append(time.perf_counter() - began)
-            time.sleep(0.05)
+            photos = [Feature.from_vector(v, MODEL) for v in writes[start : start + 4]]
+            service.add_member("scale", f"w{start}", photos, {"site": "w"})
+            written[0] += len(photos)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     if writes is not None:
@@ -428,63 +488,90 @@ def many_clients(
     elapsed = time.perf_counter() - began
     every = [value for values in latencies for value in values]
     pairs = [pair for pairs in found for pair in pairs]
-    row_of = index.state.row_of
-    answers = [[row_of[f] for f in fids if f in row_of] for _, fids in pairs]
+    answers = rows_of(service, [ids for _, ids in pairs])
     result = {
         "target": "balanced",
         "clients": clients,
+        "batching": batching,
         "queries": len(every),
         "p50_ms": round(median(every), 3),
         "p99_ms": round(percentile(every, 99), 3),
         "qps": round(len(every) / elapsed, 1),
         "recall": round(recall(answers, [truth[q].tolist() for q, _ in pairs]), 4),
     }
+    if batching:
+        ran = batcher.batches - batches
+        result["mean_batch"] = round((batcher.requests - requests) / max(ran, 1), 1)
     if writes is not None:
-        all_waits = [w * 1000 for values in waits for w in values]
+        waits = [w * 1000 for w in lock.read_waits]
+        holds = [h * 1000 for h in lock.write_holds]
         result |= {
-            "rows_written": len(holds) * 1000,
-            "write_lock_hold_ms_max": round(max(holds, default=0) * 1000, 3),
-            "write_lock_hold_ms_p50": round(median([h * 1000 for h in holds]), 3),
-            "read_wait_ms_p99": round(percentile(all_waits, 99), 3),
-            "read_wait_ms_max": round(max(all_waits), 3),
+            "rows_written": written[0],
+            "write_lock_hold_ms_p50": round(median(holds), 3),
+            "write_lock_hold_ms_max": round(max(holds, default=0), 3),
+            "read_lock_wait_ms_p99": round(percentile(waits, 99), 3),
+            "read_lock_wait_ms_max": round(max(waits), 3),
         }
+    service.batching = True
     return result
 
 
-def restart(folder: Path, size: int, queries: int) -> dict:
+def restart(folder: Path, size: int, queries: int, workdir: Path) -> dict:
     """A fresh process loads the snapshot and searches: start-up time and its memory."""
     command = [sys.executable, __file__, "--restart", str(folder), "--size", str(size)]
-    command += ["--queries", str(queries)]
+    command += ["--queries", str(queries), "--workdir", str(workdir)]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def restarted(folder: Path, size: int, count: int) -> None:
-    """The child of `restart`: prints one JSON line."""
+def restarted(folder: Path, size: int, count: int, workdir: Path) -> None:
+    """The child of `restart`: a `GroupService` whose group is loaded from the snapshot
+    (index and catalog columns; the store checks are skipped: Milvus does not hold the
+    rows here), searched by one client through `service.search`. Prints one JSON line."""
     started = time.perf_counter()
     loaded = snapshot.load(folder, 128, 50_000, {"group_id": "bench"})
     index = loaded.index
+    record = GroupRecord(group_id="bench", name="scale", model=MODEL, dim=index.dim)
+    state = GroupState(record, index=index, storage=folder)
+    state.restore(loaded.arrays, loaded.meta)
     load_s = time.perf_counter() - started
+    service = scale_service(index, workdir, state)
+    service_s = time.perf_counter() - started - load_s
     _, queries = scale_queries(size, count)
+    features = [Feature.from_vector(query, MODEL) for query in queries]
     first = time.perf_counter()
-    index.search(queries[0], K)
+    service.search(features[0], ["scale"], k=K)
     first_s = time.perf_counter() - first
-    latencies = []
-    for query in queries:
-        began = time.perf_counter()
-        index.search(query, K)
-        latencies.append((time.perf_counter() - began) * 1000)
+    latencies, _ = timed_searches(service, features, "balanced")
     print(
         json.dumps(
             {
                 "load_s": round(load_s, 2),
+                "service_start_s": round(service_s, 2),
                 "first_search_s": round(first_s, 3),
+                "members": state.member_count,
                 "p50_ms": round(median(latencies), 3),
                 "p99_ms": round(percentile(latencies, 99), 3),
                 **rss_kinds(),
             }
         )
     )
+
+
+def column_bytes(state: State) -> dict:
+    """Bytes per row of the group's columns (the catalog and the index, not the vectors)."""
+    per_row = [state.sq_norms, state.alive, state.person, state.next_row]
+    per_row += [*state.details.values(), *state.columns.values()]
+    ids = [state.feature_ids.values, state.feature_ids.sorted, state.feature_ids.positions]
+    members = [state.person_ids.values, state.person_ids.sorted, state.person_ids.positions]
+    members += [state.first_row, state.live_rows, state.member_meta]
+    rows = max(state.rows, 1)
+    return {
+        "row_columns": round(sum(a[: state.rows].nbytes for a in per_row) / rows, 1),
+        "feature_ids": round(sum(a[: state.rows].nbytes for a in ids) / rows, 1),
+        "sources": round((state.sources.arrays()[0].nbytes + 8 * state.rows) / rows, 1),
+        "members": round(sum(a.nbytes for a in members) / max(state.members, 1), 1),
+    }
 
 
 def faiss_hnsw_scale(index: GroupIndex, queries: np.ndarray, truth: np.ndarray) -> dict:
@@ -523,32 +610,44 @@ def run_scale(size: int, args: argparse.Namespace, workdir: Path) -> dict:
     index = build_scale_index(size, folder, report)
     print(f"{size:,}: built {report}", flush=True)
     _, queries = scale_queries(size, args.queries)
+    features = [Feature.from_vector(query, MODEL) for query in queries]
     truth = exact_truth(index, queries)
-    runs = [one_client(index, queries, truth, target) for target in ("fast", "balanced")]
-    runs.append(one_client(index, queries[: args.exact_queries], truth, "exact"))
+    service = scale_service(index, workdir)
+    report["memory_service_ready"] = rss_kinds()
+    runs = []
+    for batching in (False, True):
+        service.batching = batching
+        runs += [one_client(service, features, truth, t) for t in ("fast", "balanced")]
+    runs.append(one_client(service, features[: args.exact_queries], truth, "exact"))
     for row in runs:
         print(row, flush=True)
     for clients in (1, 8, 32):
-        runs.append(many_clients(index, queries, truth, clients, args.seconds))
-        print(runs[-1], flush=True)
+        for batching in (False, True):
+            runs.append(many_clients(service, features, truth, clients, args.seconds, batching))
+            print(runs[-1], flush=True)
     population = StreamedPopulation.make(size + 200_000, seed=size + 1)
     writes = next(population.blocks(np.random.default_rng(3)))
-    runs.append(many_clients(index, queries, truth, 32, args.seconds, writes))
-    print(runs[-1], flush=True)
+    for batching in (False, True):
+        runs.append(
+            many_clients(service, features, truth, 32, args.seconds, batching, writes[:20_000])
+        )
+        print(runs[-1], flush=True)
     report["memory_after_runs"] = rss_kinds()
-    report["bytes_per_member"] = {
+    report["bytes"] = column_bytes(index.state) | {
         "faiss_codes_and_ids": index.state.ann.index.code_size + 8 if index.state.ann else 0,
         "exact_vector_mapped": 4 * index.dim,
-        "norm_tombstone": 5,
     }
+    state = service._groups["scale"]
+    arrays, meta = state.snapshot_arrays()
     with stopwatch() as took:
-        snapshot.save(folder / "snap", index, {"group_id": "bench", "seq": 0})
+        snapshot.save(folder / "snap", index, {"group_id": "bench", "seq": 0, **meta}, arrays)
     report["snapshot_write_s"] = round(took[0], 1)
     if size <= args.hnsw_max:
         runs.append(faiss_hnsw_scale(index, queries, truth))
         print(runs[-1], flush=True)
-    del index
-    report["restart"] = restart(folder / "snap", size, args.queries)
+    service.close()
+    del index, service, state
+    report["restart"] = restart(folder / "snap", size, args.queries, workdir)
     print(report["restart"], flush=True)
     report["runs"] = runs
     return report
@@ -572,7 +671,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.restart:
-        restarted(args.restart, args.size, args.queries)
+        restarted(args.restart, args.size, args.queries, Path(args.workdir))
         return
     if args.scale:
         with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as tmp:
