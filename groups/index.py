@@ -297,17 +297,29 @@ class GroupIndex:
         state.sq_norms[start:stop] = np.einsum("ij,ij->i", block, block)
         state.alive[start:stop] = True
         state.feature_ids.append(batch.feature_ids)
-        for row, entry, meta in zip(
-            range(start, stop), entries, metas or [0] * len(entries), strict=True
-        ):
-            code = self._member(state, entry.person_id, meta)
-            state.person[row] = code
-            state.next_row[row] = state.first_row[code]
-            state.first_row[code] = row
-            state.live_rows[code] += 1
-            state.details["quality"][row] = np.nan if entry.quality is None else entry.quality
-            state.details["created_us"][row] = entry.created_us
-            self._encode(state, row, entry.metadata)
+        codes = self._members(state, batch.person_ids)
+        rows = np.arange(start, stop)
+        # chains: each row points to its member's previous row (in this batch or before)
+        order = np.argsort(codes, kind="stable")
+        ordered = codes[order]
+        first = np.r_[True, ordered[1:] != ordered[:-1]]
+        last = np.r_[ordered[1:] != ordered[:-1], True]
+        previous = np.empty(len(rows), np.int64)
+        previous[order[~first]] = rows[order[np.flatnonzero(~first) - 1]]
+        previous[order[first]] = state.first_row[ordered[first]]
+        state.person[start:stop] = codes
+        state.next_row[start:stop] = previous
+        state.first_row[ordered[last]] = rows[order[last]]
+        meta = np.zeros(len(rows), np.int32) if metas is None else np.asarray(metas, np.int32)
+        state.member_meta[ordered[last]] = meta[order[last]]  # the newest row's wins
+        np.add.at(state.live_rows, codes, 1)
+        state.details["quality"][start:stop] = [
+            np.nan if entry.quality is None else entry.quality for entry in entries
+        ]
+        state.details["created_us"][start:stop] = [entry.created_us for entry in entries]
+        for row, entry in zip(rows.tolist(), entries, strict=True):
+            if entry.metadata:  # a new row's columns are MISSING already
+                self._encode(state, row, entry.metadata, fresh=True)
         state.sources.append([entry.source or "" for entry in entries])
         state.rows = stop
         if state.ann is not None:
@@ -318,13 +330,16 @@ class GroupIndex:
                 state.ann.add(block, rows)
 
     @staticmethod
-    def _member(state: State, person_id: str, meta: int) -> int:
-        code = state.member_code(person_id)
-        if code is None:
-            [code] = state.person_ids.append([person_id]).tolist()
-            state.reserve_members(code + 1)
-        state.member_meta[code] = meta
-        return int(code)
+    def _members(state: State, person_ids: list[str]) -> np.ndarray:
+        """The member code of each row's person; new persons (and gone ones come back:
+        their code is reused) get theirs."""
+        unique, inverse = np.unique(encoded(person_ids), return_inverse=True)
+        codes = state.person_ids.find_many(unique)
+        missing = codes < 0
+        if missing.any():
+            codes[missing] = state.person_ids.append(unique[missing])
+            state.reserve_members(len(state.person_ids))
+        return codes[inverse.ravel()]
 
     def remove(self, feature_ids: list[str]) -> None:
         state = self.state
@@ -340,10 +355,15 @@ class GroupIndex:
         for row in rows:
             self._encode(self.state, row, metadata)
 
-    def _encode(self, state: State, row: int, metadata: dict[str, Any]) -> None:
+    def _encode(
+        self, state: State, row: int, metadata: dict[str, Any], fresh: bool = False
+    ) -> None:
+        """A row's metadata codes; `fresh`: a row never written (its codes are MISSING)."""
         for key in metadata.keys() - state.columns.keys():
             state.columns[key] = np.full(len(state.alive), MISSING, np.int32)
-        for key, column in state.columns.items():
+        for key, column in (
+            ((key, state.columns[key]) for key in metadata) if fresh else state.columns.items()
+        ):
             column[row] = self._code(key, metadata[key]) if key in metadata else MISSING
 
     def _code(self, key: str, value: Any) -> int:

@@ -54,7 +54,8 @@ class Keys:
     # -- writes ---------------------------------------------------------------------------
 
     def append(self, keys: list[str] | np.ndarray) -> np.ndarray:
-        """Add keys at the end; their positions."""
+        """Add keys at the end; their positions. A large block (a store scan, a bulk
+        load) goes into the sorted copy at once, a few keys into `recent`."""
         block = keys if isinstance(keys, np.ndarray) else encoded(keys)
         if block.dtype.itemsize > self.width:
             self.values = self.values.astype(block.dtype)
@@ -66,25 +67,30 @@ class Keys:
             self.values = bigger
         self.values[start:stop] = block
         self.count = stop
+        positions = np.arange(start, stop)
+        if len(block) >= MERGE_MIN:
+            self._insert(self.values[start:stop], positions)
+            return positions
         for position, key in enumerate(self.values[start:stop].tolist(), start):
             self.recent.setdefault(key, []).append(position)
         if len(self.recent) > max(MERGE_MIN, len(self.sorted) // 32):
             self.merge()
-        return np.arange(start, stop)
+        return positions
 
     def merge(self) -> None:
         """Fold the recent keys into the sorted copy (one sorted insert)."""
         if not self.recent:
             return
-        keys = np.array(list(self.recent), self.values.dtype)
         lists = list(self.recent.values())
-        positions = np.array([p for plist in lists for p in plist], np.int64)
-        repeated = np.repeat(keys, [len(plist) for plist in lists])
-        order = np.argsort(repeated, kind="stable")
-        at = np.searchsorted(self.sorted, repeated[order], side="right")
-        self.sorted = np.insert(self.sorted, at, repeated[order])
-        self.positions = np.insert(self.positions, at, positions[order])
+        keys = np.repeat(np.array(list(self.recent), self.values.dtype), [len(p) for p in lists])
+        self._insert(keys, np.array([p for plist in lists for p in plist], np.int64))
         self.recent = {}
+
+    def _insert(self, keys: np.ndarray, positions: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        at = np.searchsorted(self.sorted, keys[order], side="right")
+        self.sorted = np.insert(self.sorted, at, keys[order])
+        self.positions = np.insert(self.positions, at, positions[order])
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -103,6 +109,20 @@ class Keys:
         left = int(np.searchsorted(self.sorted, probe, side="left"))
         right = int(np.searchsorted(self.sorted, probe, side="right"))
         return self.positions[left:right].tolist() + self.recent.get(raw, [])
+
+    def find_many(self, keys: np.ndarray) -> np.ndarray:
+        """The first position of each key (-1 where absent), for unique keys (members)."""
+        at = np.searchsorted(self.sorted, keys)
+        found = np.full(len(keys), -1, np.int64)
+        inside = np.flatnonzero(at < len(self.sorted))
+        hit = inside[self.sorted[at[inside]] == keys[inside]]
+        found[hit] = self.positions[at[hit]]
+        if self.recent:
+            for number in np.flatnonzero(found < 0).tolist():
+                recent = self.recent.get(bytes(keys[number]))
+                if recent:
+                    found[number] = recent[0]
+        return found
 
     def taken(self, positions: np.ndarray) -> Keys:
         """A new column of the keys at `positions`, in that order (for a compaction)."""

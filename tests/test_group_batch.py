@@ -209,6 +209,8 @@ def test_keys_find_grow_merge_compact_and_reload():
     assert keys.width == 70
     assert all(keys.find(name) == [n] for n, name in enumerate(names))
     assert keys.find("missing") == [] and keys.find("y" * 200) == []
+    asked = np.array([names[3].encode(), b"missing", names[-1].encode()])  # one recent
+    assert keys.find_many(asked).tolist() == [3, -1, len(names) - 1]
     keys.append([names[5]])  # the same key again (a feature removed, then replayed)
     assert keys.find(names[5]) == [5, len(names)]
     picked = np.array([len(names) - 2, 3, 0])
