@@ -44,7 +44,7 @@ import numpy as np
 
 from vigil.groups.ann import DEFAULT_TARGET, Ann, Prepared
 from vigil.groups.filters import NormalFilter, token
-from vigil.groups.keys import Keys, Texts, encoded
+from vigil.groups.keys import Keys, Texts, encoded, larger
 from vigil.infra.columns import MISSING, grown
 
 EXACT_MAX = 50_000
@@ -181,7 +181,7 @@ class State:
         needed = self.rows + extra
         if needed <= len(self.alive):
             return
-        capacity = max(needed, 2 * len(self.alive))
+        capacity = larger(len(self.alive), needed)
         self.vectors = grown_matrix(self.vectors, capacity)
         self.sq_norms = grown(self.sq_norms, capacity, 0.0)
         self.alive = grown(self.alive, capacity, False)
@@ -195,7 +195,7 @@ class State:
     def reserve_members(self, count: int) -> None:
         if count <= len(self.first_row):
             return
-        capacity = max(count, 2 * len(self.first_row), 64)
+        capacity = larger(len(self.first_row), count)
         self.first_row = grown(self.first_row, capacity, -1)
         self.live_rows = grown(self.live_rows, capacity, 0)
         self.member_meta = grown(self.member_meta, capacity, 0)
