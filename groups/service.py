@@ -117,6 +117,10 @@ class Pending:
     box: Box | None
 
 
+# a request's hits before its result is built: (group, neighbour, member metadata)
+Found = list[tuple[str, Neighbour, dict[str, Any]]]
+
+
 class GroupService(Mirrored[GroupStore]):
     """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
 
@@ -136,7 +140,7 @@ class GroupService(Mirrored[GroupStore]):
         self.snapshots = Path(folder) if folder else None
         super().__init__(GroupStore(self.uri, index_type=index_type))
         self._groups: dict[str, GroupState] = {}
-        self._batcher: Batcher[Pending, SearchResult] = Batcher(self._search_batch)
+        self._batcher: Batcher[Pending, Found] = Batcher(self._search_batch)
         self._start()
 
     # -- start-up -------------------------------------------------------------------------
@@ -584,43 +588,40 @@ class GroupService(Mirrored[GroupStore]):
         filter: NormalFilter | None,
         box: Box | None = None,
     ) -> SearchResult:
-        """One validated query, answered in a micro-batch with the queries of other
-        threads (`batcher.py`); its own errors are raised here, in its caller only.
+        """One validated query, searched in a micro-batch with the queries of other
+        threads (`batcher.py`); its own errors are raised here, in its caller only, and
+        its result is built here, so the batch's thread hands the next batch on sooner.
         Without `batching` (the baseline of bench_search), each query is a batch of one
         run by its caller, concurrently with the others under the shared read lock."""
         request = Pending(model, vector, query, filter, box)
-        if not self.batching:
-            [outcome] = self._search_batch([request])
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-        return self._batcher.submit(request)
+        if self.batching:
+            return self._result(request, self._batcher.submit(request))
+        [outcome] = self._search_batch([request])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return self._result(request, outcome)
 
-    def _search_batch(self, requests: Sequence[Pending]) -> list[SearchResult | Exception]:
-        """Answer a micro-batch under one read lock: requests for the same group, k,
+    def _search_batch(self, requests: Sequence[Pending]) -> list[Found | Exception]:
+        """Search a micro-batch under one read lock: requests for the same group, k,
         target and filter are one `search_many` (one FAISS call, one re-rank). A request
         that fails (unknown group, other model) is refused alone, with its code; if a
         grouped search fails, its requests are retried one by one, so a bad query costs
-        only itself."""
-        outcomes: list[SearchResult | Exception | None] = [None] * len(requests)
-        found: list[list[tuple[GroupState, Neighbour]]] = [[] for _ in requests]
-        metadata: dict[tuple[str, int], dict[str, Any]] = {}
+        only itself. Each request gets its hits in every group it named."""
+        outcomes: list[Found | Exception] = [[] for _ in requests]
         with self._rw.read():
             jobs: dict[tuple[str, int, str, str], list[int]] = {}
-            states: dict[str, GroupState] = {}
             for number, request in enumerate(requests):
                 try:
                     names = [state.name for state in self._searched(request)]
                 except VigilError as exc:
                     outcomes[number] = exc
                     continue
+                wanted = json.dumps(request.filter, sort_keys=True) if request.filter else ""
                 for name in names:
-                    states[name] = self._groups[name]
-                    wanted = json.dumps(request.filter, sort_keys=True) if request.filter else ""
                     key = (name, request.query.k, request.query.target, wanted)
                     jobs.setdefault(key, []).append(number)
             for (name, k, target, _), numbers in jobs.items():
-                state = states[name]
+                state = self._groups[name]
                 assert state.index is not None  # `_searched` skips empty groups
                 filter = requests[numbers[0]].filter
                 try:
@@ -636,18 +637,16 @@ class GroupService(Mirrored[GroupStore]):
                         except Exception as exc:  # that caller's error
                             outcomes[number] = exc
                             answers.append([])
+                metadata: dict[int, dict[str, Any]] = {}
                 for number, neighbours in zip(numbers, answers, strict=True):
-                    for neighbour in neighbours:
-                        found[number].append((state, neighbour))
-                        member = (name, neighbour.member)
-                        if member not in metadata:
-                            metadata[member] = state.metadata(neighbour.member)
-        return [
-            outcome
-            if outcome is not None
-            else self._result(requests[number], found[number], metadata)
-            for number, outcome in enumerate(outcomes)
-        ]
+                    found = outcomes[number]
+                    if isinstance(found, Exception):
+                        continue
+                    for n in neighbours:
+                        if n.member not in metadata:
+                            metadata[n.member] = state.metadata(n.member)
+                        found.append((name, n, metadata[n.member]))
+        return outcomes
 
     def _searched(self, request: Pending) -> list[GroupState]:
         """The non-empty groups a request searches (read lock held); raises its error."""
@@ -661,25 +660,21 @@ class GroupService(Mirrored[GroupStore]):
         return states
 
     @staticmethod
-    def _result(
-        request: Pending,
-        found: list[tuple[GroupState, Neighbour]],
-        metadata: dict[tuple[str, int], dict[str, Any]],
-    ) -> SearchResult:
+    def _result(request: Pending, found: Found) -> SearchResult:
         """The k best hits over the groups searched, built from index values (valid by
-        construction: no re-validation, a copy of each member's metadata)."""
+        construction: no re-validation; a copy of each member's metadata)."""
         threshold = threshold_for(request.model, request.query.far)
-        best_first = sorted(found, key=lambda pair: pair[1].distance)[: request.query.k]
+        best_first = sorted(found, key=lambda hit: hit[1].distance)[: request.query.k]
         hits = [
             SearchHit.model_construct(
-                group=state.name,
+                group=group,
                 person_id=n.person_id,
                 feature_id=n.feature_id,
                 distance=round(n.distance, 6),
                 similarity=similarity(n.distance),
-                metadata=dict(metadata[(state.name, n.member)]),
+                metadata=dict(metadata),
             )
-            for state, n in best_first
+            for group, n, metadata in best_first
         ]
         best = hits[0] if hits and hits[0].distance <= threshold.distance else None
         return SearchResult.model_construct(

@@ -118,8 +118,12 @@ def test_a_bad_query_in_a_batch_refuses_only_itself_with_its_code(
     outcomes = service._search_batch(batch)
     assert isinstance(outcomes[3], VigilError) and outcomes[3].code == ErrorCode.GROUP_NOT_FOUND
     assert isinstance(outcomes[6], VigilError) and outcomes[6].code == ErrorCode.FEATURE_MISMATCH
-    answers = [outcome for n, outcome in enumerate(outcomes) if n not in (3, 6)]
-    assert [a.model_dump() for a in answers] == [a.model_dump() for a in alone]
+    answers = [
+        service._result(batch[n], outcome).model_dump()
+        for n, outcome in enumerate(outcomes)
+        if n not in (3, 6)
+    ]
+    assert answers == [a.model_dump() for a in alone]
 
     # a query the index fails on sinks the grouped search: each is retried alone
     poison = good[4].vector()
@@ -132,9 +136,10 @@ def test_a_bad_query_in_a_batch_refuses_only_itself_with_its_code(
         return real(self, queries, *args, **kwargs)
 
     monkeypatch.setattr(type(index), "search_many", failing)
-    outcomes = service._search_batch([pending(feature, ["big"]) for feature in good])
+    batch = [pending(feature, ["big"]) for feature in good]
+    outcomes = service._search_batch(batch)
     assert isinstance(outcomes[4], VigilError) and outcomes[4].code == ErrorCode.INVALID_FEATURE
-    rest = [o.model_dump() for n, o in enumerate(outcomes) if n != 4]
+    rest = [service._result(batch[n], o).model_dump() for n, o in enumerate(outcomes) if n != 4]
     assert rest == [a.model_dump() for n, a in enumerate(alone) if n != 4]
 
 
