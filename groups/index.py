@@ -274,8 +274,16 @@ class GroupIndex:
     # -- writes (caller holds the write lock) ---------------------------------------------
 
     def prepare(self, entries: list[Entry]) -> Batch:
-        """Stack, encode ids and (with FAISS) assign and encode vectors: reads only, so
-        no lock needed beyond keeping other writers out until `add`."""
+        """Stack, encode ids and (with FAISS) assign and encode vectors, and grow the
+        columns if they must grow (copies of rows no one writes meanwhile, swapped in
+        whole): so `add` under the write lock only copies the batch in, even when a 10M
+        row group's columns grow. No lock needed beyond keeping other writers out."""
+        state = self.state
+        state.reserve(len(entries))
+        state.reserve_members(len(state.person_ids) + len(entries))
+        state.feature_ids.reserve(len(entries))
+        state.person_ids.reserve(len(entries))
+        state.sources.reserve(len(entries))
         block = np.zeros((len(entries), self.dim), np.float32)
         for row, entry in enumerate(entries):
             block[row] = np.asarray(entry.vector, np.float32).reshape(self.dim)

@@ -67,10 +67,7 @@ class Keys:
             self.values = self.values.astype(block.dtype)
             self.sorted = self.sorted.astype(block.dtype)
         start, stop = self.count, self.count + len(block)
-        if stop > len(self.values):
-            bigger = np.zeros(larger(len(self.values), stop), self.values.dtype)
-            bigger[:start] = self.values[:start]
-            self.values = bigger
+        self.reserve(len(block))
         self.values[start:stop] = block
         self.count = stop
         positions = np.arange(start, stop)
@@ -82,6 +79,13 @@ class Keys:
         if len(self.recent) > max(MERGE_MIN, len(self.sorted) // 32):
             self.merge()
         return positions
+
+    def reserve(self, extra: int) -> None:
+        """Room for `extra` more keys (a copy when the column must grow)."""
+        if self.count + extra > len(self.values):
+            bigger = np.zeros(larger(len(self.values), self.count + extra), self.values.dtype)
+            bigger[: self.count] = self.values[: self.count]
+            self.values = bigger
 
     def merge(self) -> None:
         """Fold the recent keys into the sorted copy (one sorted insert)."""
@@ -178,11 +182,14 @@ class Texts:
         if used + added.size > self.blob.size:
             self.blob = np.resize(self.blob, larger(self.blob.size, used + added.size))
         self.blob[used : used + added.size] = added
-        if self.count + len(texts) > self.ends.size:
-            self.ends = np.resize(self.ends, larger(self.ends.size, self.count + len(texts)))
+        self.reserve(len(texts))
         lengths = np.array([len(item) for item in encoded_texts], np.int64)
         self.ends[self.count : self.count + len(texts)] = used + np.cumsum(lengths)
         self.count += len(texts)
+
+    def reserve(self, extra: int) -> None:
+        if self.count + extra > self.ends.size:
+            self.ends = np.resize(self.ends, larger(self.ends.size, self.count + extra))
 
     def text(self, position: int) -> str:
         start = int(self.ends[position - 1]) if position else 0
