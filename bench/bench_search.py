@@ -2,8 +2,10 @@
 
 Run: python bench/bench_search.py [--sizes 100000,1000000] [--server-uri URI] [--json OUT]
 Scale (issue 17): python bench/bench_search.py --scale 1000000,10000000 [--json OUT]
-(`--scale` section below: recall targets, 1/8/32 client threads, writes during reads,
-memory and restart from a snapshot, at 1M and 10M members.)
+(`--scale` section below: one group of 1M / 10M members served by a real `GroupService`;
+recall targets, 1/8/32 client threads with micro-batching off (the baseline) and on,
+enrolments during reads with the lock timed, column bytes, memory, and a fresh service
+process started from the group's snapshot.)
 
 Data: synthetic 128-D face-like features (`tests.support.synthetic_groups`: people in
 look-alike clusters, so a query's 10 nearest neighbours are a real ranking, not
@@ -507,7 +509,7 @@ def many_clients(
         holds = [h * 1000 for h in lock.write_holds]
         result |= {
             "rows_written": written[0],
-            "write_lock_hold_ms_p50": round(median(holds), 3),
+            "write_lock_hold_ms_p50": round(median(holds), 3) if holds else None,
             "write_lock_hold_ms_max": round(max(holds, default=0), 3),
             "read_lock_wait_ms_p99": round(percentile(waits, 99), 3),
             "read_lock_wait_ms_max": round(max(waits), 3),
