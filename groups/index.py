@@ -19,7 +19,11 @@ then index) and rebuilt from the store on start.
   line, or grows 4x past the rows FAISS was trained on, `rebuilt()` makes a
   compacted state off-lock and `install()` swaps it in (copy-on-write for the
   heavy work). An add is split likewise: `prepare()` (FAISS list assignment and
-  encoding, off-lock) and `add()` (copies, under the write lock).
+  encoding, column growth, off-lock) and `add()` (copies, under the write lock).
+- Everything else about a row or member is a column too (`State`): feature and
+  person ids as fixed-width bytes with a sorted lookup (`keys.py`), each member's
+  rows as a chain, quality, times, sources. No Python object per row or member:
+  the catalog (`catalog.py`) reads members from these columns.
 - Metadata filters are pre-filters: each metadata key is a dictionary-encoded
   int32 column aligned with the rows, so a filter is a vectorised row mask. A
   filter that leaves at most 2 x `exact_max` rows is answered exactly on those
@@ -28,6 +32,9 @@ then index) and rebuilt from the store on start.
   `IDSelectorBitmap` and the lists probed scaled by 1/share.
 - Hits are distinct members (each member's closest feature): candidates are
   over-fetched until k members are found or the group is exhausted.
+- Many queries are searched at once (`search_many`, what the service's micro-batches
+  call): one FAISS call or matrix product, one vectorised re-rank; one query is a
+  batch of one, so both give the same answers.
 
 Not thread-safe by itself: the service holds a readers-writer lock around it.
 """
