@@ -239,9 +239,8 @@ class State:
 
     def live_members(self) -> np.ndarray:
         """Codes of the members with live rows, ordered by person id."""
-        keys = self.person_ids
-        keys.merge()
-        return keys.positions[self.live_rows[keys.positions] > 0]
+        ordered = self.person_ids.ordered()
+        return ordered[self.live_rows[ordered] > 0]
 
 
 def chains(person: np.ndarray, members: int) -> tuple[np.ndarray, np.ndarray]:

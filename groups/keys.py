@@ -9,6 +9,8 @@ keys at once): ~70 B per 32-hex id, and no Python object per row.
 - Appends land in the column at once and in a small dict (`recent`); the dict is merged
   into the sorted copy when it outgrows `MERGE_MIN` or 1/32 of the column (a sorted
   insert: one O(n) copy, amortised), so a lookup is one binary search plus a dict probe.
+- Readers (searches, pages, snapshots) never change a column: only appends, under the
+  service's write lock, merge; the lookup is one attribute replaced whole.
 - The width grows to the longest key seen (a copy of the column, once per new width).
   Keys must not end in NUL (numpy's `S` strips them); ids are printable text.
 - Several positions may hold the same key (a feature removed, then added again by a
@@ -37,6 +39,16 @@ def encoded(keys: Iterable[str]) -> np.ndarray:
     return np.array(raw, dtype=f"S{max((len(item) for item in raw), default=1) or 1}")
 
 
+def inserted(
+    lookup: tuple[np.ndarray, np.ndarray], keys: np.ndarray, positions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A new (sorted keys, positions) with `keys` at `positions` inserted in order."""
+    stored, at_positions = lookup
+    order = np.argsort(keys, kind="stable")
+    at = np.searchsorted(stored, keys[order], side="right")
+    return np.insert(stored, at, keys[order]), np.insert(at_positions, at, positions[order])
+
+
 class Keys:
     """Append-only strings with positions; `find` maps keys back to positions."""
 
@@ -46,8 +58,9 @@ class Keys:
         self.values = np.zeros(max(capacity, self.count, MIN_CAPACITY), values.dtype)
         self.values[: self.count] = values
         order = np.argsort(values, kind="stable")
-        self.sorted = values[order]
-        self.positions = order.astype(np.int64)
+        # (sorted keys, their positions): one attribute, replaced whole, so a reader
+        # never pairs a new sorted copy with old positions
+        self.lookup = (values[order], order.astype(np.int64))
         self.recent: dict[bytes, list[int]] = {}
 
     def __len__(self) -> int:
@@ -57,6 +70,14 @@ class Keys:
     def width(self) -> int:
         return self.values.dtype.itemsize
 
+    @property
+    def sorted(self) -> np.ndarray:
+        return self.lookup[0]
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.lookup[1]
+
     # -- writes ---------------------------------------------------------------------------
 
     def append(self, keys: list[str] | np.ndarray) -> np.ndarray:
@@ -65,14 +86,14 @@ class Keys:
         block = keys if isinstance(keys, np.ndarray) else encoded(keys)
         if block.dtype.itemsize > self.width:
             self.values = self.values.astype(block.dtype)
-            self.sorted = self.sorted.astype(block.dtype)
+            self.lookup = (self.sorted.astype(block.dtype), self.positions)
         start, stop = self.count, self.count + len(block)
         self.reserve(len(block))
         self.values[start:stop] = block
         self.count = stop
         positions = np.arange(start, stop)
         if len(block) >= MERGE_MIN:
-            self._insert(self.values[start:stop], positions)
+            self.lookup = inserted(self.lookup, self.values[start:stop], positions)
             return positions
         for position, key in enumerate(self.values[start:stop].tolist(), start):
             self.recent.setdefault(key, []).append(position)
@@ -88,19 +109,21 @@ class Keys:
             self.values = bigger
 
     def merge(self) -> None:
-        """Fold the recent keys into the sorted copy (one sorted insert)."""
-        if not self.recent:
-            return
-        lists = list(self.recent.values())
-        keys = np.repeat(np.array(list(self.recent), self.values.dtype), [len(p) for p in lists])
-        self._insert(keys, np.array([p for plist in lists for p in plist], np.int64))
-        self.recent = {}
+        """Fold the recent keys into the sorted copy (one sorted insert). The new lookup
+        is in place before `recent` is emptied: a reader that takes `recent` first, then
+        `lookup` (as `find` does) sees every key in one or the other."""
+        if self.recent:
+            self.lookup = self.combined()
+            self.recent = {}
 
-    def _insert(self, keys: np.ndarray, positions: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        at = np.searchsorted(self.sorted, keys[order], side="right")
-        self.sorted = np.insert(self.sorted, at, keys[order])
-        self.positions = np.insert(self.positions, at, positions[order])
+    def combined(self) -> tuple[np.ndarray, np.ndarray]:
+        """The lookup with the recent keys folded in, without changing this column."""
+        recent, lookup = self.recent, self.lookup
+        if not recent:
+            return lookup
+        lists = list(recent.values())
+        keys = np.repeat(np.array(list(recent), self.values.dtype), [len(p) for p in lists])
+        return inserted(lookup, keys, np.array([p for plist in lists for p in plist], np.int64))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -115,24 +138,31 @@ class Keys:
         raw = key.encode()
         if len(raw) > self.width or not raw or raw.endswith(b"\0"):
             return []
+        recent = self.recent
+        keys, positions = self.lookup
         probe = np.array(raw, self.values.dtype)
-        left = int(np.searchsorted(self.sorted, probe, side="left"))
-        right = int(np.searchsorted(self.sorted, probe, side="right"))
-        return self.positions[left:right].tolist() + self.recent.get(raw, [])
+        left = int(np.searchsorted(keys, probe, side="left"))
+        right = int(np.searchsorted(keys, probe, side="right"))
+        return positions[left:right].tolist() + recent.get(raw, [])
 
     def find_many(self, keys: np.ndarray) -> np.ndarray:
         """The first position of each key (-1 where absent), for unique keys (members)."""
-        at = np.searchsorted(self.sorted, keys)
+        recent = self.recent
+        stored, positions = self.lookup
+        at = np.searchsorted(stored, keys)
         found = np.full(len(keys), -1, np.int64)
-        inside = np.flatnonzero(at < len(self.sorted))
-        hit = inside[self.sorted[at[inside]] == keys[inside]]
-        found[hit] = self.positions[at[hit]]
-        if self.recent:
+        inside = np.flatnonzero(at < len(stored))
+        hit = inside[stored[at[inside]] == keys[inside]]
+        found[hit] = positions[at[hit]]
+        if recent:
             for number in np.flatnonzero(found < 0).tolist():
-                recent = self.recent.get(bytes(keys[number]))
-                if recent:
-                    found[number] = recent[0]
+                if got := recent.get(bytes(keys[number])):
+                    found[number] = got[0]
         return found
+
+    def ordered(self) -> np.ndarray:
+        """Every position, in key order (without changing this column: readers call it)."""
+        return self.combined()[1]
 
     def taken(self, positions: np.ndarray) -> Keys:
         """A new column of the keys at `positions`, in that order (for a compaction)."""
@@ -140,11 +170,11 @@ class Keys:
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The column and its lookup, for a snapshot (a load then sorts nothing)."""
-        self.merge()
+        stored, positions = self.combined()
         return {
             prefix: self.values[: self.count],
-            f"{prefix}.sorted": self.sorted,
-            f"{prefix}.positions": self.positions,
+            f"{prefix}.sorted": stored,
+            f"{prefix}.positions": positions,
         }
 
     @classmethod
@@ -155,10 +185,11 @@ class Keys:
         keys.count = len(values)
         keys.values = np.zeros(max(capacity, keys.count, MIN_CAPACITY), values.dtype)
         keys.values[: keys.count] = values
-        keys.sorted = arrays[f"{prefix}.sorted"].astype(values.dtype)
-        keys.positions = arrays[f"{prefix}.positions"].astype(np.int64)
-        if len(keys.sorted) != keys.count or len(keys.positions) != keys.count:
-            raise ValueError(f"{prefix}: lookup of {len(keys.sorted)} keys for {keys.count}")
+        stored = arrays[f"{prefix}.sorted"].astype(values.dtype)
+        positions = arrays[f"{prefix}.positions"].astype(np.int64)
+        if len(stored) != keys.count or len(positions) != keys.count:
+            raise ValueError(f"{prefix}: lookup of {len(stored)} keys for {keys.count}")
+        keys.lookup = (stored, positions)
         keys.recent = {}
         return keys
 
