@@ -1,24 +1,29 @@
 """FAISS inverted-file indexes over row numbers: the approximate path for large groups.
 
-Groups use IVF with 8-bit scalar quantisation (`codec="SQ8"`), the clustering graph
-IVF-Flat (`codec="Flat"`, exact distances for its edges). Why IVF-SQ8 for groups:
+Groups use IVF with 4-bit product quantisation scanned by FAISS's fast-scan kernels
+(`group_codec`: `PQ32x4fs` for 128-D, 16 B a row), the clustering graph IVF-Flat
+(`codec="Flat"`, exact distances for its edges). Why IVF-PQ fast-scan for groups:
 
-- memory: a 128-D row costs 128 B of code and 8 B of id in the lists, a quarter of
-  IVF-Flat's 512 + 8 B; the exact vectors are kept once, by the `GroupIndex` (in memory
-  or in a mapped file), and the candidates are re-ranked against them, so the 8-bit
-  codes cost no recall (measured: recall is set by the lists probed, not the codes);
-- writes: a batch is assigned to lists and encoded off-lock (`prepare`, which reads only
-  the trained quantizer), then appended under the write lock (`append`: one FAISS call
-  copying the codes into their lists), so a write holds searches back for the copy only;
+- speed: the lists probed are scanned ~3x faster than with 8-bit scalar codes (IVF-SQ8,
+  used before): 0.37 against 1.01 ms a query at 1M with 100 of 4000 lists probed, both
+  re-ranked, recall@10 0.997 for both (`bench/results/search_codecs.log`). The search is
+  bound by this scan: 32 clients on 2 cores cannot beat the cores' scanning rate;
+- recall: the coarse codes only pick candidates; `over_fetch` times the candidates are
+  re-ranked with exact distances from the vectors the `GroupIndex` keeps (in memory or
+  in a mapped file), so recall is set by the lists probed, as with SQ8;
+- memory: 16 B of code and 8 B of id a row in the lists (SQ8: 128 + 8 B);
+- writes: fast-scan lists are packed blocks that FAISS fills itself, so a batch is
+  encoded in `append`, under the write lock (~0.1 ms for an enrolment's few rows);
+  other codecs (SQ8) are encoded off-lock in `prepare` and only copied in `append`;
 - deletes: the `GroupIndex` masks removed rows out of the candidates at once
   (tombstones); their codes leave the lists when the group is compacted;
 - recall is a choice (`TARGETS`): `fast` probes fewer lists, `balanced` enough for
   recall@10 >= 0.99 at 1M on look-alike clusters (bench/bench_search.py), `exact` is
   answered by the `GroupIndex` without FAISS.
 
-HNSW is faster per query at equal recall but cannot remove rows, builds ~15x slower
-(9.3 min for 1M rows on one core, so ~1.5 h at 10M) and keeps 4-8 links per row on top
-of the vectors; bench/bench_search.py measures it side by side.
+HNSW cannot remove rows, builds slowly (182 s for 1M rows on 2 cores, M=16) and at
+efSearch 64 reached recall@10 0.71 on these look-alike clusters; bench/bench_search.py
+measures it side by side.
 """
 
 from __future__ import annotations
@@ -58,13 +63,20 @@ def probe_count(lists: int, target: str = DEFAULT_TARGET) -> int:
     return min(lists, max(PROBE_MIN[target], lists // PROBE_DIVISOR[target]))
 
 
+def group_codec(dim: int) -> str:
+    """The codec of a group's index: 4-bit PQ fast-scan with 4 dimensions a sub-quantizer
+    (its kernels want an even count), else 8-bit scalar codes."""
+    return f"PQ{dim // 4}x4fs" if dim % 8 == 0 else "SQ8"
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """A batch assigned to lists and encoded (made off-lock), for `Ann.append`: FAISS's
-    standalone codes, each the list number followed by the vector's code."""
+    """A batch made ready for `Ann.append` off-lock: FAISS's standalone codes (the list
+    number, then the vector's code), or for fast-scan the vectors (FAISS packs them)."""
 
     ann: Ann
-    codes: np.ndarray
+    codes: np.ndarray | None
+    vectors: np.ndarray
 
 
 class Ann:
@@ -90,6 +102,16 @@ class Ann:
         self.nprobe = nprobe or probe_count(lists)
         self.trained_on = rows
 
+    @property
+    def fast_scan(self) -> bool:
+        return isinstance(self.index, faiss.IndexIVFFastScan)
+
+    @property
+    def over_fetch(self) -> int:
+        """Candidates re-ranked per one wanted: 4-bit codes rank coarsely (measured at 1M:
+        4x keeps the recall of the lists probed)."""
+        return 4 if self.fast_scan else 1
+
     @classmethod
     def read(cls, path: Path, trained_on: int) -> Ann:
         ann = cls.__new__(cls)
@@ -104,15 +126,20 @@ class Ann:
     # -- writes ---------------------------------------------------------------------------
 
     def prepare(self, vectors: np.ndarray) -> Prepared:
-        """Assign and encode a batch: reads only the trained quantizer and codec, so it runs
-        while searches do (no lock); `append` then only copies."""
-        return Prepared(self, self.index.sa_encode(np.ascontiguousarray(vectors, np.float32)))
+        """Assign and encode a batch (not for fast-scan: see the module): reads only the
+        trained quantizer and codec, so it runs while searches do (no lock)."""
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        return Prepared(self, None if self.fast_scan else self.index.sa_encode(vectors), vectors)
 
     def append(self, prepared: Prepared, rows: np.ndarray) -> None:
-        """Add a prepared batch as `rows` (caller holds the write lock): one FAISS call
-        that copies the codes into their lists, without the GIL."""
+        """Add a prepared batch as `rows` (caller holds the write lock): one FAISS call,
+        without the GIL, that copies the codes into their lists (fast-scan: encodes too)."""
         assert prepared.ann is self, "prepared for another index"
-        self.index.add_sa_codes(prepared.codes, np.asarray(rows, np.int64))
+        ids = np.asarray(rows, np.int64)
+        if prepared.codes is None:
+            self.index.add_with_ids(prepared.vectors, ids)
+        else:
+            self.index.add_sa_codes(prepared.codes, ids)
 
     def add(self, vectors: np.ndarray, rows: np.ndarray) -> None:
         self.append(self.prepare(vectors), rows)

@@ -5,7 +5,7 @@ group's vectors are also held here, kept in sync by the service (store first,
 then index) and rebuilt from the store on start.
 
 - Exact float32 numpy (L2 on the raw vectors) while a group holds at most
-  `exact_max` live rows (50k: ~3 ms a query); FAISS IVF-SQ8 (`ann.py`) above,
+  `exact_max` live rows (50k: ~3 ms a query); FAISS IVF-PQ fast-scan (`ann.py`) above,
   its candidates re-ranked with exact distances from the matrix kept here. The
   caller picks the recall (`target`): `fast`, `balanced` (the default) or `exact`
   (brute force over the allowed rows, whatever the size).
@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.groups.ann import DEFAULT_TARGET, Ann, Prepared
+from vigil.groups.ann import DEFAULT_TARGET, Ann, Prepared, group_codec
 from vigil.groups.filters import NormalFilter, token
 from vigil.groups.keys import Keys, Texts, encoded, larger
 from vigil.infra.columns import MISSING, grown
@@ -432,7 +432,9 @@ class GroupIndex:
         )
         new.rows = int(keep.size)
         if new.rows > self.exact_max:
-            new.ann = Ann(new.vectors[: new.rows], codec="SQ8", per_root=LISTS_PER_ROOT)
+            new.ann = Ann(
+                new.vectors[: new.rows], codec=group_codec(self.dim), per_root=LISTS_PER_ROOT
+            )
         return new
 
     def install(self, state: State) -> None:
@@ -549,7 +551,8 @@ class GroupIndex:
             and (not filtered or allowed > FILTERED_EXACT_FACTOR * self.exact_max)
         ):
             share = allowed / max(state.live, 1)
-            found = ann.search(queries, fetch, mask if filtered else None, share, target)
+            count = fetch * ann.over_fetch  # coarse codes: more candidates, re-ranked
+            found = ann.search(queries, count, mask if filtered else None, share, target)
             exhausted: np.ndarray = np.any(found < 0, axis=1)
             returned = found >= 0
             found[returned] = np.where(state.alive[found[returned]], found[returned], -1)

@@ -3,7 +3,7 @@
 Concurrent searches must answer exactly what each would get alone, a bad query in a
 batch must refuse only itself (with its code), and the numpy id columns must find,
 grow, compact and reload like the Python lists they replace. Groups of <= 6,000 rows,
-`exact_max` 1,000 so FAISS IVF-SQ8 is on.
+`exact_max` 1,000 so FAISS IVF (PQ fast-scan) is on.
 """
 
 from __future__ import annotations

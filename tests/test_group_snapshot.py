@@ -1,7 +1,7 @@
 """Index snapshots (fast start), journal replay, stale-snapshot rebuilds, recall targets.
 
 Groups of 20,000 rows (200 members x 100 photos) with `exact_max` 2,000, so FAISS
-IVF-SQ8 is on; the big numbers are in bench/bench_search.py.
+IVF (PQ fast-scan) is on; the big numbers are in bench/bench_search.py.
 """
 
 from __future__ import annotations
