@@ -14,7 +14,8 @@ new photos of enrolled people. Top-10, one query at a time, one client thread.
 
 Paths, all measured in the same run:
 - `numpy exact`: brute force over the float32 matrix, the baseline (recall 1 by definition);
-- `index`: the project's in-memory `GroupIndex` (FAISS IVF-Flat above 50k rows);
+- `index`: the project's in-memory `GroupIndex` (FAISS IVF above 50k rows: IVF-Flat when the
+  table in docs/performance.md was measured, IVF-PQ fast-scan now);
 - `faiss HNSW`: the alternative the index could have used (M=32, efSearch=64);
 - `Milvus Lite`: `GroupStore` on a .db file (IVF_FLAT, nlist 1024, nprobe 32);
 - `Milvus server`: `GroupStore` on Milvus standalone 2.3.5 over gRPC (HNSW M=16, ef 128),
