@@ -8,18 +8,36 @@ Milvus accepted it, so a failed write leaves both as they were.
 Concurrency (`vigil.infra.milvus.Mirrored`, shared with the history): writers are
 serialised by a mutex (Milvus I/O and index builds run under it only); memory
 changes and reads take a readers-writer lock, so a search sees each group either
-before or after a concurrent change, never half. The mirror belongs to this
+before or after a concurrent change, never half. Searches are micro-batched
+(`batcher.py`): the queries of all threads that arrive while a batch runs are answered
+by the next one, under one read lock, with one FAISS call and one re-rank per group
+(`GroupIndex.search_many`). So a write waits for at most the batch running, and holds
+the write lock for the copies only (FAISS codes are made before, `GroupState.prepare`);
+searches queued meanwhile wait for that copy. The mirror belongs to this
 process: with a Milvus server shared by several processes, send all group writes
 to one of them (or call `reload()`).
+
+Fast start (`snapshots`, a folder; `VIGIL_GROUPS_SNAPSHOTS`): each group's index is
+snapshotted there (`snapshot.py`) beside a store checkpoint, the sequence number of the
+group's change journal (`GroupStore.journal`, written before every feature change).
+On start a group is loaded from its snapshot, the journal entries after it replayed
+(the rows they name re-read from the store), and the result checked against the store:
+no gap in the journal, the same row count, a sample of rows equal. Anything else, and
+the group is rebuilt from a store scan and snapshotted afresh; `GroupState.loaded`
+says which happened. Snapshots are written by `snapshot()`, on `close()`, and after a
+rebuild (a scan or a FAISS retraining), whose files they reuse.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import random
 import unicodedata
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +45,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vigil.analysis.faces import face_targets, query_face, usable_faces
+from vigil.groups import snapshot
+from vigil.groups.ann import DEFAULT_TARGET
+from vigil.groups.batcher import Batcher
 from vigil.groups.catalog import GroupState
 from vigil.groups.filters import NormalFilter, normalize
-from vigil.groups.index import EXACT_MAX
+from vigil.groups.index import EXACT_MAX, Neighbour
 from vigil.groups.store import FeatureRow, GroupRecord, GroupStore, new_ids
 from vigil.infra.milvus import Mirrored
 from vigil.models.scoring import similarity, threshold_for
@@ -55,8 +76,13 @@ if TYPE_CHECKING:
     from vigil.analysis.pictures import ImageSource
 
 URI_ENV = "VIGIL_GROUPS_URI"
+SNAPSHOTS_ENV = "VIGIL_GROUPS_SNAPSHOTS"
 DEFAULT_URI = "vigil-groups.db"
 MAX_PAGE = 1000
+SAMPLE_ROWS = 32  # rows compared with the store when a snapshot is loaded
+JOURNAL_KEEP = 1000  # without snapshots, the journal is trimmed every this many entries
+
+log = logging.getLogger(__name__)
 
 
 def default_uri() -> str:
@@ -81,6 +107,21 @@ def picture_features(
     return features, qualities
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A validated search waiting for its micro-batch."""
+
+    model: str
+    vector: np.ndarray
+    query: SearchQuery
+    filter: NormalFilter | None
+    box: Box | None
+
+
+# a request's hits before its result is built: (group, neighbour, member metadata)
+Found = list[tuple[str, Neighbour, dict[str, Any]]]
+
+
 class GroupService(Mirrored[GroupStore]):
     """Feature groups stored in Milvus (Lite file by default, server by URI), searched in memory."""
 
@@ -90,11 +131,17 @@ class GroupService(Mirrored[GroupStore]):
         *,
         exact_max: int = EXACT_MAX,
         index_type: str | None = None,
+        snapshots: str | Path | None = None,
+        batching: bool = True,
     ) -> None:
         self.uri = str(uri or default_uri())
+        self.batching = batching
         self.exact_max = exact_max
+        folder = snapshots or os.environ.get(SNAPSHOTS_ENV)
+        self.snapshots = Path(folder) if folder else None
         super().__init__(GroupStore(self.uri, index_type=index_type))
         self._groups: dict[str, GroupState] = {}
+        self._batcher: Batcher[Pending, Found] = Batcher(self._search_batch)
         self._start()
 
     # -- start-up -------------------------------------------------------------------------
@@ -107,24 +154,126 @@ class GroupService(Mirrored[GroupStore]):
             with self._rw.write():
                 self._groups = groups
 
+    def _folder(self, record: GroupRecord) -> Path | None:
+        return None if self.snapshots is None else self.snapshots / record.group_id
+
     def _load(self, record: GroupRecord) -> GroupState:
-        state = GroupState(record, self.exact_max)
+        folder = self._folder(record)
+        if folder is not None and record.dim:
+            try:
+                return self._from_snapshot(record, folder)
+            except snapshot.Stale as stale:
+                log.warning("group %r: snapshot not used (%s); rebuilding", record.name, stale)
+                reason = str(stale)
+        else:
+            reason = "no snapshots"
+        if folder is not None:
+            snapshot.clear(folder)
+        state = GroupState(record, self.exact_max, storage=folder)
+        state.seq = self.store.journal_head(record.group_id)
+        if folder is None:  # entries are for snapshots; one left marks the high water
+            self.store.trim_journal(record.group_id, state.seq)
         for rows in self.store.scan_features(record.group_id):
             if state.index is None:  # rows stored but the registry write was lost: repair
                 state.bind_model(rows[0].model, rows[0].vector.size)
                 self.store.put_group(state.record)
             state.add_rows(rows)
-        self._maintain(state)
+        state.loaded = f"store scan ({reason})"
+        if not self._maintain(state):
+            self._checkpoint(state)
         return state
 
-    def _maintain(self, state: GroupState) -> None:
-        """Compact or switch exact/FAISS off the read lock, then swap (writer mutex held)."""
+    def _from_snapshot(self, record: GroupRecord, folder: Path) -> GroupState:
+        """The group from its snapshot, brought up to date by the journal and checked
+        against the store; `snapshot.Stale` if it does not match."""
+        group_id = record.group_id
+        loaded = snapshot.load(folder, record.dim, self.exact_max, {"group_id": group_id})
+        state = GroupState(record, self.exact_max, index=loaded.index, storage=folder)
+        state.restore(loaded.arrays, loaded.meta)
+        state.seq = int(loaded.meta["seq"])
+        entries = self.store.journal_since(group_id, state.seq)
+        head = entries[-1].seq if entries else 0
+        if head < state.seq or [e.seq for e in entries] != list(range(state.seq, head + 1)):
+            raise snapshot.Stale(f"journal at {head}, snapshot at {state.seq}, or a gap")
+        changed = list(dict.fromkeys(f for entry in entries[1:] for f in entry.feature_ids))
+        if changed:  # the store's rows of every id named: re-added as stored, or gone
+            stored = self.store.get_features(group_id, changed)
+            state.drop_features(changed)
+            if stored:
+                state.add_rows(stored)
+            state.seq = head
+        stored_rows = self.store.count_features(group_id)
+        if stored_rows != state.feature_count:
+            raise snapshot.Stale(f"store holds {stored_rows} rows, snapshot {state.feature_count}")
+        self._compare_sample(state)
+        state.loaded = f"snapshot + {len(entries) - 1} journal entries"
+        if changed and not self._maintain(state):
+            self._checkpoint(state)
+        return state
+
+    def _compare_sample(self, state: GroupState) -> None:
+        """Random rows of the loaded index must equal the store's (person and vector)."""
+        assert state.index is not None
+        index = state.index.state
+        live = np.flatnonzero(index.alive[: index.rows])
+        picked = live[random.sample(range(live.size), min(SAMPLE_ROWS, live.size))]
+        ids = index.feature_ids.keys(picked)
+        rows = self.store.get_features(state.record.group_id, ids)
+        stored = {row.feature_id: row for row in rows}
+        for feature_id, mine in zip(ids, picked.tolist(), strict=True):
+            row = stored.get(feature_id)
+            if (
+                row is None
+                or row.person_id != index.person_ids.key(int(index.person[mine]))
+                or not np.array_equal(row.vector, index.vectors[mine])
+            ):
+                raise snapshot.Stale(f"row {feature_id} differs from the store")
+
+    def _checkpoint(self, state: GroupState) -> None:
+        """Snapshot a group (writer mutex held), then drop the journal entries it covers."""
+        folder = self._folder(state.record)
+        if folder is None or state.index is None:
+            return
+        arrays, meta = state.snapshot_arrays()
+        checkpoint = {"group_id": state.record.group_id, "seq": state.seq, **meta}
+        snapshot.save(folder, state.index, checkpoint, arrays)
+        self.store.trim_journal(state.record.group_id, state.seq)
+
+    def snapshot(self) -> None:
+        """Snapshot every group now (searches go on; writes wait). Needs `snapshots`."""
+        if self.snapshots is None:
+            raise VigilError(ErrorCode.INVALID_OPTIONS, "no snapshot folder configured")
+        with self._writer:
+            for state in list(self._groups.values()):
+                self._checkpoint(state)
+
+    def close(self) -> None:
+        """Snapshot (when configured), then release the store."""
+        try:
+            if self.snapshots is not None:
+                self.snapshot()
+        finally:
+            super().close()
+
+    def _journal(self, state: GroupState, op: str, feature_ids: list[str]) -> None:
+        """Record a feature change before making it (writer mutex held): the journal a
+        snapshot is replayed from. Without snapshots it is trimmed as it goes."""
+        group_id = state.record.group_id
+        state.seq = self.store.journal(group_id, state.seq + 1, op, feature_ids)
+        if self.snapshots is None and state.seq % JOURNAL_KEEP == 0:
+            self.store.trim_journal(group_id, state.seq)
+
+    def _maintain(self, state: GroupState) -> bool:
+        """Compact or switch exact/FAISS off the read lock, then swap (writer mutex held);
+        with snapshots, the rebuilt index (in new files) is snapshotted. True if done."""
         index = state.index
         if index is None or not index.maintenance_due():
-            return
+            return False
         rebuilt = index.rebuilt()  # the slow part (FAISS training): searches go on meanwhile
         with self._rw.write():
             index.install(rebuilt)
+        self._checkpoint(state)
+        return True
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -142,11 +291,18 @@ class GroupService(Mirrored[GroupStore]):
     @staticmethod
     def _person(state: GroupState, person_id: str) -> str:
         person_id = checked(PersonId, person_id, "person id")
-        if person_id not in state.members:
+        if state.code(person_id) is None:
             raise VigilError(
                 ErrorCode.MEMBER_NOT_FOUND, f"no member {person_id!r} in group {state.name!r}"
             )
         return person_id
+
+    @staticmethod
+    def _code(state: GroupState, person_id: str) -> int:
+        """The code of a member `_person` checked (writer mutex held: it stays)."""
+        code = state.code(person_id)
+        assert code is not None
+        return code
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -171,7 +327,9 @@ class GroupService(Mirrored[GroupStore]):
             )
             self.store.put_group(record)
             with self._rw.write():
-                self._groups[group.name] = GroupState(record, self.exact_max)
+                self._groups[group.name] = GroupState(
+                    record, self.exact_max, storage=self._folder(record)
+                )
             return self._groups[group.name].summary()
 
     def list_groups(self) -> list[FeatureGroup]:
@@ -203,6 +361,9 @@ class GroupService(Mirrored[GroupStore]):
             self.store.delete_group(state.record.group_id)
             with self._rw.write():
                 del self._groups[state.name]
+            if (folder := self._folder(state.record)) is not None:
+                snapshot.clear(folder)
+                folder.rmdir()
 
     # -- members --------------------------------------------------------------------------
 
@@ -230,23 +391,27 @@ class GroupService(Mirrored[GroupStore]):
             state = self._state(group)
             group_id, dim = state.record.group_id, vectors[0].size
             self._check_model(state, model, dim)
-            existing = state.members.get(person_id)
-            kept = existing.metadata if existing else {}
+            existing = state.code(person_id)
+            kept = {} if existing is None else state.metadata(existing)
             member_metadata = kept if new_metadata is None else new_metadata
             rows = self._new_rows(person_id, model, vectors, member_metadata, sources, qualities)
-            rewrite = existing is not None and member_metadata != existing.metadata
+            rewrite = existing is not None and member_metadata != kept
             self.store.ensure_features(group_id, dim)
+            self._journal(state, "add", [row.feature_id for row in rows])
             self.store.insert(group_id, rows)
             if rewrite:
+                assert existing is not None
+                self._journal(state, "meta", state.feature_ids(existing))
                 self.store.insert(group_id, state.rows_of(person_id, member_metadata), upsert=True)
             if not state.record.model:
                 self.store.put_group(replace(state.record, model=model, dim=dim))
-            with self._rw.write():
-                if not state.record.model:
+                with self._rw.write():
                     state.bind_model(model, dim)
+            batch = state.prepare(rows)  # FAISS encoding off the read lock
+            with self._rw.write():
                 if rewrite:
                     state.set_metadata(person_id, member_metadata)
-                state.add_rows(rows)
+                state.add_rows(rows, batch)
             self._maintain(state)
             return state.member(person_id)
 
@@ -356,6 +521,7 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
+            self._journal(state, "meta", state.feature_ids(self._code(state, person_id)))
             self.store.insert(
                 state.record.group_id, state.rows_of(person_id, metadata), upsert=True
             )
@@ -367,9 +533,9 @@ class GroupService(Mirrored[GroupStore]):
         with self._writer:
             state = self._state(group)
             person_id = self._person(state, person_id)
-            self.store.delete_features(
-                state.record.group_id, list(state.members[person_id].features)
-            )
+            feature_ids = state.feature_ids(self._code(state, person_id))
+            self._journal(state, "remove", feature_ids)
+            self.store.delete_features(state.record.group_id, feature_ids)
             with self._rw.write():
                 state.remove_member(person_id)
             self._maintain(state)
@@ -383,9 +549,14 @@ class GroupService(Mirrored[GroupStore]):
         k: int = 10,
         far: float = 1e-3,
         filter: dict[str, Any] | None = None,
+        target: str = DEFAULT_TARGET,
     ) -> SearchResult:
-        """Top-k members over `groups` with scores; 'match' when the best passes `far`."""
-        query = checked(SearchQuery, {"groups": groups, "k": k, "far": far}, "search")
+        """Top-k members over `groups` with scores; 'match' when the best passes `far`.
+
+        `target` trades speed for recall in large groups: `fast`, `balanced`, `exact`."""
+        query = checked(
+            SearchQuery, {"groups": groups, "k": k, "far": far, "target": target}, "search"
+        )
         model, vector = as_vector(feature)
         return self._search(model, vector, query, normalize(filter))
 
@@ -397,6 +568,7 @@ class GroupService(Mirrored[GroupStore]):
         far: float = 1e-3,
         filter: dict[str, Any] | None = None,
         all_faces: bool = False,
+        target: str = DEFAULT_TARGET,
         options: QueryFaceOptions | dict | None = None,
         face: object = None,
     ) -> list[SearchResult]:
@@ -407,11 +579,11 @@ class GroupService(Mirrored[GroupStore]):
         `options` (min_size, min_quality, dominance) refuse a face for which the FAR
         would not hold. Raises VigilError: NO_FACE, FACE_TOO_SMALL, LOW_QUALITY,
         AMBIGUOUS_FACE, the decoder's codes, INVALID_OPTIONS (also for a face named
-        together with all_faces).
+        together with all_faces). `target`: fast, balanced or exact (recall against
+        speed in large groups).
         """
-        query = checked(
-            SearchQuery, {"groups": groups, "k": k, "far": far, "all_faces": all_faces}, "search"
-        )
+        asked = {"groups": groups, "k": k, "far": far, "all_faces": all_faces, "target": target}
+        query = checked(SearchQuery, asked, "search")
         wanted = normalize(filter)
         filters, named = query_options(options), parse_face(face)
         if all_faces and named is not None:
@@ -439,32 +611,100 @@ class GroupService(Mirrored[GroupStore]):
         filter: NormalFilter | None,
         box: Box | None = None,
     ) -> SearchResult:
-        threshold = threshold_for(model, query.far)
-        hits: list[SearchHit] = []
+        """One validated query, searched in a micro-batch with the queries of other
+        threads (`batcher.py`); its own errors are raised here, in its caller only, and
+        its result is built here, so the batch's thread hands the next batch on sooner.
+        Without `batching` (the baseline of bench_search), each query is a batch of one
+        run by its caller, concurrently with the others under the shared read lock."""
+        request = Pending(model, vector, query, filter, box)
+        if self.batching:
+            return self._result(request, self._batcher.submit(request))
+        [outcome] = self._search_batch([request])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return self._result(request, outcome)
+
+    def _search_batch(self, requests: Sequence[Pending]) -> list[Found | Exception]:
+        """Search a micro-batch under one read lock: requests for the same group, k,
+        target and filter are one `search_many` (one FAISS call, one re-rank). A request
+        that fails (unknown group, other model) is refused alone, with its code; if a
+        grouped search fails, its requests are retried one by one, so a bad query costs
+        only itself. Each request gets its hits in every group it named."""
+        outcomes: list[Found | Exception] = [[] for _ in requests]
         with self._rw.read():
-            for name in dict.fromkeys(query.groups):
-                state = self._state(name)
-                if state.index is None:
-                    continue  # an empty group matches nothing, whatever the model
-                self._check_model(state, model, vector.size)
-                hits += [
-                    SearchHit(
-                        group=state.name,
-                        person_id=n.person_id,
-                        feature_id=n.feature_id,
-                        distance=round(n.distance, 6),
-                        similarity=similarity(n.distance),
-                        metadata=state.members[n.person_id].metadata,
-                    )
-                    for n in state.index.search(vector, query.k, filter)
-                ]
-        hits = sorted(hits, key=lambda hit: hit.distance)[: query.k]
+            jobs: dict[tuple[str, int, str, str], list[int]] = {}
+            for number, request in enumerate(requests):
+                try:
+                    names = [state.name for state in self._searched(request)]
+                except VigilError as exc:
+                    outcomes[number] = exc
+                    continue
+                wanted = json.dumps(request.filter, sort_keys=True) if request.filter else ""
+                for name in names:
+                    key = (name, request.query.k, request.query.target, wanted)
+                    jobs.setdefault(key, []).append(number)
+            for (name, k, target, _), numbers in jobs.items():
+                state = self._groups[name]
+                assert state.index is not None  # `_searched` skips empty groups
+                filter = requests[numbers[0]].filter
+                try:
+                    vectors = np.stack([requests[n].vector for n in numbers])
+                    answers = state.index.search_many(vectors, k, filter, target)
+                except Exception:  # retried alone: each gets its own outcome
+                    answers = []
+                    for number in numbers:
+                        try:
+                            answers += state.index.search_many(
+                                requests[number].vector[None], k, filter, target
+                            )
+                        except Exception as exc:  # that caller's error
+                            outcomes[number] = exc
+                            answers.append([])
+                metadata: dict[int, dict[str, Any]] = {}
+                for number, neighbours in zip(numbers, answers, strict=True):
+                    found = outcomes[number]
+                    if isinstance(found, Exception):
+                        continue
+                    for n in neighbours:
+                        if n.member not in metadata:
+                            metadata[n.member] = state.metadata(n.member)
+                        found.append((name, n, metadata[n.member]))
+        return outcomes
+
+    def _searched(self, request: Pending) -> list[GroupState]:
+        """The non-empty groups a request searches (read lock held); raises its error."""
+        states = []
+        for name in dict.fromkeys(request.query.groups):
+            state = self._state(name)
+            if state.index is None:
+                continue  # an empty group matches nothing, whatever the model
+            self._check_model(state, request.model, request.vector.size)
+            states.append(state)
+        return states
+
+    @staticmethod
+    def _result(request: Pending, found: Found) -> SearchResult:
+        """The k best hits over the groups searched, built from index values (valid by
+        construction: no re-validation; a copy of each member's metadata)."""
+        threshold = threshold_for(request.model, request.query.far)
+        best_first = sorted(found, key=lambda hit: hit[1].distance)[: request.query.k]
+        hits = [
+            SearchHit.model_construct(
+                group=group,
+                person_id=n.person_id,
+                feature_id=n.feature_id,
+                distance=round(n.distance, 6),
+                similarity=similarity(n.distance),
+                metadata=dict(metadata),
+            )
+            for group, n, metadata in best_first
+        ]
         best = hits[0] if hits and hits[0].distance <= threshold.distance else None
-        return SearchResult(
+        return SearchResult.model_construct(
             hits=hits,
             best=best,
             decision="match" if best else "unknown",
             threshold=threshold,
-            model=model,
-            box=box,
+            model=request.model,
+            box=request.box,
         )

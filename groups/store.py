@@ -17,6 +17,13 @@ own name lives in a field, so renaming a group rewrites one row):
   rows so Milvus-side filters work), `vector` (FLOAT_VECTOR of the group's dim,
   L2). A collection per group makes deleting a group a single drop that cannot
   touch another group, and lets each group have its own dimension.
+- `vigil_group_journal`, the change journal of every group: `entry_id` (primary
+  key, group id + sequence), `group_id`, `seq` (1, 2, ... per group, no gaps),
+  `op` (add / meta / remove) and `feature_ids` (JSON list). The service writes an
+  entry before each feature change, so a snapshot of the index taken at sequence
+  S is brought up to date by replaying the entries after S (`vigil.groups.snapshot`),
+  and a gap in the sequence proves a snapshot stale. Trimming always keeps a group's
+  newest entry, the high-water mark.
 
 Milvus is not searched by the service (see `vigil.groups.index`); `search`
 here exists for the benchmark. Milvus's L2 is squared; `search` returns plain L2.
@@ -49,7 +56,17 @@ from vigil.infra.milvus import (
 
 REGISTRY = "vigil_groups"
 FEATURES_PREFIX = "vigil_features_"
+JOURNAL = "vigil_group_journal"
 PAD_DIM = 2
+GET_BATCH = 1000  # ids per Milvus `get`
+JOURNAL_IDS = 1000  # feature ids per journal entry (Milvus JSON values are bounded)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    op: str
+    feature_ids: list[str]
 
 
 def new_ids(count: int, now: datetime) -> list[str]:
@@ -85,6 +102,23 @@ class FeatureRow:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+FEATURE_FIELDS = ["feature_id", "person_id", "model", "quality", "source", "created_us"]
+
+
+def feature_row(row: dict[str, Any]) -> FeatureRow:
+    """A features row as Milvus returns it."""
+    return FeatureRow(
+        feature_id=row["feature_id"],
+        person_id=row["person_id"],
+        model=row["model"],
+        vector=np.asarray(row["vector"], dtype=np.float32),
+        metadata=dict(row["metadata"] or {}),
+        quality=None if row["quality"] < 0 else float(row["quality"]),
+        source=row["source"] or None,
+        created_at=from_us(int(row["created_us"])),
+    )
+
+
 def filter_expression(filter: dict[str, list[Any]] | None) -> str:
     """Milvus expression of a normalised metadata filter (keys are checked identifiers).
 
@@ -106,9 +140,7 @@ class GroupStore(MilvusBase):
     """Registry and per-group feature collections in one Milvus (Lite file or server)."""
 
     def _ensure_collections(self) -> None:
-        """The registry (feature collections are made per group, `ensure_features`)."""
-        if self._open(REGISTRY):
-            return
+        """The registry and journal (feature collections are per group, `ensure_features`)."""
 
         def fields(schema: Any) -> None:
             schema.add_field("group_id", DataType.VARCHAR, is_primary=True, max_length=32)
@@ -120,7 +152,19 @@ class GroupStore(MilvusBase):
             schema.add_field("metadata", DataType.JSON)
             schema.add_field("pad", DataType.FLOAT_VECTOR, dim=PAD_DIM)
 
-        self._create(REGISTRY, fields, "pad", "FLAT")
+        if not self._open(REGISTRY):
+            self._create(REGISTRY, fields, "pad", "FLAT")
+        if not self._open(JOURNAL):
+
+            def journal_fields(schema: Any) -> None:
+                schema.add_field("entry_id", DataType.VARCHAR, is_primary=True, max_length=64)
+                schema.add_field("group_id", DataType.VARCHAR, max_length=32)
+                schema.add_field("seq", DataType.INT64)
+                schema.add_field("op", DataType.VARCHAR, max_length=16)
+                schema.add_field("feature_ids", DataType.JSON)
+                schema.add_field("pad", DataType.FLOAT_VECTOR, dim=PAD_DIM)
+
+            self._create(JOURNAL, journal_fields, "pad", "FLAT")
 
     @staticmethod
     def features_collection(group_id: str) -> str:
@@ -182,6 +226,7 @@ class GroupStore(MilvusBase):
         """Registry row first: a crash in between leaves an orphan collection, not a half group."""
         with unavailable(f"delete group {group_id}"):
             self.client.delete(REGISTRY, ids=[group_id])
+            self.client.delete(JOURNAL, filter=f"group_id == {quote(group_id)}")
             self.client.drop_collection(self.features_collection(group_id))
             self._loaded.discard(self.features_collection(group_id))
 
@@ -236,27 +281,84 @@ class GroupStore(MilvusBase):
             self.client.delete(name, ids=feature_ids)
             self._written(name)
 
+    # -- journal --------------------------------------------------------------------------
+
+    def journal(self, group_id: str, seq: int, op: str, feature_ids: list[str]) -> int:
+        """Record a change about to be made, as entries seq, seq+1, ...; the last seq used."""
+        rows = [
+            {
+                "entry_id": f"{group_id}{number:016x}",
+                "group_id": group_id,
+                "seq": number,
+                "op": op,
+                "feature_ids": feature_ids[start : start + JOURNAL_IDS],
+                "pad": [0.0] * PAD_DIM,
+            }
+            for number, start in enumerate(range(0, max(1, len(feature_ids)), JOURNAL_IDS), seq)
+        ]
+        with unavailable(f"journal a change of group {group_id}"):
+            self.client.insert(JOURNAL, rows)
+            self._written(JOURNAL)
+        return seq + len(rows) - 1
+
+    def journal_since(self, group_id: str, seq: int) -> list[JournalEntry]:
+        """A group's entries from `seq` on (inclusive), in order."""
+        fields = ["seq", "op", "feature_ids"]
+        expression = f"group_id == {quote(group_id)} and seq >= {int(seq)}"
+        with unavailable(f"read the journal of group {group_id}"):
+            entries = [
+                JournalEntry(int(row["seq"]), row["op"], list(row["feature_ids"]))
+                for batch in self._scan(JOURNAL, fields, expression)
+                for row in batch
+            ]
+        return sorted(entries, key=lambda entry: entry.seq)
+
+    def journal_head(self, group_id: str) -> int:
+        """The group's newest sequence number (0: none yet)."""
+        entries = self.journal_since(group_id, 0)  # trimmed: a few entries at most
+        return entries[-1].seq if entries else 0
+
+    def trim_journal(self, group_id: str, below: int) -> None:
+        """Forget entries older than `below` (callers keep the newest, the high-water mark)."""
+        with unavailable(f"trim the journal of group {group_id}"):
+            self.client.delete(
+                JOURNAL, filter=f"group_id == {quote(group_id)} and seq < {int(below)}"
+            )
+            self._written(JOURNAL)
+
+    # -- features, continued --------------------------------------------------------------
+
+    def count_features(self, group_id: str) -> int:
+        name = self.features_collection(group_id)
+        with unavailable(f"count {name}"):
+            if not self._open(name):
+                return 0
+            [row] = self.client.query(name, filter="", output_fields=["count(*)"])
+        return int(row["count(*)"])
+
+    def get_features(self, group_id: str, feature_ids: list[str]) -> list[FeatureRow]:
+        """The stored rows among `feature_ids` (absent ids are skipped)."""
+        name = self.features_collection(group_id)
+        fields = [*FEATURE_FIELDS, "metadata", "vector"]
+        with unavailable(f"read {name}"):
+            if not feature_ids or not self._open(name):
+                return []
+            return [
+                feature_row(row)
+                for start in range(0, len(feature_ids), GET_BATCH)
+                for row in self.client.get(
+                    name, ids=feature_ids[start : start + GET_BATCH], output_fields=fields
+                )
+            ]
+
     def scan_features(self, group_id: str) -> Iterator[list[FeatureRow]]:
         """Every stored feature of a group, in batches (the index rebuild reads this)."""
         name = self.features_collection(group_id)
-        fields = ["feature_id", "person_id", "model", "quality", "source", "created_us"]
         with unavailable(f"read {name}"):
             if not self._open(name):
                 return
-            for batch in self._scan(name, [*fields, "metadata", "vector"]):
-                yield [
-                    FeatureRow(
-                        feature_id=row["feature_id"],
-                        person_id=row["person_id"],
-                        model=row["model"],
-                        vector=np.asarray(row["vector"], dtype=np.float32),
-                        metadata=dict(row["metadata"] or {}),
-                        quality=None if row["quality"] < 0 else float(row["quality"]),
-                        source=row["source"] or None,
-                        created_at=from_us(int(row["created_us"])),
-                    )
-                    for row in batch
-                ]
+            for batch in self._scan(name, [*FEATURE_FIELDS, "metadata", "vector"]):
+                yield [feature_row(row) for row in batch]
 
     def search(
         self,

@@ -183,6 +183,11 @@ class SearchQuery(VigilModel):
     all_faces: bool = Field(
         default=False, description="pictures: every face passing the filters, not one"
     )
+    target: Literal["fast", "balanced", "exact"] = Field(
+        default="balanced",
+        description="recall wanted in large groups: fast (~0.95 recall@10), balanced"
+        " (>= 0.99), exact (every row compared; slowest)",
+    )
 
 
 class SearchHit(VigilModel):

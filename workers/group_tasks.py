@@ -125,21 +125,23 @@ def search(
     far: float = 1e-3,
     filter: dict | None = None,
     all_faces: bool = False,
+    target: str = "balanced",
     options: dict | None = None,
     face: Any = None,
 ) -> dict:
     """Search a Feature dict, or a picture (bytes or a served path); `SearchResponse` dict.
 
-    A picture's face: `options` (QueryFaceOptions as a dict) and `face` (an index,
+    `target`: fast, balanced or exact (recall against speed in large groups). A
+    picture's face: `options` (QueryFaceOptions as a dict) and `face` (an index,
     largest first, or a box [x1, y1, x2, y2]), as `GroupService.search_image` takes them.
     """
     from vigil.schemas.groups import SearchResponse
 
     source = task_input(source, local=is_local(search))
     if is_feature(source):
-        results = [service().search(source, groups, k, far, filter)]
+        results = [service().search(source, groups, k, far, filter, target)]
     else:
         results = service().search_image(
-            source, groups, k, far, filter, all_faces, options=options, face=face
+            source, groups, k, far, filter, all_faces, target, options=options, face=face
         )
     return dump(SearchResponse(results=results))

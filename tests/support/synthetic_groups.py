@@ -11,6 +11,7 @@ Used by tests and `bench/bench_search.py`.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,3 +46,56 @@ class Population:
 def gaussian(rng: np.random.Generator, shape: tuple[int, int], spread: float) -> np.ndarray:
     """Offsets whose expected length is `spread` (so two draws are ~spread*sqrt(2) apart)."""
     return rng.normal(size=shape) * (spread / math.sqrt(shape[1]))
+
+
+BLOCK = 65_536
+
+
+@dataclass(frozen=True)
+class StreamedPopulation:
+    """The same three-level structure as `Population`, generated block by block.
+
+    `Population.make(10_000_000)` would hold ~15 GB of float64 intermediates; here only
+    the cluster centres (count / per_cluster rows) and each person's cluster are kept,
+    and person `i`'s centre is drawn from a generator seeded by (seed, block of i), so
+    any block (to store) or any people (to query) can be regenerated alike.
+    """
+
+    centres: np.ndarray
+    clusters: np.ndarray
+    dim: int
+    seed: int
+
+    @classmethod
+    def make(
+        cls, count: int, dim: int = 128, per_cluster: int = 20, seed: int = 0
+    ) -> StreamedPopulation:
+        rng = np.random.default_rng(seed)
+        centres = gaussian(rng, (max(1, count // per_cluster), dim), CLUSTER_SPREAD)
+        clusters = rng.integers(len(centres), size=count)
+        return cls(centres.astype(np.float32), clusters, dim, seed)
+
+    def __len__(self) -> int:
+        return len(self.clusters)
+
+    def people(self, block: int) -> np.ndarray:
+        """Centres of the people of one block (persons block*BLOCK onwards)."""
+        start = block * BLOCK
+        stop = min(len(self), start + BLOCK)
+        rng = np.random.default_rng([self.seed, block])
+        offsets = gaussian(rng, (stop - start, self.dim), PERSON_SPREAD).astype(np.float32)
+        return self.centres[self.clusters[start:stop]] + offsets
+
+    def blocks(self, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        """One photo of every person, in order, a block at a time."""
+        for block in range(math.ceil(len(self) / BLOCK)):
+            people = self.people(block)
+            yield people + gaussian(rng, people.shape, PHOTO_SPREAD).astype(np.float32)
+
+    def photos(self, person: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One new photo of each person in `person` (indices), e.g. queries."""
+        out = np.empty((len(person), self.dim), np.float32)
+        for block in np.unique(person // BLOCK):
+            chosen = np.flatnonzero(person // BLOCK == block)
+            out[chosen] = self.people(int(block))[person[chosen] - block * BLOCK]
+        return out + gaussian(rng, out.shape, PHOTO_SPREAD).astype(np.float32)

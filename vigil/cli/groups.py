@@ -114,6 +114,11 @@ def register_search(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--all-faces", action="store_true", help="search every face")
     query_face_arguments(parser, ("--face", "the face to search (not with --all-faces)"))
+    parser.add_argument(
+        "--target",
+        default="balanced",
+        help="recall in large groups: fast, balanced (default) or exact (slowest)",
+    )
     parser.set_defaults(run=main, action=do_search)
 
 
@@ -241,7 +246,12 @@ def do_search(service: GroupService, args: argparse.Namespace) -> Any:
 
     if (args.image is None) == (args.feature is None):
         raise VigilError(ErrorCode.INVALID_OPTIONS, "give either IMAGE or --feature FILE")
-    options = {"k": args.k, "far": args.far, "filter": parse_pairs(args.filter) or None}
+    options = {
+        "k": args.k,
+        "far": args.far,
+        "filter": parse_pairs(args.filter) or None,
+        "target": args.target,
+    }
     if args.feature is not None:
         results = [service.search(read_feature(args.feature), args.group, **options)]
     else:

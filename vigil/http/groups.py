@@ -298,6 +298,7 @@ async def search(request: Request) -> SearchResponse:
             body.far,
             body.filter,
             body.all_faces,
+            body.target,
             options=body.query_options(),
             face=body.face,
         ),
