@@ -69,6 +69,12 @@ class JournalEntry:
     feature_ids: list[str]
 
 
+def journal_ids(value: Any) -> list[str]:
+    """A journal entry's feature ids: `{"ids": [...]}` (a bare list from Milvus Lite files
+    written before the server's JSON rule was known is read too)."""
+    return list(value["ids"] if isinstance(value, dict) else value)
+
+
 def new_ids(count: int, now: datetime) -> list[str]:
     """32-hex feature ids that sort by creation, then by position in the batch."""
     stamp = to_us(now)
@@ -291,7 +297,8 @@ class GroupStore(MilvusBase):
                 "group_id": group_id,
                 "seq": number,
                 "op": op,
-                "feature_ids": feature_ids[start : start + JOURNAL_IDS],
+                # an object, not a bare list: the Milvus server's JSON field takes objects
+                "feature_ids": {"ids": feature_ids[start : start + JOURNAL_IDS]},
                 "pad": [0.0] * PAD_DIM,
             }
             for number, start in enumerate(range(0, max(1, len(feature_ids)), JOURNAL_IDS), seq)
@@ -307,7 +314,7 @@ class GroupStore(MilvusBase):
         expression = f"group_id == {quote(group_id)} and seq >= {int(seq)}"
         with unavailable(f"read the journal of group {group_id}"):
             entries = [
-                JournalEntry(int(row["seq"]), row["op"], list(row["feature_ids"]))
+                JournalEntry(int(row["seq"]), row["op"], journal_ids(row["feature_ids"]))
                 for batch in self._scan(JOURNAL, fields, expression)
                 for row in batch
             ]

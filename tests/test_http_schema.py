@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.conftest import IMAGES
 from tests.support.api_keys import bearer, new_key
@@ -53,4 +53,11 @@ def stores() -> Iterator[None]:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_openapi_contract(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers=bearer(KEY), excluded_checks=[positive_data_acceptance])
+    # Left out: positive_data_acceptance (a valid-looking picture may hold no face: a coded
+    # refusal is right), and negative_data_rejection, which draws JSON-typed "invalid"
+    # values for query strings (`lower_colour=false`) that arrive as the valid string
+    # "false" (seen once in CI on /v1/captures). No 5xx and every response as declared
+    # are still checked on every generated request.
+    case.call_and_validate(
+        headers=bearer(KEY), excluded_checks=[positive_data_acceptance, negative_data_rejection]
+    )
