@@ -230,7 +230,7 @@ def test_workers_that_share_the_files_are_sent_paths_inside_their_roots(
     portraits, service, celery_client, tmp_path
 ):
     names = ("obama/obama.jpg", "broken.jpg", "two_people.jpg")
-    small = tmp_path / "shared"  # inside the worker's VIGIL_TASK_FILE_ROOTS
+    small = tmp_path / "common_disk"  # inside the worker's VIGIL_TASK_FILE_ROOTS
     outside = Path(tempfile.mkdtemp(prefix="vigil-not-shared-"))  # outside them
     try:
         for folder in (small, outside):

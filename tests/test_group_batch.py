@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.support.synthetic_groups import Population
+from tests.support.synthetic_groups import SYNTHETIC_MODEL, Population
+from tests.support.synthetic_groups import photo_features as photos
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.batcher import Batcher
 from vigil.groups.index import Entry, GroupIndex
@@ -24,7 +25,7 @@ from vigil.groups.service import GroupService, Pending
 from vigil.schemas.feature import Feature
 from vigil.schemas.groups import SearchQuery
 
-MODEL = "face_resnet128@synthetic"
+MODEL = SYNTHETIC_MODEL
 DIM = 128
 MEMBERS, PHOTOS = 300, 20
 CLIENTS = 32
@@ -33,11 +34,6 @@ CLIENTS = 32
 @pytest.fixture(scope="module")
 def population() -> Population:
     return Population.make(MEMBERS + 20, DIM, per_cluster=5, seed=5)
-
-
-def photos(population: Population, person: int, count: int, seed: int) -> list[Feature]:
-    rng = np.random.default_rng([seed, person])
-    return [Feature.from_vector(v, MODEL) for v in population.photos(np.full(count, person), rng)]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.synthetic_groups import Population
+from tests.support.synthetic_groups import SYNTHETIC_MODEL, Population
+from tests.support.synthetic_groups import photo_features as photos
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups import service as service_module
 from vigil.groups.ann import probe_count
@@ -22,7 +23,7 @@ from vigil.groups.snapshot import META
 from vigil.groups.store import FeatureRow
 from vigil.schemas.feature import Feature
 
-MODEL = "face_resnet128@synthetic"
+MODEL = SYNTHETIC_MODEL
 DIM = 128
 MEMBERS, PHOTOS = 200, 100
 EXACT_MAX = 2000
@@ -31,12 +32,6 @@ EXACT_MAX = 2000
 @pytest.fixture(scope="module")
 def population() -> Population:
     return Population.make(MEMBERS + 10, DIM, per_cluster=5, seed=3)
-
-
-def photos(population: Population, person: int, count: int, seed: int) -> list[Feature]:
-    rng = np.random.default_rng([seed, person])
-    vectors = population.photos(np.full(count, person), rng)
-    return [Feature.from_vector(v, MODEL) for v in vectors]
 
 
 def open_service(tmp: Path, snapshots: bool = True) -> GroupService:

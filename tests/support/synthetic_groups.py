@@ -99,3 +99,16 @@ class StreamedPopulation:
             chosen = np.flatnonzero(person // BLOCK == block)
             out[chosen] = self.people(int(block))[person[chosen] - block * BLOCK]
         return out + gaussian(rng, out.shape, PHOTO_SPREAD).astype(np.float32)
+
+
+SYNTHETIC_MODEL = "face_resnet128@synthetic"
+
+
+def photo_features(population: Population, person: int, count: int, seed: int) -> list:
+    """`count` new photos of one enrolled person as Features of SYNTHETIC_MODEL: the same
+    person and seed give the same photos."""
+    from vigil.schemas.feature import Feature
+
+    rng = np.random.default_rng([seed, person])
+    vectors = population.photos(np.full(count, person), rng)
+    return [Feature.from_vector(v, SYNTHETIC_MODEL) for v in vectors]
