@@ -195,6 +195,8 @@ def short(value: object) -> str:
 
 def number(value: object, name: str) -> float:
     """A finite real number (not a bool) as a float."""
+    if type(value) is float and math.isfinite(value):
+        return value  # the common case, first: every appearance value of every detection
     result = math.nan
     if isinstance(value, int | float) and not isinstance(value, bool):
         with contextlib.suppress(OverflowError):  # an int of 400 digits stays NaN
@@ -208,7 +210,7 @@ def numbers(value: object, count: int, name: str) -> Any:
     """A list of `count` finite numbers as a tuple of floats."""
     if not isinstance(value, list | tuple) or len(value) != count:
         raise malformed(f"{name!r} must be a list of {count} numbers, not {short(value)}")
-    return tuple(number(v, name) for v in value)
+    return tuple([number(v, name) for v in value])
 
 
 def focus_from_wire(wire: object, limit: int) -> list[np.ndarray] | None:

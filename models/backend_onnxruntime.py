@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import onnxruntime as ort
 
-from vigil.models.inference import ORT_PROVIDERS, Inference, intra_op_threads
+from vigil.models.inference import ORT_PROVIDERS, ImagePixels, Inference, intra_op_threads
 
 log = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
@@ -54,3 +54,7 @@ class OrtSession:
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._session.run(None, feeds)
+
+    def run_image(self, image: np.ndarray, pixels: ImagePixels) -> list[np.ndarray]:
+        """`run` on one BGR uint8 picture of the input size (`ImagePixels`)."""
+        return self.run({self.input_name: pixels.blob(image)})

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vigil.models.inference import Inference, intra_op_threads
+from vigil.models.inference import ImagePixels, Inference, intra_op_threads
 
 log = logging.getLogger(__name__)
 PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
@@ -57,16 +57,50 @@ class OpenVinoSession:
             config["ENABLE_CPU_PINNING"] = False
         if inference.precision in PRECISION_HINTS:
             config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[inference.precision]
+        self._path, self._device, self._config = path, device, config
         self._compiled = core().compile_model(core().read_model(str(path)), device, config)
         self._outputs = list(self._compiled.outputs)
         self.input_name: str = self._compiled.inputs[0].get_any_name()
         precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         self.runs_on = f"openvino:{device}:{precision.to_string()}"
         self._local = threading.local()
+        self._with_pixels: dict[ImagePixels, Any] = {}
+        self._compiling = threading.Lock()
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        request = getattr(self._local, "request", None)
+        return self._infer(self._compiled, feeds)
+
+    def run_image(self, image: np.ndarray, pixels: ImagePixels) -> list[np.ndarray]:
+        """`run` on one BGR uint8 picture of the input size: the normalisation, channel
+        order and layout are compiled into the graph (`with_pixels`)."""
+        return self._infer(self.with_pixels(pixels), {0: image[None]})
+
+    def with_pixels(self, pixels: ImagePixels) -> Any:
+        """The model compiled once more, taking NHWC uint8 BGR pictures (`ImagePixels`)."""
+        with self._compiling:
+            if pixels not in self._with_pixels:
+                from openvino import Layout, Type
+                from openvino.preprocess import ColorFormat, PrePostProcessor
+
+                graph = PrePostProcessor(core().read_model(str(self._path)))
+                tensor = graph.input().tensor().set_element_type(Type.u8)
+                tensor.set_layout(Layout("NHWC")).set_color_format(ColorFormat.BGR)
+                graph.input().model().set_layout(Layout("NCHW"))
+                steps = graph.input().preprocess().convert_element_type(Type.f32)
+                steps.mean(list(pixels.mean)).scale([1.0 / v for v in pixels.scale])
+                if pixels.rgb:
+                    steps.convert_color(ColorFormat.RGB)
+                self._with_pixels[pixels] = core().compile_model(
+                    graph.build(), self._device, self._config
+                )
+            return self._with_pixels[pixels]
+
+    def _infer(self, compiled: Any, feeds: dict[Any, np.ndarray]) -> list[np.ndarray]:
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        request = requests.get(id(compiled))
         if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
+            request = requests[id(compiled)] = compiled.create_infer_request()
         results = request.infer(feeds)
-        return [np.array(results[output], copy=True) for output in self._outputs]
+        return [np.array(results[output], copy=True) for output in compiled.outputs]

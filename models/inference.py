@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
 
 from vigil.schemas.errors import ErrorCode, VigilError
 
@@ -90,3 +94,32 @@ def intra_op_threads() -> int:
     """Threads per model call (default 1): on a 2-core box, prefork workers that each
     spawn a full thread pool run about 3x slower."""
     return max(1, int(os.environ.get("VIGIL_MODEL_THREADS", "1")))
+
+
+@dataclass(frozen=True)
+class ImagePixels:
+    """How a model's input tensor is made of a BGR uint8 picture of the input size:
+    (pixel - mean) * scale per channel (BGR order), channels reversed when `rgb`, HWC
+    to NCHW float32. Backends that can fold this into the compiled graph do (OpenVINO's
+    pre-processing: measured 0.3 ms less a BlazeFace call than `cv2.dnn.blobFromImage`,
+    outputs identical); the others call `blob`.
+    """
+
+    mean: tuple[float, float, float]
+    scale: tuple[float, float, float]
+    rgb: bool
+
+    def blob(self, image: np.ndarray) -> np.ndarray:
+        """The 1x3xHxW input tensor of one picture, in one OpenCV pass."""
+        return cv2.dnn.blobFromImageWithParams(image, self.blob_params())
+
+    @cache  # noqa: B019 - a few frozen instances live for the process
+    def blob_params(self) -> cv2.dnn.Image2BlobParams:
+        # OpenCV swaps the channels first, then applies mean and scale.
+        scale, mean = (self.scale[::-1], self.mean[::-1]) if self.rgb else (self.scale, self.mean)
+        return cv2.dnn.Image2BlobParams(
+            scalefactor=(*scale, 0.0),
+            mean=(*mean, 0.0),
+            swapRB=self.rgb,
+            ddepth=cv2.CV_32F,
+        )

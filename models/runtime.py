@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vigil.models.inference import ONNXRUNTIME, OPENVINO, Inference, from_env
+from vigil.models.inference import ONNXRUNTIME, OPENVINO, ImagePixels, Inference, from_env
 from vigil.models.inference import intra_op_threads as intra_op_threads
 from vigil.models.registry import manifest, spec, verified_bytes
 
@@ -27,6 +27,8 @@ class Session(Protocol):
     runs_on: str
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+    def run_image(self, image: np.ndarray, pixels: ImagePixels) -> list[np.ndarray]: ...
 
 
 def openvino_installed() -> bool:

@@ -1,4 +1,4 @@
-"""Count the face detector's model calls (one per window) while a test runs."""
+"""Count the face detector's model calls while a test runs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from vigil.models import face_detector
 
 
 def counted_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A one-item list holding how many windows BlazeFace has been run on since."""
+    """A one-item list holding how many times BlazeFace has been run since: once per
+    window, or once per mosaic of small windows."""
     calls = [0]
-    original = face_detector.FaceDetector._detect_window
+    original = face_detector.FaceDetector._infer
 
-    def counting(self, image, window):
+    def counting(self, picture):
         calls[0] += 1
-        return original(self, image, window)
+        return original(self, picture)
 
-    monkeypatch.setattr(face_detector.FaceDetector, "_detect_window", counting)
+    monkeypatch.setattr(face_detector.FaceDetector, "_infer", counting)
     return calls
