@@ -142,3 +142,15 @@ def read_card(
 def quad_box(quad: np.ndarray) -> np.ndarray:
     """[x1, y1, x2, y2] around a text line's four corners."""
     return np.concatenate([quad.min(axis=0), quad.max(axis=0)])
+
+
+def card_reference(
+    id_card: ImageSource, options: QueryFaceOptions, face: object = None
+) -> CardReading:
+    """The card read for verification; the portrait is found, never named (INVALID_OPTIONS)."""
+    if face is not None:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS,
+            "id_face names a face of an ID photo; a card's portrait is found on the card",
+        )
+    return read_card(id_card, options)
