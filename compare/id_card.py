@@ -85,7 +85,7 @@ def read_card(
     try:
         image = load_image(photo)
     except VigilError as exc:
-        raise VigilError(exc.code, f"ID card {name}: {exc.message}") from None
+        raise VigilError(exc.code, f"ID card {exc.message}") from None
     quad = find_card(image)
     card, homography = rectify(image, quad)
     faces = card_faces(card)
