@@ -89,9 +89,10 @@ def portrait(face_file: Path, height: int) -> np.ndarray:
 
 
 def render_card(
-    rng: np.random.Generator, face_file: Path, fields: dict[str, str]
+    rng: np.random.Generator, face_file: Path, fields: dict[str, str], blank: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The flat card (CARD_HEIGHT x CARD_WIDTH) and its portrait box [x1, y1, x2, y2]."""
+    """The flat card (CARD_HEIGHT x CARD_WIDTH) and its portrait box [x1, y1, x2, y2];
+    `blank`: the portrait's place is left empty (a card without a face)."""
     top = rng.uniform(200, 250, 3).astype(np.float32)
     bottom = rng.uniform(170, 230, 3).astype(np.float32)
     card = gradient(CARD_HEIGHT, CARD_WIDTH, top, bottom)
@@ -100,6 +101,8 @@ def render_card(
     cv2.putText(card, HEADER, (28, 48), FONT, 0.95, (40, 30, 30), 2, cv2.LINE_AA)
     height = round(CARD_HEIGHT * rng.uniform(0.28, 0.36))  # portrait ~ a third of the card
     face = portrait(face_file, height)
+    if blank:
+        face[:] = face.reshape(-1, 3).mean(axis=0).astype(np.uint8)
     x, y = 40, 100
     card[y : y + height, x : x + face.shape[1]] = face
     cv2.rectangle(card, (x, y), (x + face.shape[1], y + height), (90, 90, 90), 1)
@@ -164,14 +167,15 @@ def photograph(
 
 
 def render_photo(
-    identity: str, seed: int, faces: Path = FACES, photo: int | None = None
+    identity: str, seed: int, faces: Path = FACES, photo: int | None = None, blank: bool = False
 ) -> CardPhoto:
-    """One photographed card of `identity` (its `photo`-th face crop, default by seed)."""
+    """One photographed card of `identity` (its `photo`-th face crop, default by seed);
+    `blank`: without the portrait."""
     rng = np.random.default_rng(seed)
     files = IDENTITIES[identity]
     portrait_file = files[(seed if photo is None else photo) % len(files)]
     fields = random_fields(rng)
-    card, box = render_card(rng, faces / portrait_file, fields)
+    card, box = render_card(rng, faces / portrait_file, fields, blank)
     image, homography = photograph(rng, card)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 93))])
     assert ok
