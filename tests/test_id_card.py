@@ -16,6 +16,7 @@ from vigil.compare.verify import verify
 from vigil.errors import ErrorCode, VigilError
 from vigil.models.text_reader import TextLine
 from vigil.schemas.verify import VerifyDecision, VerifyResult
+from vigil.workers import compare_tasks
 
 # (identity, seed, face crop): portraits from the first photo of each person, so the
 # live pictures below (obama2.jpg) are other photos of the same person.
@@ -155,3 +156,15 @@ def test_cli_prints_the_card_as_json_and_for_people(cards, images, tmp_path, cap
     assert f"Surname: {cards['obama'].fields['Surname']}" in shown
     with pytest.raises(SystemExit):  # argparse: --id-card and --id-photo exclude each other
         main(["verify", "--id-card", str(path), "--id-photo", str(path), "--image", "x"])
+
+
+def test_celery_task_takes_an_id_card(cards, images):
+    picture = str(images / "obama2.jpg")
+    result = compare_tasks.verify.apply(
+        args=[None, picture], kwargs={"id_card": cards["obama"].jpeg}
+    )
+    answer = result.get()
+    assert answer["decision"] == "match" and answer["card"]["lines"], answer.get("error")
+    blank = render_photo("obama", 4, blank=True).jpeg
+    failed = compare_tasks.verify.apply(args=[None, picture], kwargs={"id_card": blank}).get()
+    assert failed["error"]["code"] == "no_card_face"
