@@ -79,8 +79,16 @@ def test_the_portrait_is_found_on_every_card(cards, readings):
         x1, y1, x2, y2 = card.portrait_box
         centre = ((portrait.box.x1 + portrait.box.x2) / 2, (portrait.box.y1 + portrait.box.y2) / 2)
         assert x1 < centre[0] < x2 and y1 < centre[1] < y2, (name, portrait.box, card.portrait_box)
-        assert 30 <= portrait.size <= 90 and portrait.faces_found == 1
+        assert 40 <= portrait.size <= 100 and portrait.faces_found == 1
         assert readings[name].card.outline is not None
+
+
+def test_a_small_portrait_is_found_on_a_card_held_far_from_the_camera():
+    card = render_photo("grace_hopper", 5, framing="small")
+    portrait = read_card(card.jpeg).card.portrait
+    x1, y1, x2, y2 = card.portrait_box
+    assert x1 < portrait.box.x1 < portrait.box.x2 < x2 and y1 < portrait.box.y1 < y2
+    assert 24 <= portrait.size <= 60, portrait.size
 
 
 def test_the_card_text_and_fields_are_read(cards, readings):

@@ -2,13 +2,14 @@
 
 No photographed identity document may be shipped, so tests and `bench/bench_id_card.py`
 render their own: a card background (a two-colour gradient), a header, a portrait
-cut from a test face crop (`tests/media/faces/`, the face centred at 1.8x its box) and
-four labelled fields with random but known values, in OpenCV's Hershey fonts (always
-available, no font file needed). The card is then "photographed": warped by a
-perspective (tilt and rotation) onto a textured background at a random scale, blurred a
-little and saved as JPEG. Everything is drawn from one seed, so a card is reproducible.
+cut from a test photo (`tests/media/images/`, around the face box BlazeFace finds on
+it, listed in `FACE_BOXES`) and four labelled fields with random but known values, in
+OpenCV's Hershey fonts (always available, no font file needed). The card is then
+"photographed": warped by a perspective (tilt and rotation) onto a textured background at
+a random scale, blurred a little and saved as JPEG. Everything is drawn from one seed,
+so a card is reproducible.
 
->>> card = render_photo(Path("tests/media/faces"), "obama", seed=3)
+>>> card = render_photo("obama", seed=3)
 >>> card.fields["Surname"], card.image.shape
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FACES = Path(__file__).resolve().parents[1] / "media" / "faces"
+PHOTOS = Path(__file__).resolve().parents[1] / "media" / "images"
 
 # The card as drawn, ISO/IEC 7810 ID-1 proportions (85.6 x 54 mm) at 10 px/mm.
 CARD_WIDTH, CARD_HEIGHT = 856, 540
@@ -30,11 +31,19 @@ SURNAMES = ("SMITH", "GARCIA", "MUELLER", "NOVAK", "JOHANSSON", "ROSSI", "DUBOIS
 GIVEN = ("ANNA", "JOHN", "MARIA", "PETER", "LUCAS", "EMMA", "OLIVER", "SOFIA", "DAVID")
 FONT = cv2.FONT_HERSHEY_DUPLEX
 
-# Where each face crop's identity comes from: `identity` -> face crop files.
+# The photos of each identity, and the face box [x1, y1, x2, y2] found on each by
+# `vigil.analysis.faces.face_targets` (measured once, so rendering needs no model).
 IDENTITIES = {
     "obama": ("obama.jpg", "obama2.jpg", "obama3.jpg"),
     "biden": ("biden.jpg",),
     "grace_hopper": ("grace_hopper.jpg",),
+}
+FACE_BOXES = {
+    "obama.jpg": (352, 126, 640, 413),
+    "obama2.jpg": (142, 268, 474, 599),
+    "obama3.jpg": (651, 316, 937, 602),
+    "biden.jpg": (431, 227, 750, 545),
+    "grace_hopper.jpg": (161, 122, 369, 331),
 }
 
 
@@ -76,20 +85,25 @@ def gradient(height: int, width: int, top: np.ndarray, bottom: np.ndarray) -> np
     return np.repeat(rows, width, axis=1).astype(np.uint8)
 
 
-def portrait(face_file: Path, height: int) -> np.ndarray:
-    """A passport-style portrait (3:4) cut from a centred face crop."""
-    crop = cv2.imread(str(face_file))
-    if crop is None:
-        raise FileNotFoundError(face_file)
-    side = crop.shape[0]
-    width = round(side * 0.8)
-    left = (crop.shape[1] - width) // 2
-    cut = crop[:, left : left + width]
+def portrait(photo_file: Path, height: int) -> np.ndarray:
+    """A passport-style portrait (3:4) cut around the photo's face: the face's box
+    spans about half the portrait's width, a little above its centre."""
+    photo = cv2.imread(str(photo_file))
+    if photo is None:
+        raise FileNotFoundError(photo_file)
+    x1, y1, x2, y2 = FACE_BOXES[photo_file.name]
+    width = 1.9 * (x2 - x1)
+    tall = width * 4 / 3
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.12 * (y2 - y1)
+    margin = round(tall)
+    padded = cv2.copyMakeBorder(photo, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    left, top = round(cx - width / 2) + margin, round(cy - tall / 2) + margin
+    cut = padded[top : top + round(tall), left : left + round(width)]
     return cv2.resize(cut, (round(height * 0.75), height), interpolation=cv2.INTER_AREA)
 
 
 def render_card(
-    rng: np.random.Generator, face_file: Path, fields: dict[str, str], blank: bool = False
+    rng: np.random.Generator, photo_file: Path, fields: dict[str, str], blank: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The flat card (CARD_HEIGHT x CARD_WIDTH) and its portrait box [x1, y1, x2, y2];
     `blank`: the portrait's place is left empty (a card without a face)."""
@@ -100,7 +114,7 @@ def render_card(
     cv2.rectangle(card, (0, 0), (CARD_WIDTH, 70), band, -1)
     cv2.putText(card, HEADER, (28, 48), FONT, 0.95, (40, 30, 30), 2, cv2.LINE_AA)
     height = round(CARD_HEIGHT * rng.uniform(0.28, 0.36))  # portrait ~ a third of the card
-    face = portrait(face_file, height)
+    face = portrait(photo_file, height)
     if blank:
         face[:] = face.reshape(-1, 3).mean(axis=0).astype(np.uint8)
     x, y = 40, 100
@@ -166,17 +180,32 @@ def photograph(
     return photo, homography
 
 
+# How the card is framed: (photo width, height) and the share of its width the card spans.
+# "phone": the card held up to a phone camera (its portrait's face about 55-80 px);
+# "small": the card further away, a stress case (face about 25-55 px).
+FRAMINGS = {
+    "phone": ((1280, 960), (0.55, 0.75)),
+    "small": ((1024, 768), (0.38, 0.6)),
+}
+
+
 def render_photo(
-    identity: str, seed: int, faces: Path = FACES, photo: int | None = None, blank: bool = False
+    identity: str,
+    seed: int,
+    photos: Path = PHOTOS,
+    photo: int | None = None,
+    blank: bool = False,
+    framing: str = "phone",
 ) -> CardPhoto:
-    """One photographed card of `identity` (its `photo`-th face crop, default by seed);
-    `blank`: without the portrait."""
+    """One photographed card of `identity` (its `photo`-th photo, default by seed);
+    `blank`: without the portrait; `framing`: one of FRAMINGS."""
     rng = np.random.default_rng(seed)
     files = IDENTITIES[identity]
     portrait_file = files[(seed if photo is None else photo) % len(files)]
     fields = random_fields(rng)
-    card, box = render_card(rng, faces / portrait_file, fields, blank)
-    image, homography = photograph(rng, card)
+    card, box = render_card(rng, photos / portrait_file, fields, blank)
+    photo_size, card_width = FRAMINGS[framing]
+    image, homography = photograph(rng, card, photo_size, card_width)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 93))])
     assert ok
     jpeg = encoded.tobytes()
