@@ -127,7 +127,7 @@ def summary(rows: list[dict]) -> dict:
         "per_field_exact_rate": {k: round(v, 4) for k, v in per_label.items()},
         "portrait_px_median": statistics.median(sizes) if sizes else None,
         "portrait_px_range": [min(sizes), max(sizes)] if sizes else None,
-        "read_card_s_median": statistics.median(seconds) if seconds else None,
+        "read_card_s_median": round(statistics.median(seconds), 2) if seconds else None,
         "far": FAR,
     }
     for kind in ("match", "non_match", "same_photo"):
