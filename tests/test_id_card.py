@@ -44,10 +44,12 @@ def normal(text: str) -> str:
 
 def test_the_card_outline_is_found_within_a_few_pixels():
     for seed in range(5):
-        card = render_photo("biden", seed)
-        corners = find_card(card.image)
-        assert corners is not None, seed
-        assert np.abs(corners - card.corners).max() < 6, (seed, corners, card.corners)
+        for framing in ("phone", "small"):
+            card = render_photo("biden", seed, framing=framing)
+            corners = find_card(card.image)
+            assert corners is not None, (seed, framing)
+            error = np.linalg.norm(corners - card.corners, axis=1)
+            assert error.mean() < 6 and error.max() < 20, (seed, framing, corners, card.corners)
 
 
 def line(text: str, x: float, y: float, height: float = 16, width: float = 120) -> TextLine:
@@ -92,15 +94,22 @@ def test_a_small_portrait_is_found_on_a_card_held_far_from_the_camera():
 
 
 def test_the_card_text_and_fields_are_read(cards, readings):
+    """Issue 18's bar, at least 90% of fields exact, on nine cards (seeds 0-8): the three
+    above and six more. Misses measured: a given name's space dropped, 2 of 36."""
+    pairs = [(card, readings[name].card) for name, card in cards.items()]
+    for seed in range(3, 9):
+        card = render_photo(("obama", "biden", "grace_hopper")[seed % 3], seed)
+        pairs.append((card, read_card(card.jpeg).card))
     exact = total = 0
-    for name, card in cards.items():
-        read = readings[name].card
+    for card, read in pairs:
         assert normal(read.lines[0].text) == card.header, read.text()
         assert all(0 < line.confidence <= 1 for line in read.lines)
         for label, value in card.fields.items():
             total += 1
             exact += normal(read.field(label) or "") == value
-    assert exact / total >= 0.9, [r.card.fields for r in readings.values()]
+            if label != "Given names":  # one word each: never missed in the bench
+                assert normal(read.field(label) or "") == value, (label, value, read.text())
+    assert exact / total >= 0.9, [read.fields for _, read in pairs]
 
 
 def test_text_boxes_are_in_the_photos_pixels(cards, readings):
