@@ -85,6 +85,16 @@ def test_the_portrait_is_found_on_every_card(cards, readings):
         assert readings[name].card.outline is not None
 
 
+def test_a_card_photographed_upside_down_is_turned(cards):
+    card = cards["biden"]
+    height, width = card.image.shape[:2]
+    read = read_card(np.ascontiguousarray(card.image[::-1, ::-1])).card
+    assert read.field("Surname") == card.fields["Surname"] and read.lines[0].text
+    x1, y1, x2, y2 = card.portrait_box  # the portrait's box in the turned photo
+    box = read.portrait.box
+    assert width - x2 < box.x1 < box.x2 < width - x1 and height - y2 < box.y1 < height - y1
+
+
 def test_a_small_portrait_is_found_on_a_card_held_far_from_the_camera():
     card = render_photo("grace_hopper", 5, framing="small")
     portrait = read_card(card.jpeg).card.portrait
