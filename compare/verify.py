@@ -24,6 +24,7 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
 from vigil.compare.compare import compare, picture_face, threshold_at
+from vigil.compare.id_card import CardReading, card_reference
+from vigil.compare.verification_record import photo_crop, record_attempt, record_directory
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
 from vigil.schemas.compare import (
@@ -180,7 +183,7 @@ def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -
 
 
 def verify(
-    id_photo: ImageSource,
+    id_photo: ImageSource | None = None,
     *,
     image: ImageSource | None = None,
     source: str | None = None,
@@ -190,6 +193,8 @@ def verify(
     options: QueryFaceOptions | dict | None = None,
     id_face: object = None,
     face: object = None,
+    id_card: ImageSource | None = None,
+    record_to: str | Path | None = None,
 ) -> VerifyResult:
     """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
 
@@ -202,10 +207,18 @@ def verify(
     the decoder's codes for the ID photo (the picture's too, except AMBIGUOUS_FACE:
     its faces are all compared), and the video source's codes for a file that cannot
     be decoded.
+
+    `id_card` (instead of `id_photo`) is a photographed ID document: its portrait is
+    the reference and the card read (text lines, fields) is returned in `card`
+    (`vigil.compare.id_card`; NO_CARD_FACE when no portrait is found). `record_to` is
+    a folder where the attempt's audit record is written (`<attempt_id>.json`,
+    `vigil.compare.verification_record`; RECORD_NOT_WRITTEN when it cannot be).
     """
     started = time.monotonic()
     if (image is None) == (source is None):
         raise VigilError(ErrorCode.INVALID_OPTIONS, "give exactly one of image or source")
+    if (id_photo is None) == (id_card is None):
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "give exactly one of id_photo or id_card")
     for name, value in (("timeout", timeout), ("fps", fps)):
         if value is not None and not value > 0:
             raise VigilError(ErrorCode.INVALID_OPTIONS, f"{name} must be positive, got {value:g}")
@@ -214,7 +227,13 @@ def verify(
     named_id, named = parse_face(id_face), parse_face(face)
     if named is not None and source is not None:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "face names a face of a picture, not a source")
-    reference, used_id = reference_face(id_photo, checked, named_id)
+    records = None if record_to is None else record_directory(record_to)
+    reading = None if id_card is None else card_reference(id_card, checked, named_id)
+    if reading is not None:
+        reference, used_id = reading.feature, reading.face
+    else:
+        assert id_photo is not None
+        reference, used_id = reference_face(id_photo, checked, named_id)
     watch = Watch(reference, threshold.far, checked, named, strict=image is not None)
     if image is not None:
         label = source_label(image, 0)
@@ -222,4 +241,32 @@ def verify(
     else:
         label = redact(str(source))
         ended = watch_source(watch, str(source), timeout, fps)
-    return watch.result(threshold, label, ended, used_id, started)
+    result = watch.result(threshold, label, ended, used_id, started)
+    if reading is not None:
+        result = result.model_copy(update={"card": reading.card})
+    if records is not None:
+        result = record_reference(records, result, id_photo, id_card, reading)
+    return result
+
+
+def record_reference(
+    records: Path,
+    result: VerifyResult,
+    id_photo: ImageSource | None,
+    id_card: ImageSource | None,
+    reading: CardReading | None,
+) -> VerifyResult:
+    """Write the attempt's audit record with the reference face's crop."""
+    if reading is not None:
+        assert id_card is not None
+        reference, crop = source_label(id_card, 0), reading.card.portrait.crop_jpeg
+    else:
+        assert id_photo is not None
+        reference, crop = source_label(id_photo, 0), photo_crop(id_photo, result.id_face.box)
+    return record_attempt(
+        records,
+        result,
+        reference=reference,
+        reference_crop_jpeg=crop,
+        card=None if reading is None else reading.card,
+    )

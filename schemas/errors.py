@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     LOW_QUALITY = "low_quality"
     FACE_TOO_SMALL = "face_too_small"
     AMBIGUOUS_FACE = "ambiguous_face"
+    NO_CARD_FACE = "no_card_face"  # an ID document photo on which no portrait was found
+    RECORD_NOT_WRITTEN = "record_not_written"  # an audit record could not be written
     DUPLICATE = "duplicate"
     STORE_UNAVAILABLE = "store_unavailable"
     MODEL_MISSING = "model_missing"

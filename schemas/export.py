@@ -24,6 +24,7 @@ from vigil.schemas.frame import FrameMeta
 from vigil.schemas.groups import FeatureGroup, Member, MemberPage, SearchResponse
 from vigil.schemas.history import HistoryPage, HistoryQuery, HistoryRecord, HistoryResult
 from vigil.schemas.target import Target
+from vigil.schemas.verification_record import VerificationRecord
 from vigil.schemas.verify import VerifyResult
 
 # name -> (model, where it travels)
@@ -40,6 +41,10 @@ PUBLIC: dict[str, tuple[type[BaseModel], str]] = {
     "Feature": (Feature, "a feature vector with its model (compare, search, enrol)"),
     "CompareResult": (CompareResult, "`vigil compare --json`; `vigil.compare` result"),
     "VerifyResult": (VerifyResult, "`vigil verify --json`; `vigil.verify` result"),
+    "VerificationRecord": (
+        VerificationRecord,
+        "`vigil verify --record DIR`: one `<attempt_id>.json` per attempt, for audit",
+    ),
     "FeatureGroup": (FeatureGroup, "a feature group (`vigil group show --json`)"),
     "Member": (Member, "a group member with its features"),
     "MemberPage": (MemberPage, "`vigil group members --json`"),

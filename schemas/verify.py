@@ -13,6 +13,7 @@ from pydantic import Field
 
 from vigil.schemas.base import VigilModel
 from vigil.schemas.compare import ComparedFace
+from vigil.schemas.id_card import IdCard
 
 
 class VerifyDecision(StrEnum):
@@ -50,6 +51,12 @@ class VerifyResult(VigilModel):
     id_face: ComparedFace = Field(description="the ID photo's face used (named, or the largest)")
     face: ComparedFace | None = Field(default=None, description="the live face compared best")
     crop_jpeg: str | None = Field(default=None, description="base64 JPEG of that face")
+    card: IdCard | None = Field(
+        default=None, description="--id-card: the card read (its portrait is `id_face`)"
+    )
+    record: str | None = Field(
+        default=None, description="--record: the audit record written for this attempt"
+    )
 
     @property
     def match(self) -> bool:

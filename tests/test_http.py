@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import IMAGES
 from tests.support.api_keys import bearer, new_key
+from tests.support.id_cards import render_photo
 from vigil.http import pictures
 from vigil.http.app import create_app
 from vigil.http.compute import model_slots
@@ -178,6 +179,25 @@ def test_verify_a_picture_against_an_id_photo(client: TestClient):
         "/v1/verify", files=[upload("id_photo", "obama.jpg"), upload("image", "biden.jpg")]
     )
     assert refused.json()["decision"] == "no_match"
+
+
+def test_verify_a_picture_against_an_id_card(client: TestClient):
+    card = render_photo("obama", 0, photo=0)
+    response = client.post(
+        "/v1/verify",
+        files=[("id_card", ("card.jpg", card.jpeg, "image/jpeg")), upload("image", "obama2.jpg")],
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["decision"] == "match"
+    assert card.fields["Surname"] in [line["text"] for line in response.json()["card"]["lines"]]
+    blank = render_photo("obama", 4, blank=True).jpeg
+    refused = client.post(
+        "/v1/verify",
+        files=[("id_card", ("card.jpg", blank, "image/jpeg")), upload("image", "obama2.jpg")],
+    )
+    problem(refused, 422, "no_card_face")
+    neither = client.post("/v1/verify", files=[upload("image", "obama2.jpg")])
+    problem(neither, 422, "invalid_options")
 
 
 # -- groups, members, search --------------------------------------------------------------

@@ -76,19 +76,32 @@ def compare(
 
 @coded_task("vigil.verify")
 def verify(
-    id_photo: bytes | str,
+    id_photo: bytes | str | None,
     image: bytes | str,
     far: float | None = None,
     options: dict[str, Any] | None = None,
     id_face: Any = None,
     face: Any = None,
+    id_card: bytes | str | None = None,
 ) -> dict[str, Any]:
     """Identity verification of a picture against an ID photo (VerifyResult as JSON);
-    `options`, `id_face` and `face` as for `vigil.compare`."""
+    `options`, `id_face` and `face` as for `vigil.compare`. `id_card` (with `id_photo`
+    None): a photographed ID document instead, its portrait the reference, its text
+    in the result's `card`."""
     local = is_local(verify)
-    id_photo, image = task_input(id_photo, local=local), task_input(image, local=local)
+    image = task_input(image, local=local)
+    if id_photo is not None:
+        id_photo = task_input(id_photo, local=local)
+    if id_card is not None:
+        id_card = task_input(id_card, local=local)
     result = verify_identity(
-        id_photo, image=image, far=far, options=options, id_face=id_face, face=face
+        id_photo,
+        image=image,
+        far=far,
+        options=options,
+        id_face=id_face,
+        face=face,
+        id_card=id_card,
     )
     return dump(result)
 

@@ -1,4 +1,5 @@
-"""`vigil verify --id-photo P (--image I | --source S)`: is this the person on the ID photo?
+"""`vigil verify (--id-photo P | --id-card C) (--image I | --source S)`: is this the person
+on the ID photo (or on the photographed ID card)?
 
 Exit status: 0 match, 1 no match (or no face seen), 2 error (the code is printed,
 as JSON with --json).
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from vigil.cli.compare import probability, refused
 from vigil.cli.options import query_face_arguments, query_face_options
+from vigil.cli.verify_card import card_lines
 from vigil.schemas.errors import VigilError
 
 if TYPE_CHECKING:
@@ -27,7 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         " faces seen on a video source (RTSP URL or file) until one matches, the time"
         " limit expires or the source ends. " + __doc__.split("\n\n")[1],
     )
-    parser.add_argument("--id-photo", type=Path, required=True, help="the reference picture")
+    reference = parser.add_mutually_exclusive_group(required=True)
+    reference.add_argument("--id-photo", type=Path, help="the reference picture")
+    reference.add_argument(
+        "--id-card",
+        type=Path,
+        help="a photo of an ID document: its portrait is the reference, its text is read",
+    )
     live = parser.add_mutually_exclusive_group(required=True)
     live.add_argument("--image", type=Path, help="a picture to verify (each face, or --face)")
     live.add_argument("--source", help="a stream URL or video file to watch")
@@ -46,6 +54,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         ("--face", "the picture's face (default: every face passing the filters)"),
     )
     parser.add_argument("--crop", type=Path, help="write the best live face here (JPEG)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="write an audit record of the attempt to DIR/<attempt_id>.json",
+    )
     parser.add_argument("--json", action="store_true", help="print the VerifyResult as JSON")
     parser.set_defaults(run=run)
 
@@ -63,6 +77,10 @@ def describe(result: VerifyResult) -> str:
             f"; the ID photo holds {result.id_face.faces_found} faces,"
             f" #{result.id_face.index} was used"
         )
+    if result.card is not None:
+        line += "\n" + card_lines(result.card)
+    if result.record is not None:
+        line += f"\nrecord: {result.record}"
     return line
 
 
@@ -71,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = verify(
-            str(args.id_photo),
+            None if args.id_photo is None else str(args.id_photo),
+            id_card=None if args.id_card is None else str(args.id_card),
+            record_to=args.record,
             image=None if args.image is None else str(args.image),
             source=args.source,
             far=args.far,

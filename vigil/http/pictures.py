@@ -26,7 +26,7 @@ from vigil.schemas.compare import (
     QUERY_MIN_SIZE,
     CompareResult,
 )
-from vigil.schemas.errors import VigilError
+from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.verify import VerifyResult
 
 router = APIRouter(prefix="/v1", tags=["pictures"], dependencies=READ)
@@ -87,11 +87,17 @@ class CompareBody(QueryFaceFields, UploadBody):
 
 
 class VerifyBody(QueryFaceFields, UploadBody):
-    """An ID photo and a picture of the person to verify (each face passing the filters)."""
+    """An ID photo (or a photographed ID card) and a picture of the person to verify (each
+    face passing the filters)."""
 
-    files = ("id_photo", "image")
+    files = ("id_photo", "id_card", "image")
 
-    id_photo: Picture
+    id_photo: Picture | None = Field(default=None, description="the reference picture")
+    id_card: Picture | None = Field(
+        default=None,
+        description="instead of id_photo: a photo of an ID document; its portrait is the"
+        " reference and its text is returned in `card`",
+    )
     image: Picture
     far: float | None = Far
     id_face: FaceName = named("the ID photo's face")
@@ -139,7 +145,7 @@ async def compare_faces(request: Request) -> CompareResult:
 @router.post(
     "/verify",
     response_model=VerifyResult,
-    responses=declared(AUTH, QUERY_FACES),
+    responses=declared(AUTH, QUERY_FACES, (ErrorCode.NO_CARD_FACE,)),
     openapi_extra=openapi(VerifyBody),
     summary="Identity verification: is the person in the picture the one on the ID photo?",
 )
@@ -149,6 +155,7 @@ async def verify_identity(request: Request) -> VerifyResult:
         request,
         lambda: verify(
             body.id_photo,
+            id_card=body.id_card,
             image=body.image,
             far=body.far,
             options=body.query_options(),

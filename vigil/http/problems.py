@@ -45,6 +45,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.LOW_QUALITY: 422,
     ErrorCode.FACE_TOO_SMALL: 422,
     ErrorCode.AMBIGUOUS_FACE: 422,
+    ErrorCode.NO_CARD_FACE: 422,
     # what the stores hold
     ErrorCode.GROUP_NOT_FOUND: 404,
     ErrorCode.MEMBER_NOT_FOUND: 404,
@@ -67,6 +68,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.MODEL_MISSING: 503,
     ErrorCode.MODEL_CORRUPT: 503,
+    ErrorCode.RECORD_NOT_WRITTEN: 500,
     ErrorCode.INTERNAL: 500,
 }
 
