@@ -137,15 +137,7 @@ def compare(
     check_model(model_a, model_b, vector_a, "a")
     check_model(model_b, model_a, vector_b, "b")
     distance = float(np.linalg.norm(vector_a.astype(np.float64) - vector_b))
-    decisions = [
-        Decision(
-            far=t.far,
-            threshold_distance=t.distance,
-            threshold_similarity=t.similarity,
-            match=distance <= t.distance,
-        )
-        for t in sorted(thresholds(FaceEmbedder.MODEL).thresholds, key=lambda t: -t.far)
-    ]
+    decisions = decisions_at(distance)
     return CompareResult(
         model=model_a,
         distance=round(distance, 6),
@@ -156,3 +148,16 @@ def compare(
         a=used_a,
         b=used_b,
     )
+
+
+def decisions_at(distance: float) -> list[Decision]:
+    """The decision at every calibrated FAR, loosest first."""
+    return [
+        Decision(
+            far=t.far,
+            threshold_distance=t.distance,
+            threshold_similarity=t.similarity,
+            match=distance <= t.distance,
+        )
+        for t in sorted(thresholds(FaceEmbedder.MODEL).thresholds, key=lambda t: -t.far)
+    ]

@@ -31,9 +31,7 @@ from vigil.analysis.description import model_versions
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource
-from vigil.models.face_embedder import FaceEmbedder
-from vigil.models.scoring import thresholds
-from vigil.schemas.compare import Decision
+from vigil.compare.compare import decisions_at
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.geometry import Box
 from vigil.schemas.id_card import IdCard
@@ -55,21 +53,6 @@ def record_directory(directory: str | Path) -> Path:
             f"verification records cannot be written to {path}: {exc.strerror or exc}",
         ) from None
     return path
-
-
-def decisions_at(distance: float | None) -> list[Decision]:
-    """The decision at every calibrated FAR, loosest first (none without a live face)."""
-    if distance is None:
-        return []
-    return [
-        Decision(
-            far=t.far,
-            threshold_distance=t.distance,
-            threshold_similarity=t.similarity,
-            match=distance <= t.distance,
-        )
-        for t in sorted(thresholds(FaceEmbedder.MODEL).thresholds, key=lambda t: -t.far)
-    ]
 
 
 def photo_crop(id_photo: ImageSource, box: Box | None) -> str | None:
@@ -103,7 +86,7 @@ def build_record(
         live_crop_jpeg=result.crop_jpeg,
         similarity=result.similarity,
         distance=result.distance,
-        decisions=decisions_at(result.distance),
+        decisions=[] if result.distance is None else decisions_at(result.distance),
         result=result,
         card_text=None if card is None else card.text(),
         models=models,

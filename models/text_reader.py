@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from vigil.models.object_detector import check_image
-from vigil.models.plate_reader import fit_side
-from vigil.models.runtime import intra_op_threads
+from vigil.models.plate_reader import fit_side, ocr_engine
 
 
 @dataclass
@@ -62,17 +61,7 @@ class TextReader:
     def _ocr(self) -> Any:
         with self._lock:
             if self._engine is None:
-                from rapidocr import RapidOCR
-
-                self._engine = RapidOCR(
-                    params={
-                        "Global.log_level": "error",
-                        "Det.limit_type": "max",
-                        "Det.limit_side_len": self.max_side,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": intra_op_threads(),
-                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                    }
-                )
+                self._engine = ocr_engine(self.max_side)
             return self._engine
 
     def read(self, image: np.ndarray) -> list[TextLine]:
