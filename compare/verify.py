@@ -27,11 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vigil.analysis.face_signs import SignReader
 from vigil.analysis.faces import choose_query_face, face_targets, query_face, usable_faces
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
 from vigil.compare.compare import compare, picture_face, threshold_at
+from vigil.compare.liveness import DEFAULT_FPS as LIVENESS_FPS
+from vigil.compare.liveness import DEFAULT_TIMEOUT as LIVENESS_TIMEOUT
+from vigil.compare.liveness import LivenessSession
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
 from vigil.schemas.compare import (
@@ -44,6 +48,7 @@ from vigil.schemas.compare import (
 )
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
+from vigil.schemas.liveness import Challenge
 from vigil.schemas.target import Target
 from vigil.schemas.threshold import Threshold
 from vigil.schemas.verify import VerifyDecision, VerifyEnd, VerifyResult
@@ -154,8 +159,48 @@ class Watch:
         )
 
 
-def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -> VerifyEnd:
-    """Sample `source` until a face matches, `timeout` s pass or it ends.
+@dataclass
+class LivenessWatch:
+    """A liveness session fed from the verify loop at its own rate."""
+
+    session: LivenessSession
+    fps: float
+    reader: SignReader
+
+    def __post_init__(self) -> None:
+        self.sampler = Sampler(self.fps)
+        self.last_time: float | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.session.decision is not None
+
+    def look(self, source_time: float, image: np.ndarray) -> None:
+        if self.decided or not self.sampler.keep(source_time):
+            return
+        self.last_time = source_time
+        self.session.observe(source_time, self.reader.read(image))
+
+
+_reader: SignReader | None = None
+
+
+def sign_reader() -> SignReader:
+    """One reader per process: its models load once."""
+    global _reader
+    if _reader is None:
+        _reader = SignReader()
+    return _reader
+
+
+def watch_source(
+    watch: Watch,
+    source: str,
+    timeout: float,
+    fps: float | None,
+    liveness: LivenessWatch | None = None,
+) -> VerifyEnd:
+    """Sample `source` until a face matches (and liveness decided), `timeout` s pass or it ends.
 
     A timer stops the source at the deadline, so a stream that stalls or never
     connects cannot hold the answer back.
@@ -166,16 +211,23 @@ def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -
     timer.daemon = True
     timer.start()
     sampler = Sampler(fps)
+    matched = False
     try:
         with closing(video.frames()) as frames:
             for frame in frames:
                 if time.monotonic() >= deadline:
                     return VerifyEnd.TIMEOUT
-                if sampler.keep(frame.source_time) and watch.look(frame.image):
+                if not matched and sampler.keep(frame.source_time):
+                    matched = watch.look(frame.image)
+                if liveness is not None:
+                    liveness.look(frame.source_time, frame.image)
+                if matched and (liveness is None or liveness.decided):
                     return VerifyEnd.MATCHED
     finally:
         timer.cancel()
         video.stop()
+    if matched:
+        return VerifyEnd.MATCHED
     return VerifyEnd.TIMEOUT if time.monotonic() >= deadline else VerifyEnd.SOURCE_ENDED
 
 
@@ -190,12 +242,19 @@ def verify(
     options: QueryFaceOptions | dict | None = None,
     id_face: object = None,
     face: object = None,
+    liveness: bool = False,
+    challenge: Challenge | str | None = None,
+    liveness_timeout: float = LIVENESS_TIMEOUT,
+    liveness_fps: float = LIVENESS_FPS,
 ) -> VerifyResult:
     """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
 
     `options` filters the faces of both sides (min_size, min_quality, dominance);
     `id_face` names the ID photo's face and `face` the picture's (an index, largest
     first, or a box; a face cannot be named on a video source, where boxes move).
+    `liveness` adds a challenge (`challenge` names it, else one is drawn at random)
+    that must be met within `liveness_timeout` s of the first frame, on frames sampled
+    at `liveness_fps`; the watch lasts at least that long.
 
     Raises VigilError: INVALID_OPTIONS (not exactly one of image/source, a bad FAR,
     timeout, fps or options), NO_FACE, FACE_TOO_SMALL, LOW_QUALITY, AMBIGUOUS_FACE and
@@ -214,6 +273,21 @@ def verify(
     named_id, named = parse_face(id_face), parse_face(face)
     if named is not None and source is not None:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "face names a face of a picture, not a source")
+    live: LivenessWatch | None = None
+    if liveness:
+        if source is None:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, "liveness needs a live source, not a single picture"
+            )
+        if not liveness_fps > 0:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, f"liveness_fps must be positive, got {liveness_fps:g}"
+            )
+        session = LivenessSession.start(challenge, liveness_timeout)
+        live = LivenessWatch(session, liveness_fps, sign_reader())
+        timeout = max(timeout, liveness_timeout + 1.0 / liveness_fps)
+    elif challenge is not None:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "a challenge needs liveness=True")
     reference, used_id = reference_face(id_photo, checked, named_id)
     watch = Watch(reference, threshold.far, checked, named, strict=image is not None)
     if image is not None:
@@ -221,5 +295,8 @@ def verify(
         ended = VerifyEnd.MATCHED if watch.look(load_image(image)) else VerifyEnd.PICTURE
     else:
         label = redact(str(source))
-        ended = watch_source(watch, str(source), timeout, fps)
-    return watch.result(threshold, label, ended, used_id, started)
+        ended = watch_source(watch, str(source), timeout, fps, live)
+    result = watch.result(threshold, label, ended, used_id, started)
+    if live is not None:
+        result.liveness = live.session.finish(live.last_time)
+    return result

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from vigil.schemas.base import VigilModel
 from vigil.schemas.compare import ComparedFace
+from vigil.schemas.liveness import LivenessResult
 
 
 class VerifyDecision(StrEnum):
@@ -50,7 +51,15 @@ class VerifyResult(VigilModel):
     id_face: ComparedFace = Field(description="the ID photo's face used (named, or the largest)")
     face: ComparedFace | None = Field(default=None, description="the live face compared best")
     crop_jpeg: str | None = Field(default=None, description="base64 JPEG of that face")
+    liveness: LivenessResult | None = Field(
+        default=None, description="the liveness challenge and its decision; None: not asked"
+    )
 
     @property
     def match(self) -> bool:
         return self.decision == VerifyDecision.MATCH
+
+    @property
+    def passed(self) -> bool:
+        """A match, and live when liveness was asked: what a kiosk should accept."""
+        return self.match and (self.liveness is None or self.liveness.live)
