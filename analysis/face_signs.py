@@ -83,14 +83,15 @@ def _eye_patch(grey: np.ndarray, points: np.ndarray, outer: int, inner: int) -> 
     if a[0] > b[0]:
         a, b = b, a
     normal = np.array([-(b[1] - a[1]), b[0] - a[0]])
-    source = np.float32([a, b, a + normal])
+    source = np.array([a, b, a + normal], np.float32)
     span = width - 2 * EYE_MARGIN
-    target = np.float32(
+    target = np.array(
         [
             [EYE_MARGIN, height / 2],
             [width - EYE_MARGIN, height / 2],
             [EYE_MARGIN, height / 2 + span],
-        ]
+        ],
+        np.float32,
     )
     matrix = cv2.getAffineTransform(source, target)
     patch = cv2.warpAffine(grey, matrix, EYE_PATCH, borderMode=cv2.BORDER_REPLICATE)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -246,6 +247,7 @@ def verify(
     challenge: Challenge | str | None = None,
     liveness_timeout: float = LIVENESS_TIMEOUT,
     liveness_fps: float = LIVENESS_FPS,
+    on_challenge: Callable[[LivenessSession], None] | None = None,
 ) -> VerifyResult:
     """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
 
@@ -254,7 +256,8 @@ def verify(
     first, or a box; a face cannot be named on a video source, where boxes move).
     `liveness` adds a challenge (`challenge` names it, else one is drawn at random)
     that must be met within `liveness_timeout` s of the first frame, on frames sampled
-    at `liveness_fps`; the watch lasts at least that long.
+    at `liveness_fps`; the watch lasts at least that long. `on_challenge` is called with
+    the session before the first frame is read, so a kiosk can show its prompt.
 
     Raises VigilError: INVALID_OPTIONS (not exactly one of image/source, a bad FAR,
     timeout, fps or options), NO_FACE, FACE_TOO_SMALL, LOW_QUALITY, AMBIGUOUS_FACE and
@@ -285,6 +288,8 @@ def verify(
             )
         session = LivenessSession.start(challenge, liveness_timeout)
         live = LivenessWatch(session, liveness_fps, sign_reader())
+        if on_challenge is not None:
+            on_challenge(session)
         timeout = max(timeout, liveness_timeout + 1.0 / liveness_fps)
     elif challenge is not None:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "a challenge needs liveness=True")
