@@ -301,7 +301,7 @@ def _similarity(cx: float, cy: float, scale: float, degrees: float, side: int) -
     return turn @ centre
 
 
-def _tilt(side: int, yaw: float, pitch: float, focal: float = 600.0) -> np.ndarray:
+def tilt(side: int, yaw: float, pitch: float, focal: float = 600.0) -> np.ndarray:
     """Homography of a flat `side` px square turned `yaw` degrees about its vertical axis
     and `pitch` about its horizontal one, seen by a pinhole camera `focal` px away."""
     half = side / 2
@@ -400,7 +400,7 @@ def attack_frames(identity: str, motion: str, seed: int) -> list[np.ndarray]:
         if blur > 0.3:
             picture = cv2.GaussianBlur(printed, (0, 0), blur)
         homography = _similarity(cx, cy, scale, roll, side) @ (
-            _tilt(side, yaw, pitch) if yaw or pitch else np.eye(3)
+            tilt(side, yaw, pitch) if yaw or pitch else np.eye(3)
         )
         frames.append(_noisy(_place(wall, picture, homography), rng, gain))
     return frames
