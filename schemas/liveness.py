@@ -54,7 +54,9 @@ class LivenessFrame(VigilModel):
     mar: float | None = Field(default=None, ge=0, description="mouth aspect ratio, inner lips")
     yaw: float | None = Field(default=None, description="degrees, > 0: subject's left")
     pitch: float | None = Field(default=None, description="degrees, > 0: looking up")
-    sharpness: float | None = Field(default=None, ge=0, description="face detail, vs baseline")
+    sharpness: float | None = Field(
+        default=None, ge=0, description="face detail (Laplacian variance at 96 px); blur lowers it"
+    )
     nonplanar: float | None = Field(
         default=None,
         ge=0,
