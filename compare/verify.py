@@ -29,7 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vigil.analysis.face_signs import SignReader
-from vigil.analysis.faces import choose_query_face, face_targets, query_face, usable_faces
+from vigil.analysis.faces import (
+    choose_query_face,
+    face_targets,
+    overlap,
+    query_face,
+    usable_faces,
+)
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
@@ -49,6 +55,7 @@ from vigil.schemas.compare import (
 )
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box
 from vigil.schemas.liveness import Challenge
 from vigil.schemas.target import Target
 from vigil.schemas.threshold import Threshold
@@ -59,6 +66,10 @@ from vigil.video.source import VideoSource
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_FPS = 5.0
+# With liveness, a face counts for identity only where it is the face doing the action:
+# its box overlaps the liveness face's box this much (intersection over union), so a
+# photo of the ID holder held beside someone who blinks does not pass.
+SAME_FACE_IOU = 0.3
 
 
 def reference_face(
@@ -100,11 +111,15 @@ class Watch:
     face: ComparedFace | None = None
     crop_jpeg: str | None = None
 
-    def look(self, image: np.ndarray) -> bool:
-        """Compare every face of one picture or frame; True once one matched."""
+    def look(self, image: np.ndarray, near: Box | None = None) -> bool:
+        """Compare every face of one picture or frame (only the one overlapping `near`,
+        when given); True once one matched."""
         self.frames += 1
         faces = live_faces(image)
-        for index in self.chosen(faces):
+        chosen = self.chosen(faces)
+        if near is not None:
+            chosen = [i for i in chosen if overlap(faces[i].box, near) >= SAME_FACE_IOU]
+        for index in chosen:
             target = faces[index]
             self.faces += 1
             assert target.feature is not None  # face_targets returns only faces with one
@@ -176,11 +191,19 @@ class LivenessWatch:
     def decided(self) -> bool:
         return self.session.decision is not None
 
-    def look(self, source_time: float, image: np.ndarray) -> None:
-        if self.decided or not self.sampler.keep(source_time):
-            return
-        self.last_time = source_time
-        self.session.observe(source_time, self.reader.read(image))
+    def look(self, source_time: float, image: np.ndarray, need_face: bool) -> Box | None:
+        """Feed a frame due at the liveness rate; the box of the face it saw (read even
+        after the decision while `need_face`: identity is checked on that face only)."""
+        if not self.sampler.keep(source_time) or (self.decided and not need_face):
+            return None
+        signs = self.reader.read(image)
+        if not self.decided:
+            self.last_time = source_time
+            self.session.observe(source_time, signs)
+        if signs is None:
+            return None
+        x1, y1, x2, y2 = signs.box
+        return Box(x1=x1, y1=y1, x2=x2, y2=y2)
 
 
 _reader: SignReader | None = None
@@ -218,10 +241,13 @@ def watch_source(
             for frame in frames:
                 if time.monotonic() >= deadline:
                     return VerifyEnd.TIMEOUT
-                if not matched and sampler.keep(frame.source_time):
-                    matched = watch.look(frame.image)
-                if liveness is not None:
-                    liveness.look(frame.source_time, frame.image)
+                if liveness is None:
+                    if sampler.keep(frame.source_time):
+                        matched = watch.look(frame.image)
+                else:
+                    near = liveness.look(frame.source_time, frame.image, need_face=not matched)
+                    if not matched and near is not None and sampler.keep(frame.source_time):
+                        matched = watch.look(frame.image, near)
                 if matched and (liveness is None or liveness.decided):
                     return VerifyEnd.MATCHED
     finally:

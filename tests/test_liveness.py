@@ -188,3 +188,23 @@ def test_cli_prompts_then_prints_the_liveness_json_and_exits_by_it(folder, capsy
     out = capsys.readouterr().out
     assert code == 1
     assert out.startswith("CHALLENGE blink: ") and "MATCH" in out and "liveness TIMEOUT" in out
+
+
+def test_identity_counts_only_on_the_face_doing_the_action(folder):
+    """Someone blinks while holding up a photo of the ID holder beside their face: the
+    photo matches the ID photo on its own, but not as the live face, so it never passes."""
+    holder = cv2.resize(lv.portrait("grace_hopper").image, (180, 180))
+    panel = np.full((lv.FRAME[1], 200, 3), 235, np.uint8)
+    panel[54:234, 10:190] = holder
+    frames = [np.hstack([frame, panel]) for frame in lv.live_frames(LIVE, "blink", 12)]
+    path = folder / "photo_beside_a_live_face.avi"
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), lv.FPS, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    id_photo = str(lv.id_photo("grace_hopper"))
+    assert verify(id_photo, source=str(path), timeout=120).match  # the photo alone matches
+    result = verify(id_photo, source=str(path), liveness=True, challenge="blink", timeout=120)
+    assert result.liveness is not None and result.liveness.live  # the other face blinked
+    assert not result.match and not result.passed
