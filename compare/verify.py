@@ -22,18 +22,29 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vigil.analysis.faces import choose_query_face, face_targets, query_face, usable_faces
+from vigil.analysis.face_signs import SignReader
+from vigil.analysis.faces import (
+    choose_query_face,
+    face_targets,
+    overlap,
+    query_face,
+    usable_faces,
+)
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
 from vigil.compare.compare import compare, picture_face, threshold_at
 from vigil.compare.id_card import CardReading, card_reference
+from vigil.compare.liveness import DEFAULT_FPS as LIVENESS_FPS
+from vigil.compare.liveness import DEFAULT_TIMEOUT as LIVENESS_TIMEOUT
+from vigil.compare.liveness import LivenessSession
 from vigil.compare.verification_record import photo_crop, record_attempt, record_directory
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.runtime import model_version
@@ -47,6 +58,8 @@ from vigil.schemas.compare import (
 )
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
+from vigil.schemas.geometry import Box
+from vigil.schemas.liveness import Challenge
 from vigil.schemas.target import Target
 from vigil.schemas.threshold import Threshold
 from vigil.schemas.verify import VerifyDecision, VerifyEnd, VerifyResult
@@ -56,6 +69,10 @@ from vigil.video.source import VideoSource
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_FPS = 5.0
+# With liveness, a face counts for identity only where it is the face doing the action:
+# its box overlaps the liveness face's box this much (intersection over union), so a
+# photo of the ID holder held beside someone who blinks does not pass.
+SAME_FACE_IOU = 0.3
 
 
 def reference_face(
@@ -97,11 +114,15 @@ class Watch:
     face: ComparedFace | None = None
     crop_jpeg: str | None = None
 
-    def look(self, image: np.ndarray) -> bool:
-        """Compare every face of one picture or frame; True once one matched."""
+    def look(self, image: np.ndarray, near: Box | None = None) -> bool:
+        """Compare every face of one picture or frame (only the one overlapping `near`,
+        when given); True once one matched."""
         self.frames += 1
         faces = live_faces(image)
-        for index in self.chosen(faces):
+        chosen = self.chosen(faces)
+        if near is not None:
+            chosen = [i for i in chosen if overlap(faces[i].box, near) >= SAME_FACE_IOU]
+        for index in chosen:
             target = faces[index]
             self.faces += 1
             assert target.feature is not None  # face_targets returns only faces with one
@@ -157,8 +178,56 @@ class Watch:
         )
 
 
-def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -> VerifyEnd:
-    """Sample `source` until a face matches, `timeout` s pass or it ends.
+@dataclass
+class LivenessWatch:
+    """A liveness session fed from the verify loop at its own rate."""
+
+    session: LivenessSession
+    fps: float
+    reader: SignReader
+
+    def __post_init__(self) -> None:
+        self.sampler = Sampler(self.fps)
+        self.last_time: float | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.session.decision is not None
+
+    def look(self, source_time: float, image: np.ndarray, need_face: bool) -> Box | None:
+        """Feed a frame due at the liveness rate; the box of the face it saw (read even
+        after the decision while `need_face`: identity is checked on that face only)."""
+        if not self.sampler.keep(source_time) or (self.decided and not need_face):
+            return None
+        signs = self.reader.read(image)
+        if not self.decided:
+            self.last_time = source_time
+            self.session.observe(source_time, signs)
+        if signs is None:
+            return None
+        x1, y1, x2, y2 = signs.box
+        return Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+_reader: SignReader | None = None
+
+
+def sign_reader() -> SignReader:
+    """One reader per process: its models load once."""
+    global _reader
+    if _reader is None:
+        _reader = SignReader()
+    return _reader
+
+
+def watch_source(
+    watch: Watch,
+    source: str,
+    timeout: float,
+    fps: float | None,
+    liveness: LivenessWatch | None = None,
+) -> VerifyEnd:
+    """Sample `source` until a face matches (and liveness decided), `timeout` s pass or it ends.
 
     A timer stops the source at the deadline, so a stream that stalls or never
     connects cannot hold the answer back.
@@ -169,16 +238,26 @@ def watch_source(watch: Watch, source: str, timeout: float, fps: float | None) -
     timer.daemon = True
     timer.start()
     sampler = Sampler(fps)
+    matched = False
     try:
         with closing(video.frames()) as frames:
             for frame in frames:
                 if time.monotonic() >= deadline:
                     return VerifyEnd.TIMEOUT
-                if sampler.keep(frame.source_time) and watch.look(frame.image):
+                if liveness is None:
+                    if sampler.keep(frame.source_time):
+                        matched = watch.look(frame.image)
+                else:
+                    near = liveness.look(frame.source_time, frame.image, need_face=not matched)
+                    if not matched and near is not None and sampler.keep(frame.source_time):
+                        matched = watch.look(frame.image, near)
+                if matched and (liveness is None or liveness.decided):
                     return VerifyEnd.MATCHED
     finally:
         timer.cancel()
         video.stop()
+    if matched:
+        return VerifyEnd.MATCHED
     return VerifyEnd.TIMEOUT if time.monotonic() >= deadline else VerifyEnd.SOURCE_ENDED
 
 
@@ -195,12 +274,21 @@ def verify(
     face: object = None,
     id_card: ImageSource | None = None,
     record_to: str | Path | None = None,
+    liveness: bool = False,
+    challenge: Challenge | str | None = None,
+    liveness_timeout: float = LIVENESS_TIMEOUT,
+    liveness_fps: float = LIVENESS_FPS,
+    on_challenge: Callable[[LivenessSession], None] | None = None,
 ) -> VerifyResult:
     """Verify the face in `image`, or watched on `source` for up to `timeout` s, at `far`.
 
     `options` filters the faces of both sides (min_size, min_quality, dominance);
     `id_face` names the ID photo's face and `face` the picture's (an index, largest
     first, or a box; a face cannot be named on a video source, where boxes move).
+    `liveness` adds a challenge (`challenge` names it, else one is drawn at random)
+    that must be met within `liveness_timeout` s of the first frame, on frames sampled
+    at `liveness_fps`; the watch lasts at least that long. `on_challenge` is called with
+    the session before the first frame is read, so a kiosk can show its prompt.
 
     Raises VigilError: INVALID_OPTIONS (not exactly one of image/source, a bad FAR,
     timeout, fps or options), NO_FACE, FACE_TOO_SMALL, LOW_QUALITY, AMBIGUOUS_FACE and
@@ -228,6 +316,23 @@ def verify(
     if named is not None and source is not None:
         raise VigilError(ErrorCode.INVALID_OPTIONS, "face names a face of a picture, not a source")
     records = None if record_to is None else record_directory(record_to)
+    live: LivenessWatch | None = None
+    if liveness:
+        if source is None:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, "liveness needs a live source, not a single picture"
+            )
+        if not liveness_fps > 0:
+            raise VigilError(
+                ErrorCode.INVALID_OPTIONS, f"liveness_fps must be positive, got {liveness_fps:g}"
+            )
+        session = LivenessSession.start(challenge, liveness_timeout)
+        live = LivenessWatch(session, liveness_fps, sign_reader())
+        if on_challenge is not None:
+            on_challenge(session)
+        timeout = max(timeout, liveness_timeout + 1.0 / liveness_fps)
+    elif challenge is not None:
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "a challenge needs liveness=True")
     reading = None if id_card is None else card_reference(id_card, checked, named_id)
     if reading is not None:
         reference, used_id = reading.feature, reading.face
@@ -240,8 +345,10 @@ def verify(
         ended = VerifyEnd.MATCHED if watch.look(load_image(image)) else VerifyEnd.PICTURE
     else:
         label = redact(str(source))
-        ended = watch_source(watch, str(source), timeout, fps)
+        ended = watch_source(watch, str(source), timeout, fps, live)
     result = watch.result(threshold, label, ended, used_id, started)
+    if live is not None:
+        result.liveness = live.session.finish(live.last_time)
     if reading is not None:
         result = result.model_copy(update={"card": reading.card})
     if records is not None:

@@ -14,6 +14,7 @@ from pydantic import Field
 from vigil.schemas.base import VigilModel
 from vigil.schemas.compare import ComparedFace
 from vigil.schemas.id_card import IdCard
+from vigil.schemas.liveness import LivenessResult
 
 
 class VerifyDecision(StrEnum):
@@ -57,7 +58,15 @@ class VerifyResult(VigilModel):
     record: str | None = Field(
         default=None, description="--record: the audit record written for this attempt"
     )
+    liveness: LivenessResult | None = Field(
+        default=None, description="the liveness challenge and its decision; None: not asked"
+    )
 
     @property
     def match(self) -> bool:
         return self.decision == VerifyDecision.MATCH
+
+    @property
+    def passed(self) -> bool:
+        """A match, and live when liveness was asked: what a kiosk should accept."""
+        return self.match and (self.liveness is None or self.liveness.live)

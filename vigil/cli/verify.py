@@ -1,14 +1,15 @@
 """`vigil verify (--id-photo P | --id-card C) (--image I | --source S)`: is this the person
 on the ID photo (or on the photographed ID card)?
 
-Exit status: 0 match, 1 no match (or no face seen), 2 error (the code is printed,
-as JSON with --json).
+Exit status: 0 match (and live, with --liveness), 1 no match, no face seen or not
+live, 2 error (the code is printed, as JSON with --json).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,12 @@ from vigil.cli.compare import probability, refused
 from vigil.cli.options import query_face_arguments, query_face_options
 from vigil.cli.verify_card import card_lines
 from vigil.schemas.errors import VigilError
+from vigil.schemas.liveness import Challenge
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vigil.compare.liveness import LivenessSession
     from vigil.schemas.verify import VerifyResult
 
 
@@ -53,6 +58,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         ("--id-face", "the ID photo's face"),
         ("--face", "the picture's face (default: every face passing the filters)"),
     )
+    parser.add_argument(
+        "--liveness",
+        action="store_true",
+        help="also ask for an action (a source only): blink, head turn or open mouth,"
+        " so a photo held up to the camera fails",
+    )
+    parser.add_argument(
+        "--challenge",
+        choices=[kind.value for kind in Challenge],
+        help="the liveness action to ask for (default: one at random per session)",
+    )
+    parser.add_argument(
+        "--liveness-timeout",
+        type=float,
+        default=8.0,
+        help="seconds the subject has for the action (default 8)",
+    )
     parser.add_argument("--crop", type=Path, help="write the best live face here (JPEG)")
     parser.add_argument(
         "--record",
@@ -77,11 +99,38 @@ def describe(result: VerifyResult) -> str:
             f"; the ID photo holds {result.id_face.faces_found} faces,"
             f" #{result.id_face.index} was used"
         )
+    if result.liveness is not None:
+        line += "\n" + describe_liveness(result)
     if result.card is not None:
         line += "\n" + card_lines(result.card)
     if result.record is not None:
         line += f"\nrecord: {result.record}"
     return line
+
+
+def describe_liveness(result: VerifyResult) -> str:
+    live = result.liveness
+    assert live is not None
+    seen = sum(frame.face for frame in live.frames)
+    peak = ", ".join(f"{name} {value:g}" for name, value in live.peak.items())
+    return (
+        f"liveness {live.decision.value.upper().replace('_', ' ')} ({live.challenge.value},"
+        f" {live.chosen_by}): {live.reason}; face on {seen} of {len(live.frames)} frames,"
+        f" {live.elapsed_s:.1f}s" + (f"; peak {peak}" if peak else "")
+    )
+
+
+def prompt(json_output: bool) -> Callable[[LivenessSession], None]:
+    """Shows the challenge before the watch starts (on stderr with --json, keeping stdout JSON)."""
+
+    def show(session: LivenessSession) -> None:
+        print(
+            f"CHALLENGE {session.challenge.value}: {session.prompt}",
+            file=sys.stderr if json_output else sys.stdout,
+            flush=True,
+        )
+
+    return show
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
             options=query_face_options(args),
             id_face=args.id_face,
             face=args.face,
+            liveness=args.liveness,
+            challenge=args.challenge,
+            liveness_timeout=args.liveness_timeout,
+            on_challenge=prompt(args.json),
         )
     except VigilError as exc:
         refused(exc, args.json)
@@ -110,4 +163,4 @@ def run(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2, exclude_none=True))
     else:
         print(describe(result))
-    return 0 if result.match else 1
+    return 0 if result.passed else 1
