@@ -77,10 +77,12 @@ def unavailable(action: str) -> Iterator[None]:
 class MilvusBase:
     """A Milvus (Lite file or server) connection; subclasses own the collections."""
 
+    SERVER_INDEX = "HNSW"  # a server collection's vector index unless one is named
+
     def __init__(self, uri: str | Path, index_type: str | None = None, timeout: float = 30.0):
         self.uri = str(uri)
         self.is_server = self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
-        self.index_type = index_type or ("HNSW" if self.is_server else "FLAT")
+        self.index_type = index_type or (self.SERVER_INDEX if self.is_server else "FLAT")
         self.timeout = timeout
         self._loaded: set[str] = set()
         if not self.is_server:
