@@ -202,9 +202,18 @@ def timers() -> dict[str, float]:
     return spent
 
 
+def since_exec() -> float:
+    """Seconds since this process was started (the interpreter and the imports)."""
+    with open("/proc/self/stat") as handle:
+        started = int(handle.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as handle:
+        return float(handle.read().split()[0]) - started
+
+
 def restart(uri: str, workdir: Path, size: int, writes: int) -> dict:
     """A fresh service process against the server: start-up timed, searched, then (with
     `writes`) members added, updated and removed through it, and a crash (no snapshot)."""
+    imports_s = since_exec()
     spent = timers()
     began = time.perf_counter()
     service = GroupService(uri, snapshots=workdir / "snapshots")
@@ -227,6 +236,7 @@ def restart(uri: str, workdir: Path, size: int, writes: int) -> dict:
         "service_start_s": round(start_s, 2),
         "first_search_s": round(first[0], 4),
         "searchable_s": round(start_s + first[0], 2),
+        "exec_and_imports_s": round(imports_s, 2),  # before GroupService: python, imports
         "first_hit": result.hits[0].person_id if result.hits else None,
         "search_p50_ms": round(median(latencies), 3),
         "search_p99_ms": round(percentile(latencies, 99), 3),
@@ -243,13 +253,17 @@ def write_and_crash(service: GroupService, size: int, count: int) -> dict:
     each a journal entry (and Milvus writes), through the service; no close afterwards."""
     population = StreamedPopulation.make(size + BLOCK, seed=size + 1)
     photos = next(population.blocks(np.random.default_rng(3)))[:count]
+    state = service._groups[GROUP]
+    run = state.seq  # another run of this step on the same store writes other members
+    removable = (f"p{row}" for row in range(size - 1, 0, -1))
     with stopwatch() as took:
         for number, vector in enumerate(photos):
-            service.add_member(GROUP, f"new{number}", [Feature.from_vector(vector, MODEL)])
+            member = f"new{run}-{number}"
+            service.add_member(GROUP, member, [Feature.from_vector(vector, MODEL)])
         for number in range(count // 10):
-            service.update_member(GROUP, f"p{number}", {"site": "moved"})
-            service.remove_member(GROUP, f"p{size - 1 - number}")
-    state = service._groups[GROUP]
+            service.update_member(GROUP, f"p{number}", {"site": f"moved{run}"})
+            gone = next(person for person in removable if state.code(person) is not None)
+            service.remove_member(GROUP, gone)
     return {
         "added": count,
         "updated": count // 10,
@@ -344,6 +358,19 @@ def child(step: str, args: argparse.Namespace, *extra: str) -> dict:
     return result
 
 
+def built(workdir: Path) -> dict:
+    """The report of a build run apart (waits for it to end)."""
+    while not (workdir / "build.json").exists():
+        time.sleep(5)
+    report = json.loads((workdir / "build.json").read_text())
+    timing = workdir / "time-build.txt"  # when run under /usr/bin/time -v -o there
+    time.sleep(2)
+    for line in timing.read_text().splitlines() if timing.exists() else []:
+        if "Maximum resident set size" in line:
+            report["peak_rss_gb"] = round(int(line.split()[-1]) / 2**20, 2)
+    return report
+
+
 class ServerMemory:
     """The Milvus server's process tree, resident GB, sampled every few seconds."""
 
@@ -395,13 +422,7 @@ def main() -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"size": args.size, "load_average_at_start": os.getloadavg()[0]}
-    if args.skip_build:  # built by an earlier run (or `--step build` alone)
-        report["build"] = json.loads((args.workdir / "build.json").read_text())
-        timing = args.workdir / "time-build.txt"  # when run under /usr/bin/time -v -o there
-        for line in timing.read_text().splitlines() if timing.exists() else []:
-            if "Maximum resident set size" in line:
-                report["build"]["peak_rss_gb"] = round(int(line.split()[-1]) / 2**20, 2)
-    else:
+    if not args.skip_build:
         report["build"] = child("build", args)
     binary = install(
         Path(os.environ.get("VIGIL_TEST_CACHE", Path.home() / ".cache/vigil-tests"))
@@ -423,6 +444,8 @@ def main() -> None:
             inserted["server_rss_gb_peak"] = memory.peak
             report["insert"] = inserted
             print("insert", json.dumps(inserted), flush=True)
+        if args.skip_build:  # built alongside (`--step build` run apart) or earlier
+            report["build"] = built(args.workdir)
         uri_arg = ["--uri", uri]
         steps = [
             ("restart", ["--writes", str(args.writes)]),  # then writes and a crash
