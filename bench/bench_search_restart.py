@@ -191,7 +191,7 @@ def timers() -> dict[str, float]:
     wrap(snapshot, "load", "snapshot_load")
     wrap(GroupState, "restore", "snapshot_load")
     wrap(GroupStore, "journal_since", "journal_read")
-    wrap(GroupStore, "_open", "features_collection_open")
+    wrap(GroupStore, "_open", "collections_open")  # load (+ wait to answer), nested
     wrap(GroupStore, "get_features", "store_get_rows")  # replayed ids and the sample
     wrap(GroupState, "drop_features", "replay_apply")
     wrap(GroupState, "add_rows", "replay_apply")
