@@ -246,7 +246,7 @@ def run_size(
             ("Milvus Lite", milvus("Milvus Lite", lite, data, throughputs), args.lite_queries, True)
         )
     if server_uri:
-        server = GroupStore(server_uri)
+        server = GroupStore(server_uri, index_type="HNSW")  # the store's own is FLAT
         paths.append(
             (
                 "Milvus server",

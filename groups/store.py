@@ -26,7 +26,9 @@ own name lives in a field, so renaming a group rewrites one row):
   newest entry, the high-water mark.
 
 Milvus is not searched by the service (see `vigil.groups.index`); `search`
-here exists for the benchmark. Milvus's L2 is squared; `search` returns plain L2.
+here exists for the benchmark. So a server's feature collections get a FLAT index (only
+to be loadable: `GroupStore.SERVER_INDEX`), not the HNSW of the other stores. Milvus's
+L2 is squared; `search` returns plain L2.
 
 Connection, error mapping, collection creation, scans and Lite write pacing are
 `vigil.infra.milvus.MilvusBase`'s; this module adds the group collections only.
@@ -144,6 +146,13 @@ def filter_expression(filter: dict[str, list[Any]] | None) -> str:
 
 class GroupStore(MilvusBase):
     """Registry and per-group feature collections in one Milvus (Lite file or server)."""
+
+    # The service never searches Milvus (its own index does), yet a server collection needs
+    # a vector index to be loaded, and it must be loaded for the start-up checks (count,
+    # get). FLAT costs a copy of each sealed segment; HNSW cost hours of CPU and a graph
+    # in memory at 10M rows on 2 cores (docs/performance.md, issue 17). Pass index_type
+    # for another (the benchmark's Milvus-side search path names HNSW).
+    SERVER_INDEX = "FLAT"
 
     def _ensure_collections(self) -> None:
         """The registry and journal (feature collections are per group, `ensure_features`)."""

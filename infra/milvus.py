@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
+import grpc
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException
 
@@ -31,6 +33,10 @@ from vigil.infra.rwlock import RWLock
 from vigil.schemas.errors import ErrorCode, VigilError
 
 WRITE_BATCH = 1000
+# a server that has just restarted reloads the collections it held and replays its log before
+# it answers queries: 50 s for a 4M-row group on 2 shared cores (docs/performance.md), more
+# than one call's timeout; opening a collection waits this long for it to answer
+READY_TIMEOUT = 600.0
 SCAN_BATCH = 10_000  # each iterator page waits for a Milvus time tick (~0.3 s): few, big pages
 SEARCH_PARAMS = {"HNSW": {"ef": 128}, "IVF_FLAT": {"nprobe": 32}, "FLAT": {}}
 BUILD_PARAMS = {"HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}, "FLAT": {}}
@@ -44,6 +50,7 @@ class _NoSessionTsWarning(logging.Filter):
 
 
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoSessionTsWarning())
+log = logging.getLogger(__name__)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,17 +77,27 @@ def unavailable(action: str) -> Iterator[None]:
         yield
     except VigilError:
         raise
-    except (MilvusException, OSError, RuntimeError) as exc:
+    except (MilvusException, grpc.RpcError, OSError, RuntimeError) as exc:
+        # grpc.RpcError: pymilvus lets a deadline exceeded in a query iterator's set-up through
         raise VigilError(ErrorCode.STORE_UNAVAILABLE, f"{action}: {exc}") from exc
 
 
 class MilvusBase:
     """A Milvus (Lite file or server) connection; subclasses own the collections."""
 
-    def __init__(self, uri: str | Path, index_type: str | None = None, timeout: float = 30.0):
+    SERVER_INDEX = "HNSW"  # a server collection's vector index unless one is named
+
+    def __init__(
+        self,
+        uri: str | Path,
+        index_type: str | None = None,
+        timeout: float = 30.0,
+        ready_timeout: float = READY_TIMEOUT,
+    ):
         self.uri = str(uri)
+        self.ready_timeout = ready_timeout
         self.is_server = self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
-        self.index_type = index_type or ("HNSW" if self.is_server else "FLAT")
+        self.index_type = index_type or (self.SERVER_INDEX if self.is_server else "FLAT")
         self.timeout = timeout
         self._loaded: set[str] = set()
         if not self.is_server:
@@ -130,8 +147,27 @@ class MilvusBase:
         if not self.client.has_collection(name):
             return False
         self.client.load_collection(name)
+        self._wait_queryable(name)
         self._loaded.add(name)
         return True
+
+    def _wait_queryable(self, name: str) -> None:
+        """Wait until a loaded server collection answers a query (a count), retrying calls
+        that time out for up to `ready_timeout`: a server that has just restarted answers
+        only once it has reloaded its collections, and without this wait the first reads
+        of a service starting beside it failed after `timeout` (bench_search_restart, 4M)."""
+        if not self.is_server:
+            return
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                self.client.query(name, filter="", output_fields=["count(*)"], timeout=self.timeout)
+                return
+            except (MilvusException, grpc.RpcError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("Milvus collection %s not answering yet (%s); waiting", name, exc)
+                time.sleep(1)
 
     # -- reads ----------------------------------------------------------------------------
 
