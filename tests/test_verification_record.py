@@ -93,3 +93,30 @@ def test_cli_record_option(images, tmp_path, capsys, monkeypatch):
     blocker = tmp_path / printed["record"]  # a file, not a folder
     assert main([*argv, str(images / "obama2.jpg"), "--record", str(blocker), "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "record_not_written"
+
+
+def test_a_live_card_attempt_records_the_liveness_evidence(tmp_path):
+    """The whole kiosk flow at once: an ID card as the reference, a live source with the
+    liveness challenge, and the audit record holding the card text and the evidence."""
+    from tests.support import liveness_videos as lv
+    from vigil.schemas.liveness import LivenessDecision
+
+    card = render_photo("biden", seed=3)
+    card_file = tmp_path / "card.jpg"
+    card_file.write_bytes(card.jpeg)
+    clip = lv.live_clip(tmp_path, "biden", "blink", seed=7)
+    folder = tmp_path / "records"
+    result = verify(
+        id_card=str(card_file),
+        source=str(clip.path),
+        liveness=True,
+        challenge="blink",
+        timeout=120,
+        record_to=folder,
+    )
+    assert result.card is not None and result.liveness is not None
+    assert result.liveness.decision == LivenessDecision.LIVE, result.liveness.reason
+    record = only_record(folder)
+    assert record.result.liveness == result.liveness  # the evidence, frame by frame
+    assert result.passed and record.result.passed  # the card holder, live
+    assert card.fields["Surname"] in (record.card_text or [])
