@@ -52,7 +52,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as workers run
 
 import numpy as np
-from bench_search import MODEL, build_scale_index, rss_kinds, scale_queries
+from bench_search import MODEL, build_scale_index, rss_kinds, scale_queries, wait_indexed
 from procs import descendants, median, percentile, rss_bytes, stopwatch
 
 from tests.support.milvus_devserver import DevServer, install
@@ -143,7 +143,7 @@ def insert(uri: str, size: int, report: dict, watch: Callable[[], float]) -> int
         store.client.flush("vigil_group_journal")
     report["flush_s"] = round(took[0], 1)
     with stopwatch() as took:
-        wait_indexed(store, collection, size)
+        wait_indexed(store, collection, size, timeout=3600)
     report["index_wait_s"] = round(took[0], 1)
     with stopwatch() as took:
         store.trim_journal(GROUP_ID, seq)
@@ -152,19 +152,6 @@ def insert(uri: str, size: int, report: dict, watch: Callable[[], float]) -> int
     report["count_after_insert"] = store.count_features(GROUP_ID)
     store.close()
     return seq
-
-
-def wait_indexed(store: GroupStore, collection: str, rows: int, timeout: float = 3600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [name] = store.client.list_indexes(collection)
-        info = store.client.describe_index(collection, name)
-        if "indexed_rows" not in info:
-            return
-        if int(info["indexed_rows"]) >= rows and not int(info.get("pending_index_rows", 0)):
-            return
-        time.sleep(2)
-    raise TimeoutError(f"{collection}: index not built after {timeout}s")
 
 
 # -- 3-5. restarts (children) -------------------------------------------------------------

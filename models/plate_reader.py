@@ -84,16 +84,15 @@ def ocr_engine(max_side: int) -> Any:
     )
 
 
-class PlateReader:
-    """Reads plate-like text on vehicle crops; one lazily built OCR engine per reader.
+class OcrReader:
+    """One lazily built OCR engine (`ocr_engine`) per reader, for pictures scaled so
+    their longer side lies in [min_side, max_side].
 
     The engine is not re-entrant for concurrent calls: use one reader per
     worker thread or process.
     """
 
-    def __init__(
-        self, min_confidence: float = 0.5, min_side: int = 480, max_side: int = 960
-    ) -> None:
+    def __init__(self, min_confidence: float, min_side: int, max_side: int) -> None:
         self.min_confidence = min_confidence
         self.min_side = min_side
         self.max_side = max_side
@@ -106,6 +105,15 @@ class PlateReader:
             if self._engine is None:
                 self._engine = ocr_engine(self.max_side)
             return self._engine
+
+
+class PlateReader(OcrReader):
+    """Reads plate-like text on vehicle crops (`OcrReader`)."""
+
+    def __init__(
+        self, min_confidence: float = 0.5, min_side: int = 480, max_side: int = 960
+    ) -> None:
+        super().__init__(min_confidence, min_side, max_side)
 
     def read(self, vehicle_crop: np.ndarray) -> PlateReading | None:
         """The most confident plate-like line on the crop, or None."""

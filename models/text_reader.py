@@ -12,14 +12,12 @@ See weights/rapidocr.md.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from vigil.models.object_detector import check_image
-from vigil.models.plate_reader import fit_side, ocr_engine
+from vigil.models.plate_reader import OcrReader, fit_side
 
 
 @dataclass
@@ -38,7 +36,7 @@ def rapidocr_version() -> str:
     return f"rapidocr@{version('rapidocr')}"
 
 
-class TextReader:
+class TextReader(OcrReader):
     """Reads all text lines; one lazily built engine per reader (not re-entrant: one
     reader per worker thread or process).
 
@@ -52,17 +50,7 @@ class TextReader:
     def __init__(
         self, min_confidence: float = 0.5, min_side: int = 720, max_side: int = 1600
     ) -> None:
-        self.min_confidence = min_confidence
-        self.min_side = min_side
-        self.max_side = max_side
-        self._engine: Any = None
-        self._lock = threading.Lock()
-
-    def _ocr(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                self._engine = ocr_engine(self.max_side)
-            return self._engine
+        super().__init__(min_confidence, min_side, max_side)
 
     def read(self, image: np.ndarray) -> list[TextLine]:
         """The lines at or above `min_confidence`, top to bottom then left to right."""
