@@ -51,6 +51,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as workers run
 
+import faiss
 import numpy as np
 from bench_search import MODEL, build_scale_index, rss_kinds, scale_queries, wait_indexed
 from procs import descendants, median, percentile, rss_bytes, stopwatch
@@ -84,7 +85,12 @@ def build(size: int, workdir: Path, seq: int) -> dict:
     """The snapshot of the group as the service would hold it at journal sequence `seq`."""
     report: dict[str, Any] = {"load_average_at_start": os.getloadavg()[0]}
     folder = workdir / "snapshots" / GROUP_ID
+    # Every core for the one FAISS training and add: with one thread (as the workers
+    # run) the 10M build ran past 22 min on 2026-12-06 and was stopped; an earlier
+    # bench_search scale run took 366 s for the same step.
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     index = build_scale_index(size, workdir / "build", report)
+    faiss.omp_set_num_threads(1)
     record = GroupRecord(group_id=GROUP_ID, name=GROUP, model=MODEL, dim=index.dim)
     folder.mkdir(parents=True, exist_ok=True)
     snapshot.clear(folder)
