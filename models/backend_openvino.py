@@ -58,13 +58,14 @@ class OpenVinoSession:
         if inference.precision in PRECISION_HINTS:
             config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[inference.precision]
         self._path, self._device, self._config = path, device, config
-        self._compiled = core().compile_model(core().read_model(str(path)), device, config)
-        self._outputs = list(self._compiled.outputs)
-        self.input_name: str = self._compiled.inputs[0].get_any_name()
-        precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        compiled = core().compile_model(core().read_model(str(path)), device, config)
+        self._compiled = (compiled, list(compiled.outputs))
+        self.input_name: str = compiled.inputs[0].get_any_name()
+        precision = compiled.get_property("INFERENCE_PRECISION_HINT")
         self.runs_on = f"openvino:{device}:{precision.to_string()}"
         self._local = threading.local()
-        self._with_pixels: dict[ImagePixels, Any] = {}
+        # Each compiled model with its outputs, read once: `outputs` builds a new list.
+        self._with_pixels: dict[ImagePixels, tuple[Any, list[Any]]] = {}
         self._compiling = threading.Lock()
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -75,7 +76,7 @@ class OpenVinoSession:
         order and layout are compiled into the graph (`with_pixels`)."""
         return self._infer(self.with_pixels(pixels), {0: image[None]})
 
-    def with_pixels(self, pixels: ImagePixels) -> Any:
+    def with_pixels(self, pixels: ImagePixels) -> tuple[Any, list[Any]]:
         """The model compiled once more, taking NHWC uint8 BGR pictures (`ImagePixels`)."""
         with self._compiling:
             if pixels not in self._with_pixels:
@@ -90,12 +91,14 @@ class OpenVinoSession:
                 steps.mean(list(pixels.mean)).scale([1.0 / v for v in pixels.scale])
                 if pixels.rgb:
                     steps.convert_color(ColorFormat.RGB)
-                self._with_pixels[pixels] = core().compile_model(
-                    graph.build(), self._device, self._config
-                )
+                compiled = core().compile_model(graph.build(), self._device, self._config)
+                self._with_pixels[pixels] = (compiled, list(compiled.outputs))
             return self._with_pixels[pixels]
 
-    def _infer(self, compiled: Any, feeds: dict[Any, np.ndarray]) -> list[np.ndarray]:
+    def _infer(
+        self, model: tuple[Any, list[Any]], feeds: dict[Any, np.ndarray]
+    ) -> list[np.ndarray]:
+        compiled, outputs = model
         requests = getattr(self._local, "requests", None)
         if requests is None:
             requests = self._local.requests = {}
@@ -103,4 +106,4 @@ class OpenVinoSession:
         if request is None:
             request = requests[id(compiled)] = compiled.create_infer_request()
         results = request.infer(feeds)
-        return [np.array(results[output], copy=True) for output in compiled.outputs]
+        return [np.array(results[output], copy=True) for output in outputs]

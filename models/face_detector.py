@@ -203,10 +203,8 @@ class FaceDetector:
         elif small:
             # Ordered by position, so neighbouring regions (often overlapping) share a call.
             small.sort(key=lambda window: (window[1], window[0]))
-            parts.extend(
-                self._detect_mosaic(image, small[start : start + cells])
-                for start in range(0, len(small), cells)
-            )
+            for start in range(0, len(small), cells):
+                parts.extend(self._detect_mosaic(image, small[start : start + cells]))
         found = self._merge(parts)
         return [face for face in found if self._confirmed(image, face)]
 
@@ -220,7 +218,7 @@ class FaceDetector:
         boxes, scores, keypoints = self._infer(blob)
         return self._placed(image, window, boxes, scores, keypoints, (0.0, 0.0), scale)
 
-    def _detect_mosaic(self, image: np.ndarray, windows: Sequence[Window]) -> _Candidates:
+    def _detect_mosaic(self, image: np.ndarray, windows: Sequence[Window]) -> list[_Candidates]:
         """`_detect_window` for several small windows in one model call (`_mosaic`).
 
         A candidate belongs to the cell holding its centre; one reaching past that cell
@@ -248,12 +246,7 @@ class FaceDetector:
                     1 / scales[cell],
                 )
             )
-        return _Candidates(
-            np.concatenate([part.boxes for part in parts]),
-            np.concatenate([part.scores for part in parts]),
-            np.concatenate([part.keypoints for part in parts]),
-            np.concatenate([part.cut for part in parts]),
-        )
+        return parts
 
     def _infer(self, picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidate boxes, scores and keypoints above the threshold, in input pixels."""
@@ -276,18 +269,14 @@ class FaceDetector:
         scores: np.ndarray,
         keypoints: np.ndarray,
         origin: tuple[float, float],
-        pixels: float | np.ndarray,
-        offset: np.ndarray | None = None,
+        pixels: float,
     ) -> _Candidates:
         """Candidates from input px (the window's content starting at `origin`, `pixels`
-        image px per input px, per axis or both) to image px, with the flag of faces cut
-        by a window edge. The content's top left is the window's unless `offset` says."""
+        image px per input px) to image px, with the flag of faces cut by a window edge."""
         x, y, w, h = window
-        if offset is None:
-            offset = np.array([x, y], dtype=np.float32)
+        offset = np.array([x, y], dtype=np.float32)
         start = np.array(origin, dtype=np.float32)
-        pixels = np.broadcast_to(np.asarray(pixels, dtype=np.float32), (2,))
-        boxes = (boxes - np.tile(start, 2)) * np.tile(pixels, 2) + np.tile(offset, 2)
+        boxes = (boxes - np.tile(start, 2)) * pixels + np.tile(offset, 2)
         keypoints = (keypoints - start) * pixels + offset
         height, width = image.shape[:2]
         inner = np.array([x > 0, y > 0, x + w < width, y + h < height])
