@@ -46,6 +46,17 @@ def face_targets(image: ImageSource, largest_only: bool = True) -> list[Target]:
     return faces[:1] if largest_only else faces
 
 
+def every_face(image: ImageSource) -> list[Target]:
+    """`face_targets` of every face, largest first; a picture without one gives none
+    (a video frame or an ID card where that is an answer, not an error)."""
+    try:
+        return face_targets(image, largest_only=False)
+    except VigilError as exc:
+        if exc.code == ErrorCode.NO_FACE:
+            return []
+        raise
+
+
 # -- the query face: one rule for compare, verify and search ------------------------------
 
 # A named box picks the detected face it overlaps most, if they overlap at least this much

@@ -31,7 +31,7 @@ import numpy as np
 
 from vigil.analysis.card_fields import parse_fields
 from vigil.analysis.card_geometry import box_in_photo, find_card, rectify
-from vigil.analysis.faces import face_targets, refusal, short_side
+from vigil.analysis.faces import every_face, refusal, short_side
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
@@ -41,7 +41,6 @@ from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
 from vigil.schemas.id_card import CardPortrait, CardTextLine, IdCard
-from vigil.schemas.target import Target
 
 
 @dataclass
@@ -66,16 +65,6 @@ def turned(card: np.ndarray, homography: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(card[::-1, ::-1]), homography @ flip
 
 
-def card_faces(card: np.ndarray) -> list[Target]:
-    """Faces with features on the card, largest first; none is an answer here."""
-    try:
-        return face_targets(card, largest_only=False)
-    except VigilError as exc:
-        if exc.code == ErrorCode.NO_FACE:
-            return []
-        raise
-
-
 def read_card(
     photo: ImageSource, options: QueryFaceOptions | None = None, *, label: str | None = None
 ) -> CardReading:
@@ -88,10 +77,10 @@ def read_card(
         raise VigilError(exc.code, f"ID card {exc.message}") from None
     quad = find_card(image)
     card, homography = rectify(image, quad)
-    faces = card_faces(card)
+    faces = every_face(card)
     if not faces:
         card, homography = turned(card, homography)
-        faces = card_faces(card)
+        faces = every_face(card)
     if not faces:
         raise VigilError(
             ErrorCode.NO_CARD_FACE,

@@ -32,7 +32,7 @@ import numpy as np
 from vigil.analysis.face_signs import SignReader
 from vigil.analysis.faces import (
     choose_query_face,
-    face_targets,
+    every_face,
     overlap,
     query_face,
     usable_faces,
@@ -89,16 +89,6 @@ def reference_face(
     return feature, picture_face(faces, index)
 
 
-def live_faces(image: np.ndarray) -> list[Target]:
-    """Faces with features in one picture or frame; none is an answer here, not an error."""
-    try:
-        return face_targets(image, largest_only=False)
-    except VigilError as exc:
-        if exc.code == ErrorCode.NO_FACE:
-            return []
-        raise
-
-
 @dataclass
 class Watch:
     """The live faces seen so far, and the one closest to the ID photo."""
@@ -118,7 +108,7 @@ class Watch:
         """Compare every face of one picture or frame (only the one overlapping `near`,
         when given); True once one matched."""
         self.frames += 1
-        faces = live_faces(image)
+        faces = every_face(image)
         chosen = self.chosen(faces)
         if near is not None:
             chosen = [i for i in chosen if overlap(faces[i].box, near) >= SAME_FACE_IOU]
