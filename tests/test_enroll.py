@@ -231,18 +231,18 @@ def test_workers_that_share_the_files_are_sent_paths_inside_their_roots(
 ):
     names = ("obama/obama.jpg", "broken.jpg", "two_people.jpg")
     small = tmp_path / "common_disk"  # inside the worker's VIGIL_TASK_FILE_ROOTS
-    outside = Path(tempfile.mkdtemp(prefix="vigil-not-shared-"))  # outside them
+    outside = Path(tempfile.mkdtemp(prefix="vigil-outside-roots-"))  # outside them
     try:
         for folder in (small, outside):
             for name in names:
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(portraits / name, folder / name)
         common = dict(service=service, create=True, celery=celery_client, shared_files=True)
-        summary = enroll(small, "shared", report=tmp_path / "s.jsonl", **common)
+        summary = enroll(small, "on-disk", report=tmp_path / "s.jsonl", **common)
         assert verdicts(summary.report, small) == {name: EXPECTED[name] for name in names}
         refused = enroll(outside, "outside", report=tmp_path / "o.jsonl", **common)
         assert set(verdicts(refused.report, outside).values()) == {RejectReason.UNREADABLE}
-        assert feature_counts(service, "shared") == {"obama": 1}
+        assert feature_counts(service, "on-disk") == {"obama": 1}
     finally:
         shutil.rmtree(outside)
 
