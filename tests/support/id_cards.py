@@ -61,6 +61,12 @@ class CardPhoto:
     portrait_box: np.ndarray | None = None  # [x1, y1, x2, y2] of the portrait in the photo
 
 
+# The flat card's corners, clockwise from the top left (the warps map them into the photo).
+CARD_CORNERS = np.array(
+    [[0, 0], [CARD_WIDTH, 0], [CARD_WIDTH, CARD_HEIGHT], [0, CARD_HEIGHT]], np.float32
+)
+
+
 def random_fields(rng: np.random.Generator) -> dict[str, str]:
     """Known values for the four fields."""
     given = " ".join(rng.choice(GIVEN, size=int(rng.integers(1, 3)), replace=False))
@@ -165,10 +171,7 @@ def photograph(
     corners = corners @ turn.T
     centre = np.array([width / 2, height / 2]) + rng.uniform(-0.08, 0.08, 2) * (width, height)
     corners = (corners + centre).astype(np.float32)
-    source = np.array(
-        [[0, 0], [CARD_WIDTH, 0], [CARD_WIDTH, CARD_HEIGHT], [0, CARD_HEIGHT]], np.float32
-    )
-    homography = cv2.getPerspectiveTransform(source, corners)
+    homography = cv2.getPerspectiveTransform(CARD_CORNERS, corners)
     photo = table(rng, height, width)
     warped = cv2.warpPerspective(card, homography, (width, height), flags=cv2.INTER_AREA)
     mask = cv2.warpPerspective(
@@ -210,10 +213,7 @@ def render_photo(
     assert ok
     jpeg = encoded.tobytes()
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    source = np.array(
-        [[0, 0], [CARD_WIDTH, 0], [CARD_WIDTH, CARD_HEIGHT], [0, CARD_HEIGHT]], np.float32
-    )
-    corners = cv2.perspectiveTransform(source[None], homography)[0]
+    corners = cv2.perspectiveTransform(CARD_CORNERS[None], homography)[0]
     quad = np.array([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]])
     placed = cv2.perspectiveTransform(quad[None].astype(np.float32), homography)[0]
     return CardPhoto(
