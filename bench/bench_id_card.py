@@ -18,6 +18,14 @@ live photos of `tests/media/images/`:
 A field is exact when its value equals the truth after upper-casing and collapsing
 runs of whitespace (a dropped space "ANNAMARIA" is not exact).
 
+A card whose portrait fails the query-face filters as `read_card` applies them (for a
+card portrait `min_size` is at least `CARD_PORTRAIT_MIN_SIZE`, 40 px, from the model
+card's "photographed faces" table, not from this bench) is refused: `face_too_small` or
+`low_quality`, no decision. Its pairs are counted as refused, apart from the decisions
+made (`match_right` of `match_pairs` counts decisions made only); the card is still read
+once more with the filters off, so that its portrait, text and the decision it would
+have had (`unfiltered`) are measured too.
+
     python -m bench.bench_id_card         # 40 cards per framing -> bench/results/id_card.json
     python -m bench.bench_id_card --cards 12 --framing phone
 """
@@ -34,7 +42,8 @@ from tests.support.id_cards import FRAMINGS, LABELS, render_photo
 from vigil.analysis.faces import face_targets
 from vigil.compare.compare import compare
 from vigil.compare.id_card import read_card
-from vigil.errors import VigilError
+from vigil.errors import ErrorCode, VigilError
+from vigil.schemas.compare import QueryFaceOptions
 
 IMAGES = Path(__file__).resolve().parents[1] / "tests" / "media" / "images"
 RESULTS = Path(__file__).resolve().parent / "results" / "id_card.json"
@@ -45,6 +54,8 @@ LIVE = {
     "grace_hopper": ("grace_hopper.jpg",),
 }
 FAR = 1e-3
+REFUSALS = (ErrorCode.FACE_TOO_SMALL, ErrorCode.LOW_QUALITY)
+UNFILTERED = QueryFaceOptions(min_size=0, min_quality=0)
 
 
 def normal(text: str | None) -> str:
@@ -74,8 +85,12 @@ def measure_card(index: int, live: dict[str, object], framing: str) -> dict:
     try:
         reading = read_card(card.jpeg)
     except VigilError as exc:
-        row.update(error=exc.code.value, portrait_found=False, exact={k: False for k in LABELS})
-        return row
+        if exc.code not in REFUSALS:
+            row.update(error=exc.code.value, portrait_found=False, exact={k: False for k in LABELS})
+            return row
+        row["refused"] = {"code": exc.code.value, "message": exc.message}
+        started = time.perf_counter()
+        reading = read_card(card.jpeg, UNFILTERED)
     row["seconds"] = round(time.perf_counter() - started, 2)
     found = reading.card.portrait.box
     x1, y1, x2, y2 = (float(v) for v in card.portrait_box)
@@ -98,23 +113,33 @@ def measure_card(index: int, live: dict[str, object], framing: str) -> dict:
             )
             result = compare(reading.feature, live[name], FAR)
             pairs.append(
-                {"live": name, "kind": kind, "similarity": result.similarity, "match": result.match}
+                {
+                    "live": name,
+                    "kind": kind,
+                    "similarity": result.similarity,
+                    "match": result.match,
+                    "refused": "refused" in row,
+                }
             )
     row["pairs"] = pairs
     return row
 
 
 def summary(rows: list[dict]) -> dict:
-    pairs = [pair for row in rows for pair in row.get("pairs", [])]
+    every_pair = [pair for row in rows for pair in row.get("pairs", [])]
+    pairs = [pair for pair in every_pair if not pair["refused"]]  # decisions made
 
-    def right(kind: str) -> tuple[int, int]:
-        chosen = [p for p in pairs if p["kind"] == kind]
+    def right(kind: str, among: list[dict]) -> tuple[int, int]:
+        chosen = [p for p in among if p["kind"] == kind]
         want = kind != "non_match"
         return sum(p["match"] == want for p in chosen), len(chosen)
 
     fields = [ok for row in rows for ok in row["exact"].values()]
     per_label = {label: sum(row["exact"][label] for row in rows) / len(rows) for label in LABELS}
     sizes = [row["portrait_px"] for row in rows if "portrait_px" in row]
+    refused = [row for row in rows if "refused" in row]
+    refused_sizes = [row["portrait_px"] for row in refused]
+    decided_sizes = [row["portrait_px"] for row in rows if "pairs" in row and "refused" not in row]
     seconds = [row["seconds"] for row in rows if "seconds" in row]
     out = {
         "cards": len(rows),
@@ -129,17 +154,49 @@ def summary(rows: list[dict]) -> dict:
         "portrait_px_range": [min(sizes), max(sizes)] if sizes else None,
         "read_card_s_median": round(statistics.median(seconds), 2) if seconds else None,
         "far": FAR,
+        "refused_cards": len(refused),
+        "refused_codes": {
+            code: sum(row["refused"]["code"] == code for row in refused)
+            for code in sorted({row["refused"]["code"] for row in refused})
+        },
+        "refused_px_range": [min(refused_sizes), max(refused_sizes)] if refused_sizes else None,
+        "decided_px_range": [min(decided_sizes), max(decided_sizes)] if decided_sizes else None,
     }
     for kind in ("match", "non_match", "same_photo"):
-        ok, total = right(kind)
+        ok, total = right(kind, pairs)
         out[f"{kind}_right"] = ok
         out[f"{kind}_pairs"] = total
+        out[f"{kind}_refused"] = sum(p["kind"] == kind and p["refused"] for p in every_pair)
+    # what the decisions would have been with the portrait filters off (every pair decided)
+    out["unfiltered"] = {}
+    for kind in ("match", "non_match", "same_photo"):
+        ok, total = right(kind, every_pair)
+        out["unfiltered"][f"{kind}_right"] = ok
+        out["unfiltered"][f"{kind}_pairs"] = total
     similar = {
         kind: [p["similarity"] for p in pairs if p["kind"] == kind]
         for kind in ("match", "non_match")
     }
     out["match_similarity_min"] = min(similar["match"]) if similar["match"] else None
     out["non_match_similarity_max"] = max(similar["non_match"]) if similar["non_match"] else None
+    out["unfiltered"]["match_similarity_min"] = min(
+        (p["similarity"] for p in every_pair if p["kind"] == "match"), default=None
+    )
+    # each wrong decision made: which card, which live photo, how close
+    out["wrong"] = [
+        {
+            "seed": row["seed"],
+            "portrait": row["portrait"],
+            "portrait_px": row["portrait_px"],
+            "live": p["live"],
+            "kind": p["kind"],
+            "similarity": p["similarity"],
+        }
+        for row in rows
+        if "refused" not in row
+        for p in row.get("pairs", [])
+        if p["match"] != (p["kind"] != "non_match")
+    ]
     out["misread"] = [
         {
             "seed": row["seed"],

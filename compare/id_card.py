@@ -12,7 +12,11 @@ Steps, each a fallback for the one before it:
 2. the faces on it are searched down to 16 px (a card portrait is often 30-60 px in a
    phone photo); none upright, the card is turned 180° (held upside down) and searched
    again; the largest face is the portrait (a ghost image is smaller by design) and must
-   pass `min_size` and `min_quality`, as any query face;
+   pass `min_size` and `min_quality`, as any query face, with `min_size` at least
+   `CARD_PORTRAIT_MIN_SIZE` (40 px) unless the caller set it: a photographed print's
+   blur and JPEG cost a small face more than the query default (24 px) allows for, so
+   a card photographed from too far is refused (photograph it closer), never a wrong
+   "no match";
 3. the text lines are read with the shipped OCR (`models.text_reader`) on the upright
    card, the labelled fields parsed from them (`analysis.card_fields`), and every box
    mapped back into the photo's pixels.
@@ -36,7 +40,7 @@ from vigil.analysis.image_analyzer import encode_crop
 from vigil.analysis.image_decoder import load_image
 from vigil.analysis.pictures import ImageSource, source_label
 from vigil.models.text_reader import TextReader, rapidocr_version
-from vigil.schemas.compare import ComparedFace, QueryFaceOptions
+from vigil.schemas.compare import CARD_PORTRAIT_MIN_SIZE, ComparedFace, QueryFaceOptions
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.feature import Feature
 from vigil.schemas.geometry import Box
@@ -65,6 +69,14 @@ def turned(card: np.ndarray, homography: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(card[::-1, ::-1]), homography @ flip
 
 
+def portrait_options(options: QueryFaceOptions) -> QueryFaceOptions:
+    """The filters a card's portrait must pass: `options`, with `min_size` raised to
+    CARD_PORTRAIT_MIN_SIZE unless the caller set `min_size` (0 compares anyway)."""
+    if "min_size" in options.model_fields_set or options.min_size >= CARD_PORTRAIT_MIN_SIZE:
+        return options
+    return options.model_copy(update={"min_size": CARD_PORTRAIT_MIN_SIZE})
+
+
 def read_card(
     photo: ImageSource, options: QueryFaceOptions | None = None, *, label: str | None = None
 ) -> CardReading:
@@ -90,9 +102,13 @@ def read_card(
             ),
         )
     portrait = faces[0]
-    problem = refusal(portrait, options)
+    problem = refusal(portrait, portrait_options(options))
     if problem is not None:
-        raise VigilError(problem.code, f"ID card {name}: portrait {problem.message}")
+        raise VigilError(
+            problem.code,
+            f"ID card {name}: portrait {problem.message}; photograph the card closer"
+            " (or in better light), so that its portrait is larger and sharp",
+        )
     assert portrait.feature is not None  # face_targets returns only faces with one
     face_box = box_in_photo(np.asarray(portrait.box.as_list()), homography)
     crop = encode_crop(card, np.asarray(portrait.box.as_list()))
