@@ -7,14 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from tests.support.id_cards import render_photo
+from tests.support.id_cards import CARD_WIDTH, PHOTOS, random_fields, render_card, render_photo
 from vigil.analysis.card_fields import parse_fields
-from vigil.analysis.card_geometry import find_card
+from vigil.analysis.card_geometry import find_card, rectify
+from vigil.analysis.faces import every_face
 from vigil.cli.main import main
-from vigil.compare.id_card import read_card
+from vigil.compare.id_card import portrait_options, read_card
 from vigil.compare.verify import verify
 from vigil.errors import ErrorCode, VigilError
 from vigil.models.text_reader import TextLine
+from vigil.schemas.compare import CARD_PORTRAIT_MIN_SIZE, QueryFaceOptions, query_options
 from vigil.schemas.verify import VerifyDecision, VerifyResult
 from vigil.workers import compare_tasks
 
@@ -72,7 +74,38 @@ def test_fields_are_read_below_their_label_inline_or_from_a_misread_label():
     assert fields == {"Surname": "SMITH", "Nationality": "TESTLANDIC"}
 
 
+def test_a_card_portrait_is_held_to_the_card_limit_unless_the_caller_sets_min_size():
+    assert CARD_PORTRAIT_MIN_SIZE == 40
+    assert portrait_options(QueryFaceOptions()).min_size == CARD_PORTRAIT_MIN_SIZE
+    assert portrait_options(query_options({"min_quality": 0.3})).min_size == 40
+    assert portrait_options(query_options({"min_size": 30})).min_size == 30
+    assert portrait_options(QueryFaceOptions(min_size=0)).min_size == 0
+    assert portrait_options(QueryFaceOptions(min_size=64)).min_size == 64
+    assert portrait_options(QueryFaceOptions()).min_quality == QueryFaceOptions().min_quality
+
+
 # -- cards read with the real models ---------------------------------------------------------
+
+
+def test_the_rectified_card_shows_the_portrait_where_it_was_printed():
+    """Flattening undoes the tilt and the rotation (up to 12°): on the flat card, at the
+    photo's resolution, the largest face lies inside the portrait's printed place and is
+    about half its width (the portrait is cut 1.9 face widths wide)."""
+    for framing in ("phone", "small"):
+        for seed in range(3):
+            who = ("obama", "biden", "grace_hopper")[seed % 3]
+            card = render_photo(who, seed, framing=framing)
+            flat, _ = rectify(card.image, find_card(card.image))
+            rng = np.random.default_rng(seed)  # the card as drawn, before the photo
+            _, printed = render_card(rng, PHOTOS / card.portrait_file, random_fields(rng))
+            x1, y1, x2, y2 = printed * flat.shape[1] / CARD_WIDTH
+            faces = every_face(flat)
+            assert faces, (framing, seed)
+            box = faces[0].box
+            slack = 0.05 * (x2 - x1)
+            inside = x1 - slack < box.x1 < box.x2 < x2 + slack and y1 - slack < box.y1 < y2
+            assert inside, (framing, seed, box, printed)
+            assert 0.35 < box.width / (x2 - x1) < 0.7, (framing, seed, box, printed)
 
 
 def test_the_portrait_is_found_on_every_card(cards, readings):
@@ -97,10 +130,26 @@ def test_a_card_photographed_upside_down_is_turned(cards):
 
 def test_a_small_portrait_is_found_on_a_card_held_far_from_the_camera():
     card = render_photo("grace_hopper", 5, framing="small")
-    portrait = read_card(card.jpeg).card.portrait
+    # the caller's own min_size (here: none) replaces the card portrait's 40 px
+    portrait = read_card(card.jpeg, QueryFaceOptions(min_size=0)).card.portrait
     x1, y1, x2, y2 = card.portrait_box
     assert x1 < portrait.box.x1 < portrait.box.x2 < x2 and y1 < portrait.box.y1 < y2
     assert 24 <= portrait.size <= 60, portrait.size
+
+
+def test_a_card_portrait_under_the_card_limit_is_refused_not_decided(images):
+    """Grace Hopper's card photographed from far (its portrait ~38 px): face_too_small,
+    with the measured size, the limit and what to do, from read_card and from verify."""
+    card = render_photo("grace_hopper", 5, framing="small")
+    with pytest.raises(VigilError) as caught:
+        read_card(card.jpeg)
+    assert caught.value.code == ErrorCode.FACE_TOO_SMALL
+    message = caught.value.message
+    assert "38 px" in message and f"min_size {CARD_PORTRAIT_MIN_SIZE} px" in message, message
+    assert "photograph the card closer" in message
+    with pytest.raises(VigilError) as caught:
+        verify(id_card=card.jpeg, image=str(images / "grace_hopper.jpg"))
+    assert caught.value.code == ErrorCode.FACE_TOO_SMALL
 
 
 def test_the_card_text_and_fields_are_read(cards, readings):

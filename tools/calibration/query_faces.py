@@ -11,6 +11,9 @@ a portrait (`augment.portrait`), then
 - shrunk so the face is 16, 20, 24, 32, 48, 64 and 96 px wide (size table), and
 - degraded by every calibration augmentation (quality table: the views are binned
   by the quality score the face pipeline gives them);
+- shrunk to 24-64 px and then photographed: a camera's blur (Gaussian, sigma 0.5 and
+  0.8 px at the face's size) and JPEG 85 (photographed-faces table: an ID card's
+  portrait is such a face, and `CARD_PORTRAIT_MIN_SIZE` comes from it);
 
 each view is detected and embedded as compare does, and compared with the
 unaugmented faces of the same person in *other* pictures (genuine) and of every
@@ -30,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.calibration.augment import AUGMENTS, face_px, portrait
+from tools.calibration.augment import AUGMENTS, blur, chain, face_px, jpeg, portrait
 from tools.calibration.data import (
     VIDEO_IDENTITY,
     Source,
@@ -47,6 +50,14 @@ REPO = Path(__file__).resolve().parents[2]
 SIZES = (16, 20, 24, 32, 48, 64, 96)
 QUALITY_BINS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 1.01)
 FAR = 1e-3
+# Photographed faces: shrunk to each size, then a camera's blur and JPEG.
+PHOTO_SIZES = (24, 32, 40, 48, 56, 64)
+PHOTO_BLURS = (0.5, 0.8)
+PHOTO_JPEG = 85
+
+
+def photographed(size: int, sigma: float) -> str:
+    return f"photo{size}_blur{sigma}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,10 @@ def measure(fixtures: Path, video_every: int) -> tuple[list[Probe], list[Probe]]
             probes.append(probe(source, f"size{size}", face_px(size)(base)))
         for name, augment in AUGMENTS.items():
             probes.append(probe(source, name, augment(base)))
+        for size in PHOTO_SIZES:
+            for sigma in PHOTO_BLURS:
+                view = chain(face_px(size), blur(sigma), jpeg(PHOTO_JPEG))(base)
+                probes.append(probe(source, photographed(size, sigma), view))
     return originals, probes
 
 
@@ -160,12 +175,32 @@ def tables(
         for size in SIZES
     ]
     by_quality = []
-    found = [p for p in probes if p.quality is not None and (p.side or 0) >= min_side]
+    found = [
+        p
+        for p in probes
+        if p.quality is not None
+        and (p.side or 0) >= min_side
+        and not p.label.startswith("photo")  # the photographed table's own views
+    ]
     for low, high in pairwise(QUALITY_BINS):
         members = [p for p in found if low <= p.quality < high]  # type: ignore[operator]
         label = f"{low:.1f}-{min(high, 1.0):.1f}"
         by_quality.append(row(label, members, originals, threshold))
     return by_size, by_quality
+
+
+def photographed_table(originals: list[Probe], probes: list[Probe], threshold: float) -> list[Row]:
+    """Rows by face width and camera blur, each view also JPEG-compressed."""
+    return [
+        row(
+            f"{size} px, blur {sigma}",
+            [p for p in probes if p.label == photographed(size, sigma)],
+            originals,
+            threshold,
+        )
+        for size in PHOTO_SIZES
+        for sigma in PHOTO_BLURS
+    ]
 
 
 def markdown(rows: list[Row], first: str) -> str:
@@ -204,8 +239,15 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(by_size, "face width"))
     print()
     print(markdown(by_quality, f"quality (faces {args.min_side:g}+ px)"))
+    photo = photographed_table(originals, probes, threshold)
+    print()
+    print(markdown(photo, f"photographed face (JPEG {PHOTO_JPEG})"))
     if args.json:
-        rows = {"size": [r.__dict__ for r in by_size], "quality": [r.__dict__ for r in by_quality]}
+        rows = {
+            "size": [r.__dict__ for r in by_size],
+            "quality": [r.__dict__ for r in by_quality],
+            "photographed": [r.__dict__ for r in photo],
+        }
         args.json.write_text(json.dumps(rows, indent=2, default=str))
     return 0
 
