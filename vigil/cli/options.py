@@ -98,6 +98,7 @@ def query_face_arguments(parser: argparse.ArgumentParser, *faces: tuple[str, str
     per picture naming its face (`faces`: (flag, what)). Checked by the library, so a
     bad value is the same `invalid_options` as over Celery or HTTP."""
     from vigil.schemas.compare import (
+        CARD_PORTRAIT_MIN_SIZE,
         FACE_CHOICE_HELP,
         QUERY_DOMINANCE,
         QUERY_MIN_QUALITY,
@@ -108,7 +109,7 @@ def query_face_arguments(parser: argparse.ArgumentParser, *faces: tuple[str, str
         "--min-size",
         type=int,
         help=f"refuse a face under this short side, px (face_too_small; default {QUERY_MIN_SIZE},"
-        " where the calibrated FAR stops holding)",
+        f" where the calibrated FAR stops holding; an ID card's portrait {CARD_PORTRAIT_MIN_SIZE})",
     )
     parser.add_argument(
         "--min-quality",

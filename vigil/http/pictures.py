@@ -20,6 +20,7 @@ from vigil.http.problems import AUTH, PICTURES, QUERY_FACES, declared
 from vigil.http.uploads import Picture, UploadBody, openapi, read_upload
 from vigil.schemas.analyze import AnalyzeOptions, ImageResult
 from vigil.schemas.compare import (
+    CARD_PORTRAIT_MIN_SIZE,
     FACE_CHOICE_HELP,
     QUERY_DOMINANCE,
     QUERY_MIN_QUALITY,
@@ -46,7 +47,9 @@ class QueryFaceFields(BaseModel):
     """
 
     min_size: int | None = Field(
-        default=None, description=f"min face short side, px (default {QUERY_MIN_SIZE})"
+        default=None,
+        description=f"min face short side, px (default {QUERY_MIN_SIZE}; an ID card's"
+        f" portrait {CARD_PORTRAIT_MIN_SIZE})",
     )
     min_quality: float | None = Field(
         default=None, description=f"min face quality, 0-1 (default {QUERY_MIN_QUALITY})"
