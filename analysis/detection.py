@@ -6,7 +6,7 @@ frame): both ask for a set of target types and get detections grouped by type.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -37,6 +37,18 @@ FOCUSED_FRAME_MIN_FACE = 40
 # forehead.
 EXPLAINED_IOU = 0.4
 EXPLAINING_PERSON_PX = 2 * FOCUSED_FRAME_MIN_FACE
+# A focus box lying this much inside the boxes of standing persons too small to show a
+# face of the smallest size searched (`may_show_face`), each grown by how far a walker's
+# motion reaches past it (a step to either side, MOTION_REACH of its width, and a little in
+# height), is their motion: a part of a walker (legs, the swing of an arm) or several
+# small walkers in one blob, where no face of that size can be. On vtest.avi (walkers of
+# 80-110 px) this leaves 1.8 of 4.4 motion boxes a frame to search, from 3.9 by IoU alone;
+# the faces no longer found there were all under 15 px (captures need 20). Larger persons
+# explain nothing this way: a wall of faces gives NanoDet tall "persons" (120 x 408 px)
+# whose reach would hide real faces.
+COVERED_SHARE = 0.8
+MOTION_REACH = (0.5, 0.15)
+COVERAGE_GRID = 8  # points per side of a focus box tested for coverage
 # A focus box is grown by this many pixels before it is searched: motion outlines moving
 # edges, and a face that needs this search is smaller than FOCUSED_FRAME_MIN_FACE.
 FOCUS_MARGIN_PX = 0.8 * FOCUSED_FRAME_MIN_FACE
@@ -82,12 +94,30 @@ def owning_person(face: Detection, persons: list[Detection]) -> int | None:
     return best
 
 
-def explained(box: np.ndarray, persons: list[Detection]) -> bool:
-    """Whether `box` is the motion of one person tall enough to explain it."""
+def explained(
+    box: np.ndarray, persons: list[Detection], faceless: Sequence[Detection] = ()
+) -> bool:
+    """Whether `box` is the motion of one person tall enough to explain it, or lies
+    where `faceless` persons (standing, too small to show a face searched for) move."""
+    box = np.asarray(box[:4], np.float32)
     tall = [p.box for p in persons if float(p.box[3] - p.box[1]) >= EXPLAINING_PERSON_PX]
-    if not tall:
-        return False
-    return bool(iou_matrix(np.asarray(box[:4], np.float32), np.stack(tall)).max() >= EXPLAINED_IOU)
+    if tall and iou_matrix(box, np.stack(tall)).max() >= EXPLAINED_IOU:
+        return True
+    reach = [p.box for p in faceless]
+    return bool(reach) and covered_share(box, np.stack(reach)) >= COVERED_SHARE
+
+
+def covered_share(box: np.ndarray, bodies: np.ndarray) -> float:
+    """The share of `box` inside the (N, 4) `bodies` grown by MOTION_REACH, sampled on a
+    COVERAGE_GRID x COVERAGE_GRID grid of the box's points."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    steps = (np.arange(COVERAGE_GRID, dtype=np.float32) + 0.5) / COVERAGE_GRID
+    xs, ys = np.meshgrid(x1 + steps * (x2 - x1), y1 + steps * (y2 - y1))
+    reach = (bodies[:, 2:4] - bodies[:, 0:2]) * np.asarray(MOTION_REACH, np.float32)
+    low, high = bodies[:, 0:2] - reach, bodies[:, 2:4] + reach
+    points = np.stack([xs.ravel(), ys.ravel()], axis=1)[:, None, :]
+    inside = ((points >= low) & (points <= high)).all(axis=2).any(axis=1)
+    return float(inside.mean())
 
 
 def may_show_face(person: Detection, min_face: int, image_height: int) -> bool:
@@ -179,9 +209,15 @@ class Detectors:
             frame_min_face = None
             if focus is not None:
                 smallest = max(DEFAULT_MIN_FACE, min_face)
-                heads = [p for p in found.persons if may_show_face(p, smallest, image.shape[0])]
+                heads: list[Detection] = []
+                faceless: list[Detection] = []
+                for person in found.persons:
+                    shows = may_show_face(person, smallest, image.shape[0])
+                    (heads if shows else faceless).append(person)
                 regions = [head_region(p.box) for p in heads]
-                regions += [grown(b) for b in focus[:MAX_FOCUS] if not explained(b, found.persons)]
+                regions += [
+                    grown(b) for b in focus[:MAX_FOCUS] if not explained(b, found.persons, faceless)
+                ]
                 regions = uncontained(regions)
                 frame_min_face = FOCUSED_FRAME_MIN_FACE
             found.faces = self.faces(min_face).detect(

@@ -85,6 +85,32 @@ def test_a_persons_own_motion_is_not_searched_twice():
     assert not detection.explained(np.array([98, 48, 132, 82], np.float32), [small])
 
 
+def test_motion_where_faceless_walkers_move_is_theirs():
+    """Walkers too small to show a 16-px face (vtest.avi: 80-110 px) explain the parts of
+    their motion (legs, a step behind them) and a blob of several of them; a box reaching
+    well outside them is searched, and a tall "person" (a wall of faces gives NanoDet
+    some) explains nothing by reach."""
+    walker = detection.Detection(
+        box=np.array([100, 100, 130, 190], np.float32), score=0.9, label="person"
+    )
+    other = detection.Detection(
+        box=np.array([150, 110, 178, 196], np.float32), score=0.9, label="person"
+    )
+    tall = detection.Detection(
+        box=np.array([300, 100, 420, 508], np.float32), score=0.4, label="person"
+    )
+    walkers = [walker, other]
+    assert not any(detection.may_show_face(p, 16, 576) for p in walkers)
+    assert detection.explained(np.array([95, 150, 150, 192], np.float32), walkers, walkers)
+    assert detection.explained(np.array([95, 100, 185, 195], np.float32), walkers, walkers)
+    assert not detection.explained(np.array([95, 100, 260, 200], np.float32), walkers, walkers)
+    assert not detection.explained(np.array([95, 150, 150, 192], np.float32), walkers)
+    face_on_the_wall = np.array([330, 120, 394, 184], np.float32)
+    assert not detection.explained(face_on_the_wall, [tall], [])
+    square = np.array([0, 0, 10, 10], np.float32)
+    assert detection.covered_share(square, np.stack([walker.box])) == 0.0
+
+
 # -- which boxes the capture step sends ------------------------------------------------
 
 

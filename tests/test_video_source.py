@@ -286,6 +286,36 @@ def test_moving_square_gets_a_box_around_it(street: np.ndarray) -> None:
     assert 0 < result.fraction < 0.05
 
 
+def walk(street: np.ndarray, steps: int, stop: int = 0) -> list:
+    """A white 40x80 block walking right 6 px a frame for `steps` frames (the running
+    background takes in where it lingers), then standing still for `stop` frames; every
+    box of the last frame."""
+    detector = MotionDetector()
+    detector.detect(street)
+    for step in range(1, steps + stop + 1):
+        frame = street.copy()
+        x = 200 + 6 * min(step, steps)
+        frame[200:280, x : x + 40] = (255, 255, 255)
+        result = detector.detect(frame)
+    return result.boxes
+
+
+def test_a_walkers_box_leaves_their_trail_behind(street: np.ndarray) -> None:
+    """The running background keeps where the block was for a while (its blob reaches
+    back to x ~330 here); the box is cut to where it moved since the last frame."""
+    [box] = walk(street, steps=30)  # the block is at x 380-420
+    x1, _, x2, _ = box
+    assert 350 <= x1 <= 380 and x2 >= 420
+
+
+def test_a_blob_that_stopped_keeps_its_whole_box(street: np.ndarray) -> None:
+    """Nothing changed since the last frame: the blob (a walker who just stopped, a slow
+    change) is searched whole, trail and all, as before."""
+    [box] = walk(street, steps=30, stop=1)
+    x1, y1, x2, y2 = box
+    assert x1 <= 345 and x2 >= 420 and y1 <= 200 and y2 >= 280
+
+
 def test_global_brightness_jump_is_lighting_not_motion(street: np.ndarray) -> None:
     detector = MotionDetector()
     detector.detect(street)
