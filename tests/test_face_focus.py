@@ -19,7 +19,12 @@ from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
 from vigil.schemas.geometry import Box, FrameSize
 from vigil.schemas.target import TargetType
-from vigil.tracking.camera_tracking import FOCUS_REACH, FULL_SEARCH_SECONDS, CameraTracking
+from vigil.tracking.camera_tracking import (
+    BUSY_FULL_SEARCH_SECONDS,
+    FOCUS_REACH,
+    FULL_SEARCH_SECONDS,
+    CameraTracking,
+)
 from vigil.workers import frame_tasks
 
 FACE_AND_PERSON = {TargetType.FACE, TargetType.PERSON}
@@ -245,6 +250,22 @@ def test_a_still_key_frame_looks_only_where_faces_are():
     late = 4.0 + FULL_SEARCH_SECONDS
     assert camera.face_focus(meta(keyframe=True, motion=(), at=late)) is None  # due
     assert camera.face_focus(meta(keyframe=True, motion=(), at=1.0)) is None  # restarted
+
+
+def test_a_busy_scenes_key_frames_search_everything_every_other_time():
+    """Key frames 2 s apart in a scene that keeps moving: the whole frame every
+    BUSY_FULL_SEARCH_SECONDS, the key frames between searched like the moving frames."""
+    camera = tracking()
+    assert BUSY_FULL_SEARCH_SECONDS == 4.0
+    assert camera.face_focus(meta(keyframe=True, at=0.0)) is None
+    for at in (0.2, 0.4, 1.8):
+        assert camera.face_focus(meta(at=at)) is not None
+    between = camera.face_focus(meta(keyframe=True, at=2.0))
+    assert between == camera.face_focus(meta(at=2.2))  # the motion box, as moving frames
+    assert camera.face_focus(meta(keyframe=True, at=4.0)) is None  # due: the whole frame
+    camera.face_focus(meta(at=4.2))
+    assert camera.face_focus(meta(keyframe=True, at=6.0)) is not None
+    assert camera.face_focus(meta(keyframe=True, at=8.0)) is None
 
 
 def test_a_region_inside_a_larger_one_is_searched_once():

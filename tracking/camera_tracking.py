@@ -36,6 +36,10 @@ FOCUS_REACH = 1.5  # face widths around a live face track searched for it betwee
 WIDE_MOTION = 0.25
 # A still scene's key frames search the whole frame at least this often (seconds).
 FULL_SEARCH_SECONDS = 10.0
+# A busy scene's key frames search the whole frame at most this often (seconds); those in
+# between are focused like the frames around them. Every small face that moves is searched
+# around its motion anyway; the whole search is the net for what that misses.
+BUSY_FULL_SEARCH_SECONDS = 4.0
 
 
 @dataclass
@@ -127,6 +131,11 @@ class CameraTracking:
         if meta.keyframe:
             return self.key_frame_focus(meta)
         self.moved_since_full_search = True  # between key frames, only moving frames come
+        return self.moving_focus(meta)
+
+    def moving_focus(self, meta: FrameMeta) -> list[list[float]] | None:
+        """The motion boxes and the live face tracks' reach; None (the whole frame) when the
+        motion is unknown, too wide or past counting."""
         if not meta.motion or len(meta.motion) >= MAX_MOTION_BOXES:
             return None  # a lighting change, a moving camera, or motion past counting
         if meta.motion_fraction >= WIDE_MOTION:
@@ -136,15 +145,19 @@ class CameraTracking:
 
     def key_frame_focus(self, meta: FrameMeta) -> list[list[float]] | None:
         """A key frame searches the whole frame when anything moved since the last whole
-        search, or FULL_SEARCH_SECONDS ago at the latest: a face that stopped is found
-        there. In a still scene a face cannot have arrived without motion, so a still
-        key frame looks only where faces are (head regions, live face tracks); it keeps
-        the scene's tracks alive at a fraction of the cost."""
+        search BUSY_FULL_SEARCH_SECONDS ago or more, or FULL_SEARCH_SECONDS ago at the
+        latest: a face that stopped is found there. A busy key frame in between is searched
+        as the moving frames around it are. In a still scene a face cannot have arrived
+        without motion, so a still key frame looks only where faces are (head regions, live
+        face tracks); it keeps the scene's tracks alive at a fraction of the cost."""
         since = meta.source_time - self.last_full_search
-        if self.moved_since_full_search or not 0 <= since < FULL_SEARCH_SECONDS:
+        busy_due = self.moved_since_full_search and since >= BUSY_FULL_SEARCH_SECONDS
+        if busy_due or not 0 <= since < FULL_SEARCH_SECONDS:
             self.moved_since_full_search = False
             self.last_full_search = meta.source_time
             return None
+        if self.moved_since_full_search and meta.motion:
+            return self.moving_focus(meta)
         return self.rounded(self.face_track_reach())
 
     def face_track_reach(self) -> list[list[float]]:
