@@ -1,8 +1,8 @@
 """Issue 17 with the Milvus server as the system of record: a restart of a 10M group.
 
 Run: PYTHONPATH=.:bench python bench/bench_search_restart.py --size 10000000 --workdir
-/tmp/m10m --json bench/results/search_scale_10m_server.json (measured at --size 4000000 on a
-shared 2-core machine, where 10M did not fit the time: docs/performance.md, issue 17)
+/tmp/m10m --slice 200000 --json bench/results/search_scale_10m_server.json (measured at 4M
+and at 10M on a shared 2-core machine, about an hour at 10M: docs/performance.md, issue 17)
 
 `bench_search.py --scale` serves a group whose store (Milvus Lite) does not hold its rows.
 Here a Milvus standalone server (2.3.5, `tests.support.milvus_devserver`) holds them all,
