@@ -34,7 +34,7 @@ from pathlib import Path
 
 import cv2
 
-from bench.procs import still_video
+from bench.procs import host, still_video
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = [  # (label, VIGIL_INFERENCE, focused face search)
@@ -106,7 +106,7 @@ def main() -> None:
         return
     from vigil.samples import SAMPLE_VIDEO
 
-    results: dict = {"video": "vtest.avi", "seconds": args.seconds, "runs": {}}
+    results: dict = {"video": "vtest.avi", "seconds": args.seconds, "host": host(), "runs": {}}
     for label, backend, focused in RUNS:
         results["runs"][label] = in_process(backend, str(SAMPLE_VIDEO), focused, args.seconds)
         print(label, json.dumps(results["runs"][label]), flush=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from plot import Panel, Series, draw
-from procs import CaptureLines, Pipeline, snapshot, window, write_config
+from procs import CaptureLines, Pipeline, host, snapshot, window, write_config
 
 from vigil.samples import SAMPLE_VIDEO
 
@@ -152,6 +152,7 @@ def main() -> None:
             count *= 2
     report = {
         "machine_cpus": os.cpu_count(),
+        "host": host(),
         "celery_worker_processes": args.workers,
         "types": types,
         "inference": os.environ.get("VIGIL_INFERENCE", "onnxruntime"),
