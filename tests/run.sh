@@ -55,4 +55,5 @@ bash tools/lint.sh  # import contracts: layers point down (docs/architecture.md)
 say "tests"
 # Tests start their own Redis, Celery workers and Kafka-protocol broker on free ports.
 export OMP_NUM_THREADS=1
-python -m pytest -q -p no:cacheprovider "$@"
+# The slowest tests are listed at the end: the whole run must stay well under 30 minutes.
+python -m pytest -q -p no:cacheprovider --durations=15 "$@"
