@@ -68,8 +68,7 @@ class MotionDetector:
         if background is None or background.shape != small.shape:
             self._background = small.astype(np.float32)
             return MotionResult()
-        diff = cv2.absdiff(small, cv2.convertScaleAbs(background))
-        _, mask = cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)
+        mask = self._changed(small, cv2.convertScaleAbs(background))
         fraction = cv2.countNonZero(mask) / mask.size
         if fraction > self.lighting_fraction:
             self._background = small.astype(np.float32)
@@ -79,11 +78,14 @@ class MotionDetector:
             return MotionResult()
         recent = None
         if previous is not None and previous.shape == small.shape:
-            _, recent = cv2.threshold(
-                cv2.absdiff(small, previous), self.threshold, 255, cv2.THRESH_BINARY
-            )
+            recent = self._changed(small, previous)
         boxes = self._boxes(mask, recent, frame_bgr.shape[1] / small.shape[1], frame_bgr.shape[:2])
         return MotionResult(boxes, fraction)
+
+    def _changed(self, small: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """255 where two small grey frames differ by more than `threshold`, else 0."""
+        _, mask = cv2.threshold(cv2.absdiff(small, other), self.threshold, 255, cv2.THRESH_BINARY)
+        return mask
 
     def _prepare(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Downscale first (cheapest), then grey and blur away sensor noise."""

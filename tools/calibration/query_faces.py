@@ -56,8 +56,11 @@ PHOTO_BLURS = (0.5, 0.8)
 PHOTO_JPEG = 85
 
 
+PHOTO_LABEL = "photo"  # the photographed views' labels start with it
+
+
 def photographed(size: int, sigma: float) -> str:
-    return f"photo{size}_blur{sigma}"
+    return f"{PHOTO_LABEL}{size}_blur{sigma}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ def tables(
         for p in probes
         if p.quality is not None
         and (p.side or 0) >= min_side
-        and not p.label.startswith("photo")  # the photographed table's own views
+        and not p.label.startswith(PHOTO_LABEL)  # the photographed table's own views
     ]
     for low, high in pairwise(QUALITY_BINS):
         members = [p for p in found if low <= p.quality < high]  # type: ignore[operator]
