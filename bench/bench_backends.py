@@ -9,9 +9,12 @@ window or face per call). Baseline in the same run: onnxruntime f32, on which th
 compare thresholds were calibrated. Each backend's agreement with it comes from
 `bench/backend_agreement.py` (the bounds `tests/test_inference_backends.py` holds).
 
-Also measured, not adopted unless its accuracy holds: onnxruntime int8, static QDQ
-quantisation (`onnxruntime.quantization`, per-channel weights, calibrated on aligned
-chips of the fixture faces), for the face embedder, the model that costs most.
+Columns: OpenVINO `auto` (bf16 on a CPU with AMX; f32 with NanoDet's int8 weights
+elsewhere, `vigil.models.runtime.concrete`), f32 and bf16 forced, and the int8 weights
+(`tools/convert/quantize_nanodet.py`; models without them run f32 in those columns).
+Also measured, not adopted: the face embedder quantised the same way (static QDQ,
+per-channel weights, calibrated on aligned chips of the fixture faces), whose drift
+would need a new calibration of the compare thresholds.
 Writes bench/results/backends.json and backends.md.
 """
 
@@ -31,14 +34,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 from bench import backend_agreement as agreement
+from bench.procs import host
 from vigil.models import runtime
 from vigil.models.registry import spec
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = [  # (label, VIGIL_INFERENCE, VIGIL_INFERENCE_PRECISION)
     ("onnxruntime f32 (baseline)", "onnxruntime", "auto"),
-    ("OpenVINO auto (bf16 here)", "openvino", "auto"),
+    ("OpenVINO auto", "openvino", "auto"),
     ("OpenVINO f32", "openvino", "f32"),
+    ("OpenVINO bf16", "openvino", "bf16"),
+    ("onnxruntime int8 weights", "onnxruntime", "int8"),
+    ("OpenVINO int8 weights", "openvino", "int8"),
 ]
 MODELS = {  # name -> (input shape without the batch, takes a batch)
     "blazeface_full_192": ((3, 192, 192), False),
@@ -136,7 +143,12 @@ def int8_embedder(repeats: int) -> dict[str, float | str]:
 
 
 def markdown(results: dict) -> str:
+    cpu = results["host"]
+    auto = results["speed"]["OpenVINO auto"]["nanodet"]["runs_on"]
     lines = [
+        f"Host: {cpu['cpu']}, {cpu['cpus']} CPUs, flags {' '.join(cpu['inference_flags'])};"
+        f" OpenVINO auto runs NanoDet here on {auto}. Milliseconds per call, one thread.",
+        "",
         "| model | " + " | ".join(label for label, _, _ in BACKENDS) + " |",
         "|---|" + "---|" * len(BACKENDS),
     ]
@@ -171,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
-    results: dict = {"speed": {}, "agreement": {}}
+    results: dict = {"host": host(), "speed": {}, "agreement": {}}
     for label, setting, precision in BACKENDS:
         results["speed"][label] = speeds(setting, precision, args.repeats)
         print(label, json.dumps(results["speed"][label]), flush=True)
-        if setting != "onnxruntime":
+        if (setting, precision) != ("onnxruntime", "auto"):
             results["agreement"][label] = {
                 a.model: a.figures for a in agreement.agreements(setting, precision)
             }

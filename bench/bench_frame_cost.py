@@ -74,11 +74,11 @@ def one_run(url: str, focused: bool, seconds: float) -> dict:
 def warm_up(url: str) -> None:
     """Load and compile every model first: start-up is not a camera's running cost."""
     from vigil.analysis.frame_analysis import detect_frame
-    from vigil.models.registry import manifest
+    from vigil.models.registry import model_names
     from vigil.models.runtime import session
     from vigil.schemas.target import TargetType
 
-    for name in manifest():
+    for name in model_names():
         session(name)
     capture = cv2.VideoCapture(url)
     ok, frame = capture.read()

@@ -16,35 +16,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil.models.cpu_features import cpuinfo, inference_flags
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-# CPU features that change what inference costs: OpenVINO infers in bfloat16 on AMX or
-# AVX512-BF16 (about 5x the embedder's f32 speed), and in f32 elsewhere.
-INFERENCE_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
 def host() -> dict:
     """The CPU a benchmark ran on: its figures compare only with runs on the same kind
     (the same bench measured a busy camera at 0.47 cores on a Xeon with AMX-BF16 and
     0.87-0.97 on an AVX2-only AMD EPYC, both with OpenVINO)."""
-    model, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cpus": os.cpu_count(),
-        "inference_flags": [flag for flag in INFERENCE_FLAGS if flag in flags],
-    }
+    model, _ = cpuinfo()
+    return {"cpu": model, "cpus": os.cpu_count(), "inference_flags": inference_flags()}
 
 
 def descendants(pid: int) -> list[int]:

@@ -1,6 +1,8 @@
-"""OpenVINO compiled models: on Intel CPUs with AMX or AVX512-BF16 they infer in
-bfloat16 by default, about 5x faster than onnxruntime's f32 for the face embedder
-(docs/performance.md, "Inference backends"); the conformance tests bound the drift.
+"""OpenVINO compiled models: on Intel CPUs with AMX they infer in bfloat16, about 5x
+faster than onnxruntime's f32 for the face embedder (docs/performance.md, "Inference
+backends"); the conformance tests bound the drift. Where the CPU has AVX512-BF16 but
+no AMX, OpenVINO's default is still bf16 and 1.4x slower than f32:
+`runtime.concrete` asks for f32 there.
 
 OpenVINO reads the same verified ONNX files. Its infer requests are not thread-safe,
 so each thread gets its own; outputs are copied out of the request's buffers, which
@@ -20,7 +22,8 @@ import numpy as np
 from vigil.models.inference import ImagePixels, Inference, intra_op_threads
 
 log = logging.getLogger(__name__)
-PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+# int8 models carry their precision in their weights; the rest of the graph runs in f32.
+PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16", "int8": "f32"}
 
 
 @cache

@@ -4,7 +4,10 @@
     VIGIL_INFERENCE=onnxruntime:cuda,cpu        # execution providers, in order of preference
     VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (bf16 where the CPU has it)
     VIGIL_INFERENCE=openvino:gpu                # an Intel GPU, else the CPU
-    VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16 # OpenVINO's inference precision (auto: its default)
+    VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16|int8
+        # auto: OpenVINO on the CPU in bf16 where the CPU has AMX, else f32 with int8
+        # weights where a model ships them; onnxruntime in f32 (the calibrated reference).
+        # int8: those int8 weights on either backend, the other models in f32.
 
 A setting names what the operator wants; what a machine lacks is not an error. A
 provider or device that is not there is skipped with a warning and the CPU runs the
@@ -39,7 +42,8 @@ ORT_PROVIDERS = {
     "rocm": "ROCMExecutionProvider",
 }
 OPENVINO_DEVICES = ("cpu", "gpu", "npu")
-PRECISIONS = ("auto", "f32", "bf16", "f16")
+INT8 = "int8"
+PRECISIONS = ("auto", "f32", "bf16", "f16", INT8)
 
 
 @dataclass(frozen=True)

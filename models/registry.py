@@ -15,6 +15,9 @@ from pathlib import Path
 from vigil.schemas.errors import ErrorCode, VigilError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# A manifest entry `<model>.int8` is that model's int8-quantised weights: the same
+# inputs and outputs, chosen by the inference precision (`vigil.models.runtime`).
+INT8_SUFFIX = ".int8"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,17 @@ class ModelSpec:
 def manifest() -> dict[str, ModelSpec]:
     raw = json.loads((WEIGHTS_DIR / "manifest.json").read_text())
     return {name: ModelSpec(name=name, **entry) for name, entry in raw.items()}
+
+
+def model_names() -> list[str]:
+    """The models, without their quantised variants, sorted."""
+    return sorted(name for name in manifest() if not name.endswith(INT8_SUFFIX))
+
+
+def int8_variant(name: str) -> str | None:
+    """The manifest name of `name`'s int8 weights, if it ships any."""
+    variant = name + INT8_SUFFIX
+    return variant if variant in manifest() else None
 
 
 def spec(name: str) -> ModelSpec:

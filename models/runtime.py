@@ -4,20 +4,26 @@ process was configured for (`VIGIL_INFERENCE`, see `vigil.models.inference`).
 Every model calls `session(name)` and sees one small interface, `input_name` and
 `run(feeds) -> outputs`, whatever runs underneath; the first call per model logs
 which backend, device and precision it got.
+
+Precision `auto` is made concrete here where Vigil measured better than a backend's
+own default (`concrete`): OpenVINO on the CPU infers in bf16 only where the CPU has
+AMX, and elsewhere in f32 with the int8 weights of the models that ship them (NanoDet).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from vigil.models.inference import ONNXRUNTIME, OPENVINO, ImagePixels, Inference, from_env
+from vigil.models.cpu_features import bf16_pays
+from vigil.models.inference import INT8, ONNXRUNTIME, OPENVINO, ImagePixels, Inference, from_env
 from vigil.models.inference import intra_op_threads as intra_op_threads
-from vigil.models.registry import manifest, spec, verified_bytes
+from vigil.models.registry import int8_variant, model_names, spec, verified_bytes
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +45,48 @@ def openvino_installed() -> bool:
     return True
 
 
+def concrete(inference: Inference) -> Inference:
+    """`inference` with precision `auto` decided where Vigil knows better than the
+    backend. OpenVINO's own default on a CPU with AVX512-BF16 is bf16, which pays only
+    with AMX (`cpu_features`); without AMX, f32 plus int8 weights where a model ships
+    them. onnxruntime's `auto` stays f32, the reference the thresholds were calibrated
+    on; other devices keep their backend's default."""
+    if inference.precision != "auto" or inference.backend != OPENVINO:
+        return inference
+    if inference.targets[0] != "cpu" or (pays := bf16_pays()) is None:
+        return inference
+    return replace(inference, precision="bf16" if pays else INT8)
+
+
+def weights_for(name: str, inference: Inference) -> str:
+    """The manifest entry whose weights run `name`: its int8 variant under precision
+    int8 where it ships one, else `name` itself."""
+    return (inference.precision == INT8 and int8_variant(name)) or name
+
+
 def open_session(name: str, inference: Inference, path: Path | None = None) -> Session:
-    """A new checksum-verified session for the model called `name` on `inference`."""
-    model = verified_bytes(name, path)
+    """A new checksum-verified session for the model called `name` on `inference`;
+    `path` replaces the shipped file (its checksum still checked)."""
     if inference.backend == OPENVINO and not openvino_installed():
         log.warning(
             "inference: openvino is not installed (pip install 'vigil[openvino]');"
             " using onnxruntime on the CPU"
         )
         inference = Inference(ONNXRUNTIME)
+    inference = concrete(inference)
+    weights = name if path else weights_for(name, inference)
+    model = verified_bytes(weights, path)
     opened: Session
     if inference.backend == OPENVINO:
         from vigil.models.backend_openvino import OpenVinoSession
 
-        opened = OpenVinoSession(name, path or spec(name).path, inference)
+        opened = OpenVinoSession(weights, path or spec(weights).path, inference)
     else:
         from vigil.models.backend_onnxruntime import OrtSession
 
-        opened = OrtSession(name, model, inference)
+        opened = OrtSession(weights, model, inference)
+    if weights != name:
+        opened.runs_on += f", {weights} weights"
     log.info("inference: %s runs on %s", name, opened.runs_on)
     return opened
 
@@ -75,7 +105,7 @@ def model_version(name: str) -> str:
 def load_all() -> list[str]:
     """Open this process's session of every model in the manifest (checksums verified);
     their names. Raises MODEL_MISSING or MODEL_CORRUPT. Cached, so later calls are free."""
-    names = sorted(manifest())
+    names = model_names()
     for name in names:
         session(name)
     return names

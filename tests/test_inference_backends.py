@@ -3,7 +3,8 @@
 The conformance bounds are stated here and in docs/performance.md ("Inference
 backends"); the figures come from `bench/backend_agreement.py` against onnxruntime f32,
 on which the compare thresholds were calibrated. OpenVINO is in the dev extras, so CI
-checks it on every run, in bf16 where the CPU has it (as on this machine) and in f32.
+checks it on every run: its `auto` precision (bf16 on a CPU with AMX, f32 with NanoDet's
+int8 weights elsewhere) and f32; NanoDet's int8 weights on onnxruntime too.
 """
 
 from __future__ import annotations
@@ -15,19 +16,27 @@ import numpy as np
 import pytest
 
 from bench import backend_agreement as agreement
-from vigil.models import inference, runtime
+from vigil.models import cpu_features, inference, runtime
 from vigil.models.backend_onnxruntime import providers_for
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.registry import WEIGHTS_DIR
 from vigil.schemas.errors import ErrorCode, VigilError
 
 BACKENDS = [("openvino", "auto"), ("openvino", "f32")]
+CONFORMING = [*BACKENDS, ("onnxruntime", "int8"), ("openvino", "int8")]
 
 
-@pytest.fixture(scope="module", params=BACKENDS, ids=lambda b: f"{b[0]}-{b[1]}")
+def int8_weights(setting: str, precision: str, model: str) -> bool:
+    chosen = runtime.concrete(inference.parse(setting, precision))
+    return runtime.weights_for(model, chosen) != model
+
+
+@pytest.fixture(scope="module", params=CONFORMING, ids=lambda b: f"{b[0]}-{b[1]}")
 def figures(request) -> dict[str, dict[str, float]]:
     setting, precision = request.param
-    return {a.model: a.figures for a in agreement.agreements(setting, precision)}
+    found = {a.model: a.figures for a in agreement.agreements(setting, precision)}
+    found["nanodet"]["int8 weights"] = int8_weights(setting, precision, "nanodet")
+    return found
 
 
 def test_face_detector_conforms(figures):
@@ -39,7 +48,12 @@ def test_face_detector_conforms(figures):
 def test_object_detector_conforms(figures):
     objects = figures["nanodet"]
     assert objects["reference boxes"] >= 50
-    assert objects["mean IoU"] >= 0.97 and objects["min IoU"] >= 0.8, objects
+    assert objects["mean IoU"] >= 0.97, objects
+    if objects["int8 weights"]:
+        # a box whose score sits on the threshold may come from a neighbouring cell
+        assert objects["boxes under IoU 0.8"] <= 0.02 * objects["reference boxes"], objects
+    else:
+        assert objects["min IoU"] >= 0.8, objects
     assert objects["label agreement"] >= 0.98, objects
     # a box whose score sits on the 0.35 threshold may appear on one side only
     assert objects["unmatched boxes"] <= 0.05 * objects["reference boxes"], objects
@@ -80,15 +94,48 @@ def test_compare_thresholds_hold(setting, precision):
         assert len(changed) <= 0.005 * pairs, (threshold, changed)
 
 
-def test_openvino_runs_in_bf16_where_the_cpu_has_it():
+def test_openvino_auto_runs_bf16_only_where_the_cpu_has_amx():
     import openvino
 
     capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    pays = cpu_features.bf16_pays()
     with agreement.backend("openvino"):
-        runs_on = runtime.session("face_resnet128").runs_on
-    assert runs_on == f"openvino:CPU:{'bf16' if 'BF16' in capabilities else 'f32'}"
+        embedder = runtime.session("face_resnet128").runs_on
+        objects = runtime.session("nanodet").runs_on
+    if pays is None:  # flags unknown: OpenVINO's own default
+        assert embedder == f"openvino:CPU:{'bf16' if 'BF16' in capabilities else 'f32'}"
+    elif pays:
+        assert embedder == "openvino:CPU:bf16" and objects == "openvino:CPU:bf16"
+    else:
+        assert embedder == "openvino:CPU:f32"
+        assert objects == "openvino:CPU:f32, nanodet.int8 weights"
     with agreement.backend("openvino", "f32"):
         assert runtime.session("face_resnet128").runs_on == "openvino:CPU:f32"
+        assert runtime.session("nanodet").runs_on == "openvino:CPU:f32"
+
+
+@pytest.mark.parametrize(
+    "setting, pays, expected",
+    [
+        ("openvino", True, "bf16"),
+        ("openvino", False, "int8"),
+        ("openvino", None, "auto"),  # not Linux: OpenVINO decides
+        ("openvino:gpu", False, "auto"),  # a GPU's default is the GPU's business
+        ("onnxruntime", False, "auto"),  # f32, the calibrated reference
+    ],
+)
+def test_auto_precision_is_decided_by_what_pays_on_the_cpu(monkeypatch, setting, pays, expected):
+    monkeypatch.setattr(runtime, "bf16_pays", lambda: pays)
+    assert runtime.concrete(inference.parse(setting)).precision == expected
+    assert runtime.concrete(inference.parse(setting, "f32")).precision == "f32"
+
+
+def test_int8_weights_only_where_a_model_ships_them():
+    int8 = inference.parse("onnxruntime", "int8")
+    assert runtime.weights_for("nanodet", int8) == "nanodet.int8"
+    assert runtime.weights_for("face_resnet128", int8) == "face_resnet128"
+    assert runtime.weights_for("nanodet", inference.parse("onnxruntime")) == "nanodet"
+    assert "nanodet.int8" not in runtime.load_all()  # a variant is not a model of its own
 
 
 # -- choice and fallback --------------------------------------------------------------
