@@ -7,7 +7,8 @@ which backend, device and precision it got.
 
 Precision `auto` is made concrete here where Vigil measured better than a backend's
 own default (`concrete`): OpenVINO on the CPU infers in bf16 only where the CPU has
-AMX, and elsewhere in f32 with the int8 weights of the models that ship them (NanoDet).
+AMX; with VNNI but no AMX, in f32 with the int8 weights of the models that ship them
+(NanoDet); in f32 elsewhere.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vigil.models.cpu_features import bf16_pays
+from vigil.models.cpu_features import fastest_precision
 from vigil.models.inference import INT8, ONNXRUNTIME, OPENVINO, ImagePixels, Inference, from_env
 from vigil.models.inference import intra_op_threads as intra_op_threads
 from vigil.models.registry import int8_variant, model_names, spec, verified_bytes
@@ -48,14 +49,15 @@ def openvino_installed() -> bool:
 def concrete(inference: Inference) -> Inference:
     """`inference` with precision `auto` decided where Vigil knows better than the
     backend. OpenVINO's own default on a CPU with AVX512-BF16 is bf16, which pays only
-    with AMX (`cpu_features`); without AMX, f32 plus int8 weights where a model ships
-    them. onnxruntime's `auto` stays f32, the reference the thresholds were calibrated
-    on; other devices keep their backend's default."""
+    with AMX; without AMX but with VNNI, f32 plus int8 weights where a model ships them
+    pays (`cpu_features.fastest_precision`). onnxruntime's `auto` stays f32, the
+    reference the thresholds were calibrated on; other devices keep their backend's
+    default."""
     if inference.precision != "auto" or inference.backend != OPENVINO:
         return inference
-    if inference.targets[0] != "cpu" or (pays := bf16_pays()) is None:
+    if inference.targets[0] != "cpu" or (fastest := fastest_precision()) is None:
         return inference
-    return replace(inference, precision="bf16" if pays else INT8)
+    return replace(inference, precision=fastest)
 
 
 def weights_for(name: str, inference: Inference) -> str:

@@ -98,34 +98,36 @@ def test_openvino_auto_runs_bf16_only_where_the_cpu_has_amx():
     import openvino
 
     capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    pays = cpu_features.bf16_pays()
+    fastest = cpu_features.fastest_precision()
     with agreement.backend("openvino"):
         embedder = runtime.session("face_resnet128").runs_on
         objects = runtime.session("nanodet").runs_on
-    if pays is None:  # flags unknown: OpenVINO's own default
+    if fastest is None:  # flags unknown: OpenVINO's own default
         assert embedder == f"openvino:CPU:{'bf16' if 'BF16' in capabilities else 'f32'}"
-    elif pays:
+    elif fastest == "bf16":
         assert embedder == "openvino:CPU:bf16" and objects == "openvino:CPU:bf16"
     else:
         assert embedder == "openvino:CPU:f32"
-        assert objects == "openvino:CPU:f32, nanodet.int8 weights"
+        int8 = ", nanodet.int8 weights" if fastest == "int8" else ""
+        assert objects == f"openvino:CPU:f32{int8}"
     with agreement.backend("openvino", "f32"):
         assert runtime.session("face_resnet128").runs_on == "openvino:CPU:f32"
         assert runtime.session("nanodet").runs_on == "openvino:CPU:f32"
 
 
 @pytest.mark.parametrize(
-    "setting, pays, expected",
+    "setting, fastest, expected",
     [
-        ("openvino", True, "bf16"),
-        ("openvino", False, "int8"),
+        ("openvino", "bf16", "bf16"),
+        ("openvino", "int8", "int8"),
+        ("openvino", "f32", "f32"),
         ("openvino", None, "auto"),  # not Linux: OpenVINO decides
-        ("openvino:gpu", False, "auto"),  # a GPU's default is the GPU's business
-        ("onnxruntime", False, "auto"),  # f32, the calibrated reference
+        ("openvino:gpu", "int8", "auto"),  # a GPU's default is the GPU's business
+        ("onnxruntime", "int8", "auto"),  # f32, the calibrated reference
     ],
 )
-def test_auto_precision_is_decided_by_what_pays_on_the_cpu(monkeypatch, setting, pays, expected):
-    monkeypatch.setattr(runtime, "bf16_pays", lambda: pays)
+def test_auto_precision_is_what_pays_on_the_cpu(monkeypatch, setting, fastest, expected):
+    monkeypatch.setattr(runtime, "fastest_precision", lambda: fastest)
     assert runtime.concrete(inference.parse(setting)).precision == expected
     assert runtime.concrete(inference.parse(setting, "f32")).precision == "f32"
 
@@ -219,3 +221,33 @@ def test_sessions_are_safe_across_threads():
             )
     for index, answer in enumerate(together):
         np.testing.assert_array_equal(answer, alone[index % len(blobs)])
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile", "bf16"),
+        ("fpu avx2 avx512f avx512_vnni avx512_bf16", "int8"),  # a VM hiding AMX: bf16 slower
+        ("fpu avx2 avx_vnni", "int8"),
+        ("fpu avx2 fma", "f32"),  # int8 not measured there
+    ],
+)
+def test_the_fastest_precision_follows_the_cpu_flags(monkeypatch, tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(cpu_features, "CPUINFO", cpuinfo)
+    cpu_features.cpuinfo.cache_clear()
+    try:
+        assert cpu_features.fastest_precision() == expected
+        assert cpu_features.cpuinfo()[0] == "Test CPU"
+    finally:
+        cpu_features.cpuinfo.cache_clear()
+
+
+def test_unknown_cpu_flags_leave_the_backend_default(monkeypatch, tmp_path):
+    monkeypatch.setattr(cpu_features, "CPUINFO", tmp_path / "missing")
+    cpu_features.cpuinfo.cache_clear()
+    try:
+        assert cpu_features.fastest_precision() is None
+    finally:
+        cpu_features.cpuinfo.cache_clear()
