@@ -5,8 +5,9 @@
     VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (bf16 where the CPU has it)
     VIGIL_INFERENCE=openvino:gpu                # an Intel GPU, else the CPU
     VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16|int8
-        # auto: OpenVINO on the CPU in bf16 where the CPU has AMX, else f32 with int8
-        # weights where a model ships them; onnxruntime in f32 (the calibrated reference).
+        # auto: OpenVINO on the CPU in bf16 where the CPU has AMX, f32 with int8 weights
+        # where a model ships them on CPUs with VNNI, else f32; onnxruntime in f32 (the
+        # calibrated reference).
         # int8: those int8 weights on either backend, the other models in f32.
 
 A setting names what the operator wants; what a machine lacks is not an error. A
