@@ -16,7 +16,14 @@ import pytest
 from vigil.errors import ErrorCode, VigilError
 from vigil.models.age_gender import AgeGender, AgeGenderEstimator
 from vigil.models.face_aligner import align_face, face_template, similarity_transform
-from vigil.models.face_detector import FaceDetector, _Candidates, plan_windows
+from vigil.models.face_detector import (
+    HALVING_FROM,
+    FaceDetector,
+    _Candidates,
+    _fitted,
+    halved_towards,
+    plan_windows,
+)
 from vigil.models.face_embedder import FaceEmbedder
 from vigil.models.face_mesh import FaceMesh
 from vigil.models.types import Detection
@@ -337,3 +344,28 @@ def test_detector_rejects_what_is_not_a_bgr_image(detector: FaceDetector) -> Non
         with pytest.raises(VigilError) as caught:
             detector.detect(bad)
         assert caught.value.code is ErrorCode.NOT_AN_IMAGE
+
+
+def test_a_large_window_is_halved_as_2x2_block_means() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (HALVING_FROM * 192 + 1, HALVING_FROM * 192 + 7, 3), np.uint8)
+    halved = halved_towards(image, 192)
+    height, width = image.shape[0] // 2, image.shape[1] // 2  # the odd row and column dropped
+    assert halved.shape == (height, width, 3)
+    blocks = image[: 2 * height, : 2 * width].reshape(height, 2, width, 2, 3).astype(float)
+    assert np.abs(blocks.mean(axis=(1, 3)) - halved).max() <= 1  # exact up to rounding
+
+
+def test_a_window_under_the_halving_size_is_left_alone() -> None:
+    image = np.zeros((HALVING_FROM * 192 - 1, 100, 3), np.uint8)
+    assert halved_towards(image, 192) is image
+
+
+def test_a_halved_then_fitted_portrait_matches_the_direct_resize(
+    photos: dict[str, np.ndarray],
+) -> None:
+    portrait = photos["obama3"]  # 2333 x 1434: halved once
+    fitted, scale = _fitted(portrait, 192)
+    direct = cv2.resize(portrait, fitted.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert scale == 192 / 2333 and fitted.shape == direct.shape
+    assert np.abs(fitted.astype(int) - direct).mean() < 1.0
