@@ -10,8 +10,9 @@ compare thresholds were calibrated. Each backend's agreement with it comes from
 `bench/backend_agreement.py` (the bounds `tests/test_inference_backends.py` holds).
 
 Columns: OpenVINO `auto` (bf16 on a CPU with AMX; f32 with NanoDet's int8 weights
-elsewhere, `vigil.models.runtime.concrete`), f32 and bf16 forced, and the int8 weights
-(`tools/convert/quantize_nanodet.py`; models without them run f32 in those columns).
+with VNNI; f32 elsewhere: `vigil.models.runtime.concrete`), f32 and bf16 forced, and
+the int8 weights (`tools/convert/quantize_nanodet.py`; models without them run f32 in
+those columns).
 Also measured, not adopted: the face embedder quantised the same way (static QDQ,
 per-channel weights, calibrated on aligned chips of the fixture faces), whose drift
 would need a new calibration of the compare thresholds.

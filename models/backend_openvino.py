@@ -2,7 +2,7 @@
 faster than onnxruntime's f32 for the face embedder (docs/performance.md, "Inference
 backends"); the conformance tests bound the drift. Where the CPU has AVX512-BF16 but
 no AMX, OpenVINO's default is still bf16 and 1.4x slower than f32:
-`runtime.concrete` asks for f32 there.
+`runtime.concrete` asks for f32 there (with int8 weights where the CPU has VNNI).
 
 OpenVINO reads the same verified ONNX files. Its infer requests are not thread-safe,
 so each thread gets its own; outputs are copied out of the request's buffers, which

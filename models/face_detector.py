@@ -135,7 +135,7 @@ def halved_towards(image: np.ndarray, side: int) -> np.ndarray:
     OpenCV's INTER_AREA at a fractional factor reads every pixel on a slow path: 8.9 ms
     to bring a 2333x1434 portrait to 192 px, the largest single cost of enrolment. An
     exact halving (INTER_LINEAR at 0.5 averages each 2x2 block, the box filter INTER_AREA
-    applies) runs on the fast path, and INTER_AREA does the rest: 2.4-2.8 ms, pixels
+    applies) runs on the fast path, and INTER_AREA does the rest: 2.4-3.3 ms, pixels
     within 0.5 grey level of the direct resize on average. An odd last row or column is
     dropped before a halving so that output pixel i is exactly input pixels 2i and 2i+1
     (the box positions do not drift).

@@ -2,7 +2,7 @@
 
     VIGIL_INFERENCE=onnxruntime                 # default: onnxruntime on the CPU
     VIGIL_INFERENCE=onnxruntime:cuda,cpu        # execution providers, in order of preference
-    VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (bf16 where the CPU has it)
+    VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (precision: see below)
     VIGIL_INFERENCE=openvino:gpu                # an Intel GPU, else the CPU
     VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16|int8
         # auto: OpenVINO on the CPU in bf16 where the CPU has AMX, f32 with int8 weights
