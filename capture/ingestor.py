@@ -89,12 +89,14 @@ class CameraIngestor:
             on_state=self.on_state,
             loop=camera.loop,
             stop=self.stop_event,  # a stop reaches connects and reconnect waits at once
+            sample_fps=camera.fps,  # MJPEG cameras: frames the sampler drops aren't decoded
         )
         self._last_keyframe = -1e9
         # Still key frames (FrameMeta.still): when the last key frame was detected, and
         # whether anything moved (or the light changed) since.
         self._last_detected_keyframe = -1e9
         self._moved_since_detection = True
+        self._detected_picture: np.ndarray | None = None  # the motion detector's view of it
         self._lag = 0
         self._lag_checked = 0.0
         self._dropped_since = 0
@@ -209,6 +211,7 @@ class CameraIngestor:
             if not still:
                 self._last_detected_keyframe = frame.source_time
                 self._moved_since_detection = False
+                self._detected_picture = self.motion.snapshot()
         self.stats.published += has_image
         self.stats.ticks += not has_image
         self._dropped_since = 0
@@ -241,12 +244,21 @@ class CameraIngestor:
 
     def still(self, source_time: float) -> bool:
         """Whether a key frame due now may reuse the last detection instead of sending
-        pixels: nothing moved and the light did not change since that detection, and it
-        is less than `still_recheck` seconds old. As Frigate treats stationary objects: a
-        parked car or a seated person keeps its track without a detector run every key
-        frame (a still scene cost 12.6% of a busy one; docs/performance.md)."""
-        recent = source_time - self._last_detected_keyframe < self.camera.still_recheck
-        return recent and not self._moved_since_detection
+        pixels: nothing moved and the light did not change since that detection, and
+        either it is less than `still_recheck` seconds old or the picture has not changed
+        since it (by the motion detector's own threshold and minimum share). As Frigate
+        treats stationary objects: a parked car or a seated person keeps its track
+        without a detector run every key frame (a still scene cost 12.6% of a busy one;
+        docs/performance.md). Past `still_recheck` the picture is compared with the one
+        detected, so a change too slow for the motion gate (whose background absorbs
+        it) is detected again, while an unchanged picture, which the detectors would
+        only answer the same way, is not."""
+        if self._moved_since_detection or self.camera.still_recheck == 0:
+            return False
+        if source_time - self._last_detected_keyframe < self.camera.still_recheck:
+            return True
+        changed = self.motion.changed_since(self._detected_picture)
+        return changed < self.camera.motion_min_fraction
 
     def meta(self, frame, image, motion, sequence, keyframe, has_image, still=False) -> FrameMeta:
         """Motion boxes are in the published (possibly scaled) image's pixels."""

@@ -77,8 +77,10 @@ class CameraConfig(VigilModel):
         default=10.0,
         ge=0,
         le=600,
-        description="in a scene where nothing moves, key frames reuse the last detection and"
-        " the frame is detected again only this often (seconds; 0: every key frame)",
+        description="in a scene where nothing moves, key frames reuse the last detection;"
+        " after this many seconds a key frame is detected again if its picture changed since"
+        " that detection (a change too slow to count as motion), else the detection holds"
+        " (seconds; 0: every key frame is detected)",
     )
     motion_min_fraction: float = Field(
         default=0.0005, ge=0, le=1, description="moving share of pixels that triggers detection"

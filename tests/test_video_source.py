@@ -253,6 +253,43 @@ def test_sampler_is_robust_to_jitter_gaps_and_steps_back() -> None:
     assert sampler.keep(0.0)  # time reset (new stream): sampling restarts at once
 
 
+def numbered_mjpeg(path: Path, frames: int, fps: int) -> Path:
+    """An MJPEG file (intra-only) whose frames differ: a bar at a place set by the index."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 120))
+    for index in range(frames):
+        frame = np.zeros((120, 160, 3), np.uint8)
+        frame[:, 4 * index : 4 * index + 4] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def sampled(source: VideoSource, fps: float) -> list[DecodedFrame]:
+    sampler = Sampler(fps)
+    return [frame for frame in source.frames() if sampler.keep(frame.source_time)]
+
+
+def test_intra_only_frames_the_sampler_drops_are_not_decoded(tmp_path: Path) -> None:
+    video = numbered_mjpeg(tmp_path / "mjpeg.avi", 30, fps=10)
+    everything = VideoSource(video)
+    wanted = sampled(everything, 5.0)
+    skipping = VideoSource(video, sample_fps=5.0)
+    got = sampled(skipping, 5.0)
+
+    assert (everything.frames_decoded, everything.frames_skipped) == (30, 0)
+    assert (skipping.frames_decoded, skipping.frames_skipped) == (15, 15)
+    assert len(got) == len(wanted) == 15  # the same frames reach the caller
+    assert [f.source_time for f in got] == pytest.approx([f.source_time for f in wanted])
+    assert [f.frame_index for f in got] == [f.frame_index for f in wanted]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(got, wanted, strict=True))
+
+
+def test_inter_coded_frames_are_all_decoded_whatever_the_sample_rate() -> None:
+    source = VideoSource(CARPHONE, sample_fps=5.0)  # H.264: frames depend on each other
+    assert len(sampled(source, 5.0)) == 20
+    assert (source.frames_decoded, source.frames_skipped) == (120, 0)
+
+
 def test_sampler_without_target_keeps_everything() -> None:
     assert len(kept_times(Sampler(None), np.arange(100) / 30.0)) == 100
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,6 +15,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from vigil.video.errors import VideoErrorCode, VideoSourceError, describe_failure
+from vigil.video.sampler import Sampler
 
 MAX_CONSECUTIVE_DECODE_ERRORS = 30
 """Decode errors in a row before a stream counts as broken. Isolated errors are normal
@@ -59,6 +61,7 @@ class Counters:
 
     frames_decoded: int = 0
     frames_dropped: int = 0
+    frames_skipped: int = 0  # intra-only packets not decoded: the sampler would drop them
     decode_errors: int = 0
 
 
@@ -70,6 +73,12 @@ class StreamReader:
     own deadline and can walk away from a hung stream (the thread closes it if the read
     ever returns). Live streams drop the oldest queued frame when the caller falls
     behind (latest frame wins, latency stays bounded); files never drop a frame.
+
+    `sample_fps`, when given, is the rate the caller keeps (`Sampler`): for an
+    intra-only codec (MJPEG, all-intra streams), whose frames decode independently,
+    packets off that schedule are not decoded at all. A 10 fps MJPEG camera sampled at
+    5 fps decodes half its frames (0.29 -> 0.15 CPU-s per 30 s of 768x576). Frames of
+    other codecs depend on each other and are all decoded.
     """
 
     def __init__(
@@ -80,9 +89,11 @@ class StreamReader:
         counters: Counters,
         options: dict[str, str],
         timeout: tuple[float, float],
+        sample_fps: float | None = None,
     ) -> None:
         self.url = url
         self.live = live
+        self._sample_fps = sample_fps
         self._counters = counters
         self._options = options
         self._timeout = timeout
@@ -129,10 +140,15 @@ class StreamReader:
         step = 1.0 / float(stream.average_rate or stream.guessed_rate or _DEFAULT_FPS)
         frames = errors = errors_in_row = 0
         last_time: float | None = None
+        sampled = self._packet_sampler(stream)
         try:
             for packet in container.demux(stream):
                 if self._cancel.is_set():
                     return StreamEnded(None)
+                if sampled is not None and not sampled(packet):
+                    frames += 1  # indices and the file's frame count go on as if decoded
+                    self._counters.frames_skipped += 1
+                    continue
                 try:
                     decoded = packet.decode()
                 except av.error.FFmpegError:
@@ -157,6 +173,24 @@ class StreamReader:
         if self.live:
             return StreamEnded(None)
         return StreamEnded(_incomplete_file(stream, frames, last_time, errors))
+
+    def _packet_sampler(self, stream: VideoStream) -> Callable[[av.Packet], bool] | None:
+        """Whether a packet is worth decoding, for intra-only codecs with a sample rate.
+
+        The schedule is the caller's `Sampler` on the packets' own timestamps, so the
+        frames decoded are the ones the caller's sampler keeps. A packet without a
+        timestamp, and the empty packet that flushes the decoder, are always decoded.
+        """
+        if self._sample_fps is None or not stream.codec_context.codec.intra_only:
+            return None
+        sampler = Sampler(self._sample_fps)
+
+        def sampled(packet: av.Packet) -> bool:
+            if packet.pts is None or packet.time_base is None or not packet.size:
+                return True
+            return sampler.keep(float(packet.pts * packet.time_base))
+
+        return sampled
 
     def _put(self, item: RawFrame | StreamEnded) -> None:
         while self.live and isinstance(item, RawFrame):

@@ -82,6 +82,21 @@ class MotionDetector:
         boxes = self._boxes(mask, recent, frame_bgr.shape[1] / small.shape[1], frame_bgr.shape[:2])
         return MotionResult(boxes, fraction)
 
+    def snapshot(self) -> np.ndarray | None:
+        """The last frame as this detector sees it (small, grey, blurred), to compare a
+        later frame with (`changed_since`); None before the first frame."""
+        return None if self._previous is None else self._previous.copy()
+
+    def changed_since(self, snapshot: np.ndarray | None) -> float:
+        """Share of pixels the last frame differs in from `snapshot`, by this detector's
+        threshold: change piled up since then, however slowly (the running background
+        absorbs a slow change, and motion never reports it). 1.0 when there is nothing
+        to compare (no snapshot, no frame yet, or a different size)."""
+        current = self._previous
+        if snapshot is None or current is None or snapshot.shape != current.shape:
+            return 1.0
+        return cv2.countNonZero(self._changed(current, snapshot)) / current.size
+
     def _changed(self, small: np.ndarray, other: np.ndarray) -> np.ndarray:
         """255 where two small grey frames differ by more than `threshold`, else 0."""
         _, mask = cv2.threshold(cv2.absdiff(small, other), self.threshold, 255, cv2.THRESH_BINARY)

@@ -69,6 +69,9 @@ class VideoSource:
     `on_state` is called from the iterating thread; `stop()` may come from any thread.
     `stop=` shares an event with the caller (a process's shutdown flag): setting it is
     `stop()`, so a signal reaches a source waiting to reconnect, not only one with frames.
+    `sample_fps` is the rate the caller's `Sampler` keeps: intra-only streams (MJPEG)
+    then skip decoding the frames it would drop (`StreamReader`); the caller still
+    samples, and gets the same frames.
 
         source = VideoSource("rtsp://cam-1/stream", on_state=log_state)
         for frame in source.frames():
@@ -90,8 +93,10 @@ class VideoSource:
         on_state: StateCallback | None = None,
         loop: bool = False,
         stop: threading.Event | None = None,
+        sample_fps: float | None = None,
     ) -> None:
         self.url = str(url)
+        self.sample_fps = sample_fps
         self.loop = loop
         self.live = urlsplit(self.url).scheme.lower() in LIVE_SCHEMES if live is None else live
         self.rtsp_transport = rtsp_transport
@@ -118,6 +123,11 @@ class VideoSource:
     def frames_dropped(self) -> int:
         """Live frames dropped because the caller fell behind (oldest first)."""
         return self._counters.frames_dropped
+
+    @property
+    def frames_skipped(self) -> int:
+        """Intra-only frames left undecoded because the sampler would drop them."""
+        return self._counters.frames_skipped
 
     @property
     def decode_errors(self) -> int:
@@ -208,6 +218,7 @@ class VideoSource:
             counters=self._counters,
             options=self._options(target),
             timeout=(self.open_timeout, self.read_timeout),
+            sample_fps=self.sample_fps,
         ).start()
         frames = 0
         limit = self.open_timeout + self.stall_timeout  # the first frame may wait for a keyframe
