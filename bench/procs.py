@@ -27,8 +27,13 @@ def host() -> dict:
     """The CPU a benchmark ran on: its figures compare only with runs on the same kind
     (the same bench measured a busy camera at 0.47 cores on a Xeon with AMX-BF16 and
     0.87-0.97 on an AVX2-only AMD EPYC, both with OpenVINO)."""
-    model, _ = cpuinfo()
-    return {"cpu": model, "cpus": os.cpu_count(), "inference_flags": inference_flags()}
+    info = cpuinfo()
+    return {
+        "cpu": info.model,
+        "vendor": info.vendor,
+        "cpus": os.cpu_count(),
+        "inference_flags": inference_flags(),
+    }
 
 
 def descendants(pid: int) -> list[int]:

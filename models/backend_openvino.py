@@ -1,8 +1,10 @@
 """OpenVINO compiled models: on Intel CPUs with AMX they infer in bfloat16, about 5x
 faster than onnxruntime's f32 for the face embedder (docs/performance.md, "Inference
-backends"); the conformance tests bound the drift. Where the CPU has AVX512-BF16 but
-no AMX, OpenVINO's default is still bf16 and 1.4x slower than f32:
-`runtime.concrete` asks for f32 there (with int8 weights where the CPU has VNNI).
+backends"); the conformance tests bound the drift. On an Intel CPU with AVX512-BF16
+but no AMX, OpenVINO's default is still bf16 and 1.4x slower than f32:
+`runtime.concrete` asks for f32 there (with int8 weights where the CPU has VNNI); on
+AMD's Zen 4, bf16 is 1.5-1.9x faster than f32, and int8 weights with bf16 for the
+rest of the graph are fastest.
 
 OpenVINO reads the same verified ONNX files. Its infer requests are not thread-safe,
 so each thread gets its own; outputs are copied out of the request's buffers, which
@@ -22,8 +24,9 @@ import numpy as np
 from vigil.models.inference import ImagePixels, Inference, intra_op_threads
 
 log = logging.getLogger(__name__)
-# int8 models carry their precision in their weights; the rest of the graph runs in f32.
-PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16", "int8": "f32"}
+# int8 models carry their precision in their weights; the rest of the graph runs in f32
+# (int8) or bf16 (int8+bf16).
+PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16", "int8": "f32", "int8+bf16": "bf16"}
 
 
 @cache

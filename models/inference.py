@@ -4,11 +4,13 @@
     VIGIL_INFERENCE=onnxruntime:cuda,cpu        # execution providers, in order of preference
     VIGIL_INFERENCE=openvino                    # OpenVINO on the CPU (precision: see below)
     VIGIL_INFERENCE=openvino:gpu                # an Intel GPU, else the CPU
-    VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16|int8
-        # auto: OpenVINO on the CPU in bf16 where the CPU has AMX, f32 with int8 weights
-        # where a model ships them on CPUs with VNNI, else f32; onnxruntime in f32 (the
-        # calibrated reference).
-        # int8: those int8 weights on either backend, the other models in f32.
+    VIGIL_INFERENCE_PRECISION=auto|f32|bf16|f16|int8|int8+bf16
+        # auto: OpenVINO on the CPU in bf16 where the CPU has AMX; int8+bf16 on AMD
+        # CPUs with AVX512-BF16 and VNNI; f32 with int8 weights where a model ships them
+        # on other CPUs with VNNI; else f32 (models/cpu_features.py); onnxruntime in
+        # f32 (the calibrated reference).
+        # int8: those int8 weights on either backend, the other models in f32;
+        # int8+bf16: the same with the other models in bf16 (OpenVINO; f32 on onnxruntime).
 
 A setting names what the operator wants; what a machine lacks is not an error. A
 provider or device that is not there is skipped with a warning and the CPU runs the
@@ -44,7 +46,9 @@ ORT_PROVIDERS = {
 }
 OPENVINO_DEVICES = ("cpu", "gpu", "npu")
 INT8 = "int8"
-PRECISIONS = ("auto", "f32", "bf16", "f16", INT8)
+INT8_BF16 = "int8+bf16"  # int8 weights where a model ships them, bf16 for the rest
+PRECISIONS = ("auto", "f32", "bf16", "f16", INT8, INT8_BF16)
+INT8_WEIGHTS = frozenset({INT8, INT8_BF16})  # the precisions that take a model's int8 weights
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ Every model calls `session(name)` and sees one small interface, `input_name` and
 which backend, device and precision it got.
 
 Precision `auto` is made concrete here where Vigil measured better than a backend's
-own default (`concrete`): OpenVINO on the CPU infers in bf16 only where the CPU has
-AMX; with VNNI but no AMX, in f32 with the int8 weights of the models that ship them
-(NanoDet); in f32 elsewhere.
+own default (`concrete`): OpenVINO on the CPU infers in bf16 where the CPU has AMX;
+on AMD's Zen 4 (AVX512-BF16 and VNNI) in bf16 with the int8 weights of the models
+that ship them (NanoDet); on other CPUs with VNNI in f32 with those int8 weights; in
+f32 elsewhere.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Protocol
 import numpy as np
 
 from vigil.models.cpu_features import fastest_precision
-from vigil.models.inference import INT8, ONNXRUNTIME, OPENVINO, ImagePixels, Inference, from_env
+from vigil.models.inference import (
+    INT8_WEIGHTS,
+    ONNXRUNTIME,
+    OPENVINO,
+    ImagePixels,
+    Inference,
+    from_env,
+)
 from vigil.models.inference import intra_op_threads as intra_op_threads
 from vigil.models.registry import int8_variant, model_names, spec, verified_bytes
 
@@ -48,11 +56,11 @@ def openvino_installed() -> bool:
 
 def concrete(inference: Inference) -> Inference:
     """`inference` with precision `auto` decided where Vigil knows better than the
-    backend. OpenVINO's own default on a CPU with AVX512-BF16 is bf16, which pays only
-    with AMX; without AMX but with VNNI, f32 plus int8 weights where a model ships them
-    pays (`cpu_features.fastest_precision`). onnxruntime's `auto` stays f32, the
-    reference the thresholds were calibrated on; other devices keep their backend's
-    default."""
+    backend. OpenVINO's own default on a CPU with AVX512-BF16 is bf16, which pays with
+    AMX and on AMD's Zen 4 but is slower than f32 on an Intel CPU without AMX; int8
+    weights where a model ships them pay with VNNI (`cpu_features.fastest_precision`).
+    onnxruntime's `auto` stays f32, the reference the thresholds were calibrated on;
+    other devices keep their backend's default."""
     if inference.precision != "auto" or inference.backend != OPENVINO:
         return inference
     if inference.targets[0] != "cpu" or (fastest := fastest_precision()) is None:
@@ -62,8 +70,8 @@ def concrete(inference: Inference) -> Inference:
 
 def weights_for(name: str, inference: Inference) -> str:
     """The manifest entry whose weights run `name`: its int8 variant under precision
-    int8 where it ships one, else `name` itself."""
-    return (inference.precision == INT8 and int8_variant(name)) or name
+    int8 or int8+bf16 where it ships one, else `name` itself."""
+    return (inference.precision in INT8_WEIGHTS and int8_variant(name)) or name
 
 
 def open_session(name: str, inference: Inference, path: Path | None = None) -> Session:

@@ -3,8 +3,9 @@
 The conformance bounds are stated here and in docs/performance.md ("Inference
 backends"); the figures come from `bench/backend_agreement.py` against onnxruntime f32,
 on which the compare thresholds were calibrated. OpenVINO is in the dev extras, so CI
-checks it on every run: its `auto` precision (bf16 on a CPU with AMX, f32 with NanoDet's
-int8 weights elsewhere) and f32; NanoDet's int8 weights on onnxruntime too.
+checks it on every run: its `auto` precision (what pays on the CPU at hand:
+`cpu_features.fastest_precision`), f32, and NanoDet's int8 weights with f32 and with
+bf16 for the rest; NanoDet's int8 weights on onnxruntime too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from vigil.models.registry import WEIGHTS_DIR
 from vigil.schemas.errors import ErrorCode, VigilError
 
 BACKENDS = [("openvino", "auto"), ("openvino", "f32")]
-CONFORMING = [*BACKENDS, ("onnxruntime", "int8"), ("openvino", "int8")]
+CONFORMING = [*BACKENDS, ("onnxruntime", "int8"), ("openvino", "int8"), ("openvino", "int8+bf16")]
 
 
 def int8_weights(setting: str, precision: str, model: str) -> bool:
@@ -79,7 +80,7 @@ def test_age_and_gender_conform(figures):
     assert estimates["gender agreement"] == 1.0, estimates
 
 
-@pytest.mark.parametrize("setting, precision", BACKENDS)
+@pytest.mark.parametrize("setting, precision", [*BACKENDS, ("openvino", "bf16")])
 def test_compare_thresholds_hold(setting, precision):
     """At every calibrated threshold, the only pairs decided differently are pairs
     that sit on the threshold (within 0.01 of it, a fifth of the 0.04-0.05 steps
@@ -94,7 +95,7 @@ def test_compare_thresholds_hold(setting, precision):
         assert len(changed) <= 0.005 * pairs, (threshold, changed)
 
 
-def test_openvino_auto_runs_bf16_only_where_the_cpu_has_amx():
+def test_openvino_auto_runs_what_pays_on_this_cpu():
     import openvino
 
     capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -104,12 +105,11 @@ def test_openvino_auto_runs_bf16_only_where_the_cpu_has_amx():
         objects = runtime.session("nanodet").runs_on
     if fastest is None:  # flags unknown: OpenVINO's own default
         assert embedder == f"openvino:CPU:{'bf16' if 'BF16' in capabilities else 'f32'}"
-    elif fastest == "bf16":
-        assert embedder == "openvino:CPU:bf16" and objects == "openvino:CPU:bf16"
-    else:
-        assert embedder == "openvino:CPU:f32"
-        int8 = ", nanodet.int8 weights" if fastest == "int8" else ""
-        assert objects == f"openvino:CPU:f32{int8}"
+        return
+    floats = "bf16" if fastest in ("bf16", "int8+bf16") else "f32"
+    int8 = ", nanodet.int8 weights" if fastest in ("int8", "int8+bf16") else ""
+    assert embedder == f"openvino:CPU:{floats}"
+    assert objects == f"openvino:CPU:{floats}{int8}"
     with agreement.backend("openvino", "f32"):
         assert runtime.session("face_resnet128").runs_on == "openvino:CPU:f32"
         assert runtime.session("nanodet").runs_on == "openvino:CPU:f32"
@@ -120,6 +120,7 @@ def test_openvino_auto_runs_bf16_only_where_the_cpu_has_amx():
     [
         ("openvino", "bf16", "bf16"),
         ("openvino", "int8", "int8"),
+        ("openvino", "int8+bf16", "int8+bf16"),
         ("openvino", "f32", "f32"),
         ("openvino", None, "auto"),  # not Linux: OpenVINO decides
         ("openvino:gpu", "int8", "auto"),  # a GPU's default is the GPU's business
@@ -223,23 +224,31 @@ def test_sessions_are_safe_across_threads():
         np.testing.assert_array_equal(answer, alone[index % len(blobs)])
 
 
+INTEL, AMD = "GenuineIntel", "AuthenticAMD"
+
+
 @pytest.mark.parametrize(
-    "flags, expected",
+    "vendor, flags, expected",
     [
-        ("fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile", "bf16"),
-        ("fpu avx2 avx512f avx512_vnni avx512_bf16", "int8"),  # a VM hiding AMX: bf16 slower
-        ("fpu avx2 avx_vnni", "int8"),
-        ("fpu avx2 fma", "f32"),  # int8 not measured there
+        (INTEL, "fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile", "bf16"),
+        (INTEL, "fpu avx2 avx512f avx512_vnni avx512_bf16", "int8"),  # a VM hiding AMX
+        (AMD, "fpu avx2 avx512f avx512_vnni avx512_bf16", "int8+bf16"),  # Zen 4: native bf16
+        (AMD, "fpu avx2 avx512f avx512_vnni", "int8"),
+        (INTEL, "fpu avx2 avx_vnni", "int8"),
+        (AMD, "fpu avx2 fma", "f32"),  # int8 not measured there
     ],
 )
-def test_the_fastest_precision_follows_the_cpu_flags(monkeypatch, tmp_path, flags, expected):
+def test_the_fastest_precision_follows_the_cpu(monkeypatch, tmp_path, vendor, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n")
+    cpuinfo.write_text(
+        f"processor\t: 0\nvendor_id\t: {vendor}\nmodel name\t: Test CPU\nflags\t\t: {flags}\n"
+        f"\nprocessor\t: 1\nvendor_id\t: Other\nmodel name\t: Other CPU\nflags\t\t: fpu\n"
+    )
     monkeypatch.setattr(cpu_features, "CPUINFO", cpuinfo)
     cpu_features.cpuinfo.cache_clear()
     try:
         assert cpu_features.fastest_precision() == expected
-        assert cpu_features.cpuinfo()[0] == "Test CPU"
+        assert cpu_features.cpuinfo() == ("Test CPU", frozenset(flags.split()), vendor)
     finally:
         cpu_features.cpuinfo.cache_clear()
 
