@@ -3,8 +3,8 @@ faster than onnxruntime's f32 for the face embedder (docs/performance.md, "Infer
 backends"); the conformance tests bound the drift. On an Intel CPU with AVX512-BF16
 but no AMX, OpenVINO's default is still bf16 and 1.4x slower than f32:
 `runtime.concrete` asks for f32 there (with int8 weights where the CPU has VNNI); on
-AMD's Zen 4, bf16 is 1.5-1.9x faster than f32, and int8 weights with bf16 for the
-rest of the graph are fastest.
+AMD's Zen 4, bf16 is 1.5-1.9x faster than f32, and `auto` runs the float models in
+bf16 beside NanoDet's int8 weights.
 
 OpenVINO reads the same verified ONNX files. Its infer requests are not thread-safe,
 so each thread gets its own; outputs are copied out of the request's buffers, which
@@ -24,8 +24,9 @@ import numpy as np
 from vigil.models.inference import ImagePixels, Inference, intra_op_threads
 
 log = logging.getLogger(__name__)
-# int8 models carry their precision in their weights; the rest of the graph runs in f32
-# (int8) or bf16 (int8+bf16).
+# int8 models carry their precision in their weights, their other layers run in f32
+# (`runtime.open_session` opens them with precision int8); under int8+bf16 the models
+# without int8 weights run in bf16.
 PRECISION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16", "int8": "f32", "int8+bf16": "bf16"}
 
 

@@ -7,8 +7,7 @@ the embedder ran 5x its f32 speed; on a Xeon whose virtual machine exposes AVX51
 but not AMX, bf16 ran 1.4-1.5x *slower* than f32 (NanoDet 63.5 against 41.6 ms, the
 embedder's batch of 8 58.6 against 42.3 ms), and a busy camera cost 0.83 cores instead
 of 0.64; on an AMD EPYC with AVX512-BF16 (Zen 4, which executes it natively) bf16 ran
-1.5-1.9x *faster* (the embedder's batch of 8 38.5 -> 20.7 ms, BlazeFace 3.09 -> 2.04,
-NanoDet's int8 weights 19.4 -> 15.3).
+1.5-1.9x *faster* (the embedder's batch of 8 38.5 -> 20.7 ms, BlazeFace 3.09 -> 2.04).
 """
 
 from __future__ import annotations
@@ -57,7 +56,7 @@ def fastest_precision() -> str | None:
     """The reduced precision that pays on this CPU, as measured:
     - "bf16" with AMX-BF16;
     - "int8+bf16" on AMD with AVX512-BF16 and VNNI (Zen 4 and later): bf16 runs
-      natively there, and int8 weights where a model ships them run faster still;
+      natively there (the float models), beside int8 weights where a model ships them;
     - "int8" (int8 weights where a model ships them, f32 elsewhere) with VNNI, the int8
       dot products (NanoDet 31.9 -> 16.5 ms on a Xeon without AMX, whose bf16 is slow);
     - "f32" on other CPUs, where int8 was not measured;

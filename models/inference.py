@@ -10,7 +10,8 @@
         # on other CPUs with VNNI; else f32 (models/cpu_features.py); onnxruntime in
         # f32 (the calibrated reference).
         # int8: those int8 weights on either backend, the other models in f32;
-        # int8+bf16: the same with the other models in bf16 (OpenVINO; f32 on onnxruntime).
+        # int8+bf16: the same with the other models in bf16 (OpenVINO; f32 on onnxruntime);
+        # int8 weights' own float layers stay f32 either way.
 
 A setting names what the operator wants; what a machine lacks is not an error. A
 provider or device that is not there is skipped with a warning and the CPU runs the
@@ -46,7 +47,7 @@ ORT_PROVIDERS = {
 }
 OPENVINO_DEVICES = ("cpu", "gpu", "npu")
 INT8 = "int8"
-INT8_BF16 = "int8+bf16"  # int8 weights where a model ships them, bf16 for the rest
+INT8_BF16 = "int8+bf16"  # int8 weights where a model ships them, bf16 for the other models
 PRECISIONS = ("auto", "f32", "bf16", "f16", INT8, INT8_BF16)
 INT8_WEIGHTS = frozenset({INT8, INT8_BF16})  # the precisions that take a model's int8 weights
 
