@@ -9,10 +9,11 @@ window or face per call). Baseline in the same run: onnxruntime f32, on which th
 compare thresholds were calibrated. Each backend's agreement with it comes from
 `bench/backend_agreement.py` (the bounds `tests/test_inference_backends.py` holds).
 
-Columns: OpenVINO `auto` (bf16 on a CPU with AMX; f32 with NanoDet's int8 weights
-with VNNI; f32 elsewhere: `vigil.models.runtime.concrete`), f32 and bf16 forced, and
-the int8 weights (`tools/convert/quantize_nanodet.py`; models without them run f32 in
-those columns).
+Columns: OpenVINO `auto` (bf16 on a CPU with AMX; on AMD with AVX512-BF16 and VNNI,
+bf16 beside NanoDet's int8 weights; f32 with those int8 weights on other CPUs with
+VNNI; f32 elsewhere: `vigil.models.cpu_features.fastest_precision`), f32 and bf16
+forced, and the int8 weights (`tools/convert/quantize_nanodet.py`; models without them
+run f32 in those columns; the int8 graphs' own float layers run f32 in every column).
 Also measured, not adopted: the face embedder quantised the same way (static QDQ,
 per-channel weights, calibrated on aligned chips of the fixture faces), whose drift
 would need a new calibration of the compare thresholds.
