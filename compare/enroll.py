@@ -2,7 +2,7 @@
 
 Per file: analysis (in this process, a process pool or Celery workers; see
 `enroll_fanout`), then, in this process and in input order, the group's checks
-and the store write (`enroll_store`), then one line in the report
+and the store write (`enroll_store`, in batches), then one line in the report
 (`enroll_report`), which is also the journal a re-run resumes from: files
 already done are skipped, so nothing is enrolled twice.
 """
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from vigil.compare.enroll_fanout import WINDOW_PER_WORKER, analyzer, ordered
 from vigil.compare.enroll_inputs import EnrollItem, list_inputs
 from vigil.compare.enroll_report import Journal, summarise
-from vigil.compare.enroll_store import place
+from vigil.compare.enroll_store import Placement, Placer
 from vigil.groups.service import GroupService
 from vigil.infra.safe_read import IMAGE_LIMIT, open_regular, read_limited, too_large
 from vigil.schemas.compare import (
@@ -103,7 +103,8 @@ class Enrolment:
         self.service, self.group, self.options, self.journal = service, group, options, journal
         self.roots = roots  # read only files inside these folders (a Celery worker's)
         self.members_created = 0
-        self.decided = 0  # new files analysed and journalled in this run
+        self.decided = 0  # new files analysed in this run (journalled once placed)
+        self.placer: Placer[Job] = Placer(service, group, options.duplicate_distance)
 
     def record(
         self, item: EnrollItem, sha256: str | None, status: EnrollStatus, **fields: Any
@@ -146,28 +147,25 @@ class Enrolment:
                 yield Job(item, sha)
 
     def decide(self, job: Job, analysis: FileAnalysis) -> None:
+        """Hand one analysed file to the placer; journal the files it has decided."""
         self.decided += 1
-        if analysis.reason is not None:
+        self.journal_placed(self.placer.offer(job, job.item, analysis))
+
+    def finish(self) -> None:
+        """Write the enrolments still waiting for their batch and journal them."""
+        self.journal_placed(self.placer.flush())
+
+    def journal_placed(self, placed: list[tuple[Job, Placement]]) -> None:
+        for job, placement in placed:
+            self.members_created += placement.created
             self.record(
                 job.item,
                 job.sha256,
-                EnrollStatus.REJECTED,
-                reason=analysis.reason,
-                detail=analysis.detail,
+                placement.status,
+                reason=placement.reason,
+                detail=placement.detail,
+                feature_id=placement.feature_id,
             )
-            return
-        placed = place(
-            self.service, self.group, job.item, analysis, self.options.duplicate_distance
-        )
-        self.members_created += placed.created
-        self.record(
-            job.item,
-            job.sha256,
-            placed.status,
-            reason=placed.reason,
-            detail=placed.detail,
-            feature_id=placed.feature_id,
-        )
 
 
 def enroll(
@@ -232,6 +230,7 @@ def enroll(
                 interrupted = True
             finally:
                 bar.close()
+            run.finish()  # analysed files whose batch was not yet written
     finally:
         if owned:
             service.close()
