@@ -14,6 +14,7 @@ from tests.support.face_windows import counted_windows
 from vigil.analysis import detection
 from vigil.analysis.detection import FOCUSED_FRAME_MIN_FACE, Detectors
 from vigil.analysis.frame_detection import FrameDetection
+from vigil.models.types import iou_matrix
 from vigil.schemas.camera import CameraConfig
 from vigil.schemas.errors import ErrorCode, VigilError
 from vigil.schemas.frame import MAX_MOTION_BOXES, FrameMeta
@@ -285,4 +286,21 @@ def test_between_key_frames_the_frame_is_tiled_for_40_px_faces_only(monkeypatch)
     frame = np.zeros((1080, 1920, 3), np.uint8)
     calls = counted_windows(monkeypatch)
     Detectors().detect(frame, FACE_AND_PERSON, focus=[])
-    assert calls[0] == 18  # 93 for 16-px faces
+    assert calls[0] == 17  # 93 for 16-px faces; the tiles, not the whole-image window
+
+
+def test_a_close_up_face_across_the_tiles_seam_is_found_through_its_track(images):
+    """The 40-px net has no whole-image window: a face wider than its tiles' overlap
+    (328 px at 768x576) is found where the caller looks, here its live track's box."""
+    portrait = cv2.imread(str(images / "obama.jpg"))
+    [face] = Detectors().detect(portrait, {TargetType.FACE}).faces
+    cx, cy = (face.box[:2] + face.box[2:]) / 2
+    half = int(0.75 * max(face.width, face.height))
+    crop = portrait[int(cy) - half : int(cy) + half, int(cx) - half : int(cx) + half]
+    frame = np.zeros((576, 768, 3), np.uint8)
+    frame[:, 96:672] = cv2.resize(crop, (576, 576), interpolation=cv2.INTER_AREA)
+    [key] = Detectors().detect(frame, {TargetType.FACE}).faces  # a key frame: every window
+    assert key.width > 328 and key.box[0] < 220 and key.box[2] > 548  # across both tiles
+    track = key.box + np.array([-5, -5, 5, 5], np.float32)
+    [again] = Detectors().detect(frame, {TargetType.FACE}, focus=[track]).faces
+    assert iou_matrix(again.box, key.box[None]).max() > 0.9
