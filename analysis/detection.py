@@ -28,8 +28,9 @@ PERSON_HEAD_FRACTION = 0.45
 # person explains, and persons' head regions when persons are detected anyway); the
 # whole frame is tiled for faces from this size up only. 768x576: 23 model calls for the
 # whole frame at 16 px, 2 at 40 px; 1920x1080: 93 and 17 (models/face_detector.
-# plan_windows; the 40-px net leaves out the whole-image window). One call for the whole frame (faces from ~7% of its longer side) was
-# tried and lost a 64-px face for a frame on the harness's crossing scene at 960x540.
+# plan_windows; the 40-px net leaves out the whole-image window). One call for the whole
+# frame (faces from ~7% of its longer side) was tried and lost a 64-px face for a frame on
+# the harness's crossing scene at 960x540.
 FOCUSED_FRAME_MIN_FACE = 40
 # A focus box overlapping a person's box this much (IoU) is that person's own motion:
 # the person's head region is searched already. Only a person this tall explains motion:

@@ -392,9 +392,10 @@ class GroupService(Mirrored[GroupStore]):
         self,
         group: str,
         person_id: str,
-        features: Sequence[Feature | dict],
+        features: Sequence[Feature],
         metadata: dict[str, Any] | None = None,
         sources: Sequence[str | None] | None = None,
+        *,
         qualities: Sequence[float | None] | None = None,
     ) -> Member:
         """Enrol a person, or append features to an existing one.
@@ -449,11 +450,12 @@ class GroupService(Mirrored[GroupStore]):
         """Each member's checked rows, or the refusal of the first that fails (writer mutex
         held, nothing written yet)."""
         planned: list[PlannedMember] = []
+        seen: set[str] = set()
         held = (state.record.model, state.record.dim) if state.record.model else None
         for number, new in enumerate(members):
             try:
                 person_id = checked(PersonId, new.person_id, "person id")
-                if any(plan.person_id == person_id for plan in planned):
+                if person_id in seen:
                     raise VigilError(
                         ErrorCode.INVALID_OPTIONS,
                         f"person {person_id!r} appears twice: send all its features in one entry",
@@ -479,6 +481,7 @@ class GroupService(Mirrored[GroupStore]):
                     exc.code, f"member {number} of {len(members)}: {exc.message}"
                 ) from exc
             rewrite = existing is not None and member_metadata != kept
+            seen.add(person_id)
             planned.append(PlannedMember(person_id, rows, member_metadata, rewrite))
         return planned
 

@@ -140,7 +140,7 @@ def placements(service: GroupService, files: list[tuple[str, np.ndarray]], batch
 
 
 def a_folder() -> list[tuple[str, np.ndarray | None]]:
-    """Nineteen files: near-copies inside one batch, a person twice, a bad id, a file with no face."""
+    """Nineteen files: near-copies inside one batch, a person twice, a bad id, no face."""
     faces = people(16, seed=3)
     nudge = np.zeros(128)
     nudge[0] = 0.05  # a re-encoded copy: L2 0.05 < 0.15
