@@ -190,6 +190,7 @@ class Detectors:
         types: Collection[TargetType],
         min_face: int = 0,
         focus: list[np.ndarray] | None = None,
+        weak: bool = False,
     ) -> Detections:
         """Detections of the asked types; faces down to `min_face` (at least 16 px).
 
@@ -198,30 +199,33 @@ class Detectors:
         narrows that search: the whole frame is tiled for faces of FOCUSED_FRAME_MIN_FACE,
         and smaller ones are looked for around the focus boxes that are not a person's
         own motion and, where persons are detected (persons or vehicles asked for), in
-        the head regions of those large enough to show one.
+        the head regions of those large enough to show one. `weak` adds the detections
+        scoring just under the detectors' thresholds, marked weak, for a tracker; faces
+        are searched around the other persons only.
         """
         found = Detections()
         if TargetType.PERSON in types or TargetType.VEHICLE in types:
-            objects = self.objects.detect(image)
+            objects = self.objects.detect(image, weak=weak)
             found.persons = [d for d in objects if d.label == "person"]
             found.vehicles = [d for d in objects if d.label in VEHICLE_LABELS]
         if TargetType.FACE in types:
-            regions = [head_region(p.box) for p in found.persons]
+            persons = [p for p in found.persons if not p.weak]
+            regions = [head_region(p.box) for p in persons]
             frame_min_face = None
             if focus is not None:
                 smallest = max(DEFAULT_MIN_FACE, min_face)
                 heads: list[Detection] = []
                 faceless: list[Detection] = []
-                for person in found.persons:
+                for person in persons:
                     shows = may_show_face(person, smallest, image.shape[0])
                     (heads if shows else faceless).append(person)
                 regions = [head_region(p.box) for p in heads]
                 regions += [
-                    grown(b) for b in focus[:MAX_FOCUS] if not explained(b, found.persons, faceless)
+                    grown(b) for b in focus[:MAX_FOCUS] if not explained(b, persons, faceless)
                 ]
                 regions = uncontained(regions)
                 frame_min_face = FOCUSED_FRAME_MIN_FACE
             found.faces = self.faces(min_face).detect(
-                image, regions=regions or None, frame_min_face=frame_min_face
+                image, regions=regions or None, frame_min_face=frame_min_face, weak=weak
             )
         return found

@@ -66,12 +66,13 @@ def detect_frame(
     """Detections of one frame, each with quality, crop and appearance.
 
     `focus`: where faces are expected between key frames (`Detectors.detect`); None
-    searches the whole frame. Values are rounded as the wire carries them
-    (`FrameDetection.to_wire`), so the tracker sees the same detections in one process
-    as across Celery.
+    searches the whole frame. The weak detections (just under a detector's threshold)
+    come too, marked: they only continue a track (`CameraTracking.usable`). Values are
+    rounded as the wire carries them (`FrameDetection.to_wire`), so the tracker sees
+    the same detections in one process as across Celery.
     """
     height, width = image.shape[:2]
-    found = detectors().detect(image, types, min_face=min_size, focus=focus)
+    found = detectors().detect(image, types, min_face=min_size, focus=focus, weak=True)
     result = []
     for target_type in (TargetType.PERSON, TargetType.VEHICLE, TargetType.FACE):
         if target_type not in types:
@@ -95,6 +96,7 @@ def detect_frame(
                         else None
                     ),
                     appearance=np.asarray(look, np.float32) if look else None,
+                    weak=detection.weak,
                 )
             )
     return result

@@ -9,7 +9,11 @@ Only where a detection crosses a process (the Celery tasks `vigil.frame.detect` 
 
     {"type": "face", "label": "face", "box": [x1, y1, x2, y2], "score": 0.93,
      "keypoints": [[x, y], ...] | None, "quality": {"score": ..., "parts": {...}},
-     "crop": b"<jpeg>" | None, "appearance": [h, ...] | None, "crop_origin": [x, y]}
+     "crop": b"<jpeg>" | None, "appearance": [h, ...] | None, "crop_origin": [x, y],
+     "weak": false}
+
+"weak" (optional, false when absent): the detection scored just under its detector's
+threshold and may only continue a track (`Detection.weak`).
 
 A dict from another process may be anything: `from_wire` checks every field and refuses
 a malformed one with `VigilError(invalid_options)` naming the field, so nothing deeper
@@ -57,6 +61,7 @@ class FrameDetection:
     crop_origin: Point
     keypoints: tuple[Point, ...] | None = None
     appearance: np.ndarray | None = None
+    weak: bool = False
 
     @property
     def width(self) -> float:
@@ -75,6 +80,7 @@ class FrameDetection:
             keypoints=(
                 np.asarray(self.keypoints, dtype=np.float32) if self.keypoints is not None else None
             ),
+            weak=self.weak,
         )
 
     def in_crop(self) -> Detection:
@@ -90,6 +96,7 @@ class FrameDetection:
                 if self.keypoints is not None
                 else None
             ),
+            weak=self.weak,
         )
 
     def to_wire(self, with_crop: bool = True) -> dict[str, Any]:
@@ -109,6 +116,7 @@ class FrameDetection:
             [round(float(v), 4) for v in self.appearance] if self.appearance is not None else None
         )
         wire["crop_origin"] = list(self.crop_origin)
+        wire["weak"] = self.weak
         return wire
 
     @classmethod
@@ -157,6 +165,9 @@ class FrameDetection:
                 look = np.asarray(numbers(look, len(look), "appearance"), dtype=np.float32)
             if not np.isfinite(look).all():
                 raise malformed("'appearance' holds a number too large for float32")
+        weak = wire.get("weak", False)
+        if not isinstance(weak, bool):
+            raise malformed(f"'weak' must be true or false, not {short(weak)}")
         return cls(
             type=TargetType(kind),
             label=wire["label"],
@@ -167,6 +178,7 @@ class FrameDetection:
             crop_origin=numbers(wire["crop_origin"], 2, "crop_origin"),
             keypoints=keypoints,
             appearance=look if look is not None and look.size else None,
+            weak=weak,
         )
 
 

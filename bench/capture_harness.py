@@ -309,11 +309,12 @@ class Owed:
 def countable(scene: Scene, detections: list[list[FrameDetection]]) -> Owed:
     """Identities found by the detector in >= 2 frames, their median box not below the
     capture minimum (the detector's box, on which the minimum is defined, runs ~10%
-    smaller than the pasted face)."""
+    smaller than the pasted face). Weak detections are not found: they only continue
+    tracks."""
     sides: dict[str, list[float]] = defaultdict(list)
     for truth, items in zip(scene.truth, detections, strict=True):
         whole = {n: t for n, t in truth.items() if t[1]}
-        boxes = [np.asarray(i.box) for i in items]
+        boxes = [np.asarray(i.box) for i in items if not i.weak]
         for name, box in zip(assign_truth(whole, boxes), boxes, strict=True):
             if name is not None:
                 sides[name].append(float(min(box[2] - box[0], box[3] - box[1])))

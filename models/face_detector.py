@@ -19,7 +19,7 @@ import numpy as np
 
 from vigil.models.inference import ImagePixels
 from vigil.models.runtime import session
-from vigil.models.types import Detection, iou_matrix, nms
+from vigil.models.types import Detection, iou_matrix, nms, touching
 from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "blazeface_full_192"
@@ -42,6 +42,12 @@ CUT_MARGIN = 2.0
 SURE_SCORE = 0.7
 VERIFY_INPUT_FACE = 18.0
 MATCH_IOU = 0.5
+# Weak faces (`detect(weak=True)`): candidates scoring from WEAK_SCORE up to the threshold,
+# for a tracker's second stage (ByteTrack's low-score boxes), which only lets them continue
+# a track they overlap closely. A small or turning face dips under the threshold for a
+# frame or two (the capture harness's 16-px face: 0.31-0.47 in the frames it is missed);
+# chance patterns reach 0.31-0.45 there too, away from any face.
+WEAK_SCORE = 0.3
 # Small search regions (persons' head regions, moving regions) share one model call: up
 # to four are letterboxed into the quarters of one input (a 2x2 mosaic), which costs what
 # one region alone costs. A region is packed only when its smallest face still spans
@@ -63,6 +69,11 @@ class _Candidates:
     scores: np.ndarray  # (N,)
     keypoints: np.ndarray  # (N, 6, 2) image pixels
     cut: np.ndarray  # (N,) bool: touches a window edge that lies inside the image
+
+    def where(self, keep: np.ndarray) -> _Candidates:
+        return _Candidates(
+            self.boxes[keep], self.scores[keep], self.keypoints[keep], self.cut[keep]
+        )
 
 
 @cache
@@ -200,6 +211,7 @@ class FaceDetector:
         image: np.ndarray,
         regions: Sequence[np.ndarray] | None = None,
         frame_min_face: int | None = None,
+        weak: bool = False,
     ) -> list[Detection]:
         """Faces in a BGR image, best first; `regions` ([x1,y1,x2,y2] boxes) are searched too.
 
@@ -211,6 +223,11 @@ class FaceDetector:
         such a face is in the caller's regions, which are searched whole (a live face
         track, the motion of one arriving, a person's head region). On a busy camera it
         was one model call in eight; the capture harness is the same without it.
+
+        `weak` adds, after the faces, the weak faces (scoring WEAK_SCORE up to the
+        threshold) that overlap no candidate above it: they cost no model call (no second
+        look confirms them; a track they continue does) and leave the other faces as
+        they are without them.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
             raise VigilError(
@@ -229,36 +246,44 @@ class FaceDetector:
                 for x, y, w, h in sub:
                     window = (x1 + x, y1 + y, w, h)
                     (small if packable(window, self.min_face) else windows).append(window)
-        parts = [self._detect_window(image, window) for window in windows]
+        floor = min(WEAK_SCORE, self.score_threshold) if weak else self.score_threshold
+        parts = [self._detect_window(image, window, floor) for window in windows]
         cells = MOSAIC * MOSAIC
         if len(small) == 1:
-            parts.append(self._detect_window(image, small[0]))
+            parts.append(self._detect_window(image, small[0], floor))
         elif small:
             # Ordered by position, so neighbouring regions (often overlapping) share a call.
             small.sort(key=lambda window: (window[1], window[0]))
             for start in range(0, len(small), cells):
-                parts.extend(self._detect_mosaic(image, small[start : start + cells]))
-        found = self._merge(parts)
-        return [face for face in found if self._confirmed(image, face)]
+                parts.extend(self._detect_mosaic(image, small[start : start + cells], floor))
+        sure = [part.where(part.scores >= self.score_threshold) for part in parts]
+        found = self._merge(sure)
+        faces = [face for face in found if self._confirmed(image, face)]
+        if not weak:
+            return faces
+        below = [part.where(part.scores < self.score_threshold) for part in parts]
+        return faces + self._apart(self._merge(below), sure)
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """`detect` for each image (the model takes one window per call, so no fusing)."""
         return [self.detect(image) for image in images]
 
-    def _detect_window(self, image: np.ndarray, window: Window) -> _Candidates:
+    def _detect_window(self, image: np.ndarray, window: Window, floor: float) -> _Candidates:
         x, y, w, h = window
         blob, scale = _letterbox(image[y : y + h, x : x + w])
-        boxes, scores, keypoints = self._infer(blob)
+        boxes, scores, keypoints = self._infer(blob, floor)
         return self._placed(image, window, boxes, scores, keypoints, (0.0, 0.0), scale)
 
-    def _detect_mosaic(self, image: np.ndarray, windows: Sequence[Window]) -> list[_Candidates]:
+    def _detect_mosaic(
+        self, image: np.ndarray, windows: Sequence[Window], floor: float
+    ) -> list[_Candidates]:
         """`_detect_window` for several small windows in one model call (`_mosaic`).
 
         A candidate belongs to the cell holding its centre; one reaching past that cell
         (a pattern across the gap, never a face of one region) is dropped.
         """
         blob, scales = _mosaic(image, windows)
-        boxes, scores, keypoints = self._infer(blob)
+        boxes, scores, keypoints = self._infer(blob, floor)
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         rows, columns = (np.clip(centres // CELL, 0, MOSAIC - 1).astype(int).T)[::-1]
         parts = []
@@ -281,11 +306,13 @@ class FaceDetector:
             )
         return parts
 
-    def _infer(self, picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Candidate boxes, scores and keypoints above the threshold, in input pixels."""
+    def _infer(
+        self, picture: np.ndarray, floor: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate boxes, scores and keypoints scoring `floor` or more, in input pixels."""
         regress, logits = self._session.run_image(picture, PIXELS)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -80, 80)))
-        hits = scores >= self.score_threshold
+        hits = scores >= floor
         raw = regress[0, hits] / INPUT_SIZE
         anchors = _anchor_centres()[hits]
         centres = anchors + raw[:, 0:2]
@@ -325,8 +352,17 @@ class FaceDetector:
         window = _centred_window(face.box, image.shape[:2])
         if window is None:
             return True
-        again = self._detect_window(image, window)
+        again = self._detect_window(image, window, self.score_threshold)
         return bool(len(again.boxes)) and iou_matrix(face.box, again.boxes).max() >= MATCH_IOU
+
+    def _apart(self, weak: list[Detection], sure: list[_Candidates]) -> list[Detection]:
+        """The weak faces, marked so, that touch no candidate above the threshold, kept or
+        not (`touching`)."""
+        boxes = np.concatenate([part.boxes for part in sure])
+        near = touching(np.array([face.box for face in weak]), boxes, self.nms_iou, CONTAINED)
+        for face in weak:
+            face.weak = True
+        return [face for face, drop in zip(weak, near, strict=True) if not drop]
 
     def _merge(self, parts: list[_Candidates]) -> list[Detection]:
         """One detection per face out of the candidates of every window.

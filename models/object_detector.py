@@ -27,7 +27,7 @@ import numpy as np
 
 from vigil.models.inference import ImagePixels
 from vigil.models.runtime import session
-from vigil.models.types import Detection, iou_matrix
+from vigil.models.types import Detection, iou_matrix, overlap_of_smaller, touching
 from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "nanodet"
@@ -175,6 +175,9 @@ PART_KINDS: tuple[frozenset[str], ...] = (
 # vehicles overlap at all (every overlapping pair was one vehicle under two labels,
 # IoU 0.92-0.98), so the value changes nothing there.
 PART_OVERLAP = 0.8
+# Weak objects (`detect(weak=True)`): from the tracker's low threshold (tracking/tracker.py)
+# up to the detector's. A parked truck on vtest.avi scores 0.33-0.38 frame by frame.
+WEAK_SCORE = 0.25
 
 
 @dataclass
@@ -197,19 +200,6 @@ def group_ids(labels: Sequence[str], groups: Sequence[frozenset[str]]) -> np.nda
     for label in labels:
         ids.setdefault(label, len(groups) + len(ids))
     return np.array([ids[label] for label in labels], np.int64)
-
-
-def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection over the smaller box's area between (N,4) and (M,4) boxes."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
 
 
 def suppress(
@@ -303,14 +293,19 @@ class ObjectDetector:
         self.class_ids = np.array(sorted(k for k, v in LABELS.items() if v in names), np.int64)
         self._session = session(MODEL)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Detections in image pixels, clipped to the image, best score first."""
+    def detect(self, image: np.ndarray, weak: bool = False) -> list[Detection]:
+        """Detections in image pixels, clipped to the image, best score first.
+
+        `weak` adds, after them, the weak ones (scoring WEAK_SCORE up to the threshold)
+        that touch no box above it, for a tracker; the others are as they are without.
+        """
         check_image(image)
         if self.class_ids.size == 0:
             return []
         padded, off_x, off_y = pad_border(image, self.border)
         outputs = self._session.run_image(preprocess(padded), PIXELS)
-        boxes, scores, classes = decode(outputs, self.class_ids, self.score_threshold)
+        floor = min(WEAK_SCORE, self.score_threshold) if weak else self.score_threshold
+        boxes, scores, classes = decode(outputs, self.class_ids, floor)
         scale = np.array([padded.shape[1], padded.shape[0]] * 2, np.float32) / INPUT_SIZE
         offset = np.array([off_x, off_y, off_x, off_y], np.float32)
         height, width = image.shape[:2]
@@ -318,6 +313,22 @@ class ObjectDetector:
         # Boxes predicted wholly inside the border collapse to nothing when clipped.
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         boxes, scores, classes = boxes[valid].astype(np.float32), scores[valid], classes[valid]
+        sure = scores >= self.score_threshold
+        detections = self._objects(boxes[sure], scores[sure], classes[sure])
+        if not weak:
+            return detections
+        below = self._objects(boxes[~sure], scores[~sure], classes[~sure])
+        near = touching(
+            np.array([d.box for d in below]), boxes[sure], self.nms_iou, self.part_overlap
+        )
+        for detection in below:
+            detection.weak = True
+        return detections + [d for d, drop in zip(below, near, strict=True) if not drop]
+
+    def _objects(
+        self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray
+    ) -> list[Detection]:
+        """One detection per object among the boxes (`suppress`), best score first."""
         labels = [LABELS[int(c)] for c in classes]
         detections = []
         for kept in suppress(boxes, scores, labels, self.nms_iou, self.part_overlap):

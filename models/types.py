@@ -18,7 +18,9 @@ class Detection:
     `box` is float32 [x1, y1, x2, y2]. `label` is "face" or a COCO class name
     ("person", "bicycle", "car", "motorcycle", "bus", "truck"). `keypoints` is
     float32 (6, 2) for faces: right eye, left eye, nose tip, mouth, right ear,
-    left ear (the subject's right/left); None otherwise.
+    left ear (the subject's right/left); None otherwise. `weak`: scored under the
+    detector's threshold, asked for by a tracker, which may let it continue a track
+    (ByteTrack's low-score boxes); it is no result on its own.
     """
 
     box: np.ndarray
@@ -26,6 +28,7 @@ class Detection:
     label: str
     keypoints: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    weak: bool = False
 
     @property
     def appearance(self) -> np.ndarray | None:
@@ -61,6 +64,31 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def touching(a: np.ndarray, b: np.ndarray, iou: float, contained: float) -> np.ndarray:
+    """(N,) bool: which of the (N,4) boxes `a` overlap one of the (M,4) boxes `b` by more
+    than `iou`, or lie inside one (or hold one) by more than `contained` of the smaller
+    box's area. A weak box touching a sure one is that object's other box, or more of a
+    pattern the detector refused: it is dropped."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.zeros(len(a), dtype=bool)
+    return ((iou_matrix(a, b) > iou) | (overlap_of_smaller(a, b) > contained)).any(axis=1)
+
+
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over the smaller box's area between (N,4) and (M,4) boxes."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    return np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:

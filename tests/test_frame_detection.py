@@ -40,6 +40,7 @@ WIRE_KEYS = [
     "crop",
     "appearance",
     "crop_origin",
+    "weak",
 ]
 
 
@@ -64,6 +65,7 @@ def wire_face(x: float = 100.0, y: float = 80.0, side: float = 96.0) -> dict[str
         "crop": b"\xff\xd8jpeg\xff\xd9",
         "appearance": [round(float(v), 4) for v in look],
         "crop_origin": [float(round(x - 0.6 * side)), float(round(y - 0.6 * side))],
+        "weak": False,
     }
 
 
@@ -93,11 +95,19 @@ def test_the_describe_task_gets_the_wire_form_without_the_crop():
 
 
 def test_optional_fields_may_be_absent_or_none():
-    wire = {k: v for k, v in wire_face().items() if k not in ("crop", "keypoints", "appearance")}
+    optional = ("crop", "keypoints", "appearance", "weak")
+    wire = {k: v for k, v in wire_face().items() if k not in optional}
     wire = {**wire, "type": "person", "label": "person"}  # a face needs its keypoints
     detection = FrameDetection.from_wire({**wire, "unknown": "a newer worker's field"})
     assert (detection.crop, detection.keypoints, detection.appearance) == (None, None, None)
+    assert detection.weak is False, "an older worker's detection is a sure one"
     assert detection.to_wire()["keypoints"] is None
+
+
+def test_a_weak_detection_stays_weak_across_the_wire():
+    detection = FrameDetection.from_wire({**wire_face(), "score": 0.41, "weak": True})
+    assert detection.weak and detection.to_wire()["weak"] is True
+    assert detection.in_frame().weak and detection.in_crop().weak
 
 
 def test_in_crop_moves_the_box_and_keypoints_by_the_crop_origin():
@@ -119,7 +129,7 @@ def test_detect_frame_gives_what_the_wire_gives_back(images):
     wire = msgpack.unpackb(packed([d.to_wire() for d in found]))
     back = detections_from_wire(wire)
     for before, after in zip(found, back, strict=True):
-        for name in ("type", "label", "box", "score", "quality", "crop", "crop_origin"):
+        for name in ("type", "label", "box", "score", "quality", "crop", "crop_origin", "weak"):
             assert getattr(before, name) == getattr(after, name), name
         assert before.keypoints == after.keypoints
         assert np.array_equal(before.appearance, after.appearance)
@@ -149,6 +159,8 @@ HOSTILE = {
     "appearance-text": ({"appearance": "red"}, "'appearance' must be a list"),
     "appearance-huge": ({"appearance": [0.5, 1e300]}, "too large for float32"),
     "origin-short": ({"crop_origin": [1.0]}, "'crop_origin' must be a list of 2 numbers"),
+    "weak-text": ({"weak": "yes"}, "'weak' must be true or false"),
+    "weak-number": ({"weak": 1}, "'weak' must be true or false"),
 }
 
 

@@ -105,7 +105,10 @@ class CameraTracking:
             self.shots[target_type] = BestShotSelector()
 
     def usable(self, detection: FrameDetection) -> bool:
-        """A shot the camera's filters accept; a face must also be big enough to be seen."""
+        """A shot the camera's filters accept; a face must also be big enough to be seen.
+        A weak detection continues its track but is never shown."""
+        if detection.weak:
+            return False
         min_size = self.camera.min_size
         if detection.type == TargetType.FACE:
             min_size = max(min_size, MIN_CAPTURE_FACE)

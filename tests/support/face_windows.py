@@ -13,9 +13,9 @@ def counted_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls = [0]
     original = face_detector.FaceDetector._infer
 
-    def counting(self, picture):
+    def counting(self, picture, floor):
         calls[0] += 1
-        return original(self, picture)
+        return original(self, picture, floor)
 
     monkeypatch.setattr(face_detector.FaceDetector, "_infer", counting)
     return calls
