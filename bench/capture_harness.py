@@ -185,8 +185,6 @@ def track_with_vigil(
         items = detect_at(index, meta, tracking)
         start = time.perf_counter()
         work = tracking.on_frame(meta, items)
-        if index == count - 1:
-            work += tracking.finish()
         run.seconds += time.perf_counter() - start
         tracker = tracking.trackers[TargetType.FACE]
         run.boxes.append(
@@ -196,6 +194,10 @@ def track_with_vigil(
                 if t.detection is not None
             ]
         )
+        if index == count - 1:  # after the frame's boxes: finishing ends every track
+            start = time.perf_counter()
+            work += tracking.finish()
+            run.seconds += time.perf_counter() - start
         for item in work:
             if item.info.target_type != TargetType.FACE:
                 continue
