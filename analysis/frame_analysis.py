@@ -19,7 +19,7 @@ from vigil.analysis import quality
 from vigil.analysis.appearance import descriptor
 from vigil.analysis.description import Describer
 from vigil.analysis.detection import Detectors
-from vigil.analysis.frame_detection import FrameDetection
+from vigil.analysis.frame_detection import FrameDetection, wire_values
 from vigil.analysis.image_analyzer import encode_crop
 from vigil.models.types import Detection
 from vigil.schemas.analyze import Attribute
@@ -104,7 +104,7 @@ def detect_frame(
 
 def appearance_list(image: np.ndarray, box: np.ndarray) -> list[float] | None:
     look = descriptor(image, box)
-    return None if look is None else [round(float(v), 4) for v in look]
+    return None if look is None else wire_values(look)
 
 
 def describe_shot(
