@@ -176,7 +176,7 @@ PART_KINDS: tuple[frozenset[str], ...] = (
 # IoU 0.92-0.98), so the value changes nothing there.
 PART_OVERLAP = 0.8
 # Weak objects (`detect(weak=True)`): from the tracker's low threshold (tracking/tracker.py)
-# up to the detector's. A parked truck on vtest.avi scores 0.33-0.38 frame by frame.
+# up to the detector's. vtest.avi's second parked truck scores 0.32-0.35 in its last frames.
 WEAK_SCORE = 0.25
 
 

@@ -127,3 +127,34 @@ def test_a_weak_face_continues_its_track_but_is_never_its_shot_nor_a_new_track()
     shot = camera.shots[TargetType.FACE].best(track.track_id)
     assert shot is not None and not shot.payload.detection.weak
     assert not camera.usable(frames[2][0])
+
+
+def test_weak_persons_add_no_face_search(monkeypatch):
+    """Faces are looked for in the head regions and motion of sure persons only: weak ones
+    would cost model calls for boxes that are mostly not persons."""
+    from vigil.analysis.detection import Detectors
+
+    capture = cv2.VideoCapture(str(VTEST))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 160)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    detectors = Detectors()
+    searched: list[list[np.ndarray]] = []
+    faces = detectors.faces(0)
+    original = faces.detect
+
+    def spy(image, regions=None, frame_min_face=None, weak=False):
+        searched.append([np.asarray(r) for r in regions or ()])
+        return original(image, regions, frame_min_face, weak)
+
+    monkeypatch.setattr(faces, "detect", spy)
+    types = {TargetType.FACE, TargetType.PERSON}
+    motion = [np.array([300, 130, 600, 350], np.float32)]
+    for focus in (None, motion):
+        sure = detectors.detect(frame, types, focus=focus)
+        both = detectors.detect(frame, types, focus=focus, weak=True)
+        assert any(p.weak for p in both.persons), "the frame has weak persons"
+        assert_same(sure.persons, [p for p in both.persons if not p.weak])
+        assert len(searched[-1]) == len(searched[-2])
+        assert all(np.array_equal(a, b) for a, b in zip(searched[-1], searched[-2], strict=True))
