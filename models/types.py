@@ -75,7 +75,8 @@ def touching(a: np.ndarray, b: np.ndarray, iou: float, contained: float) -> np.n
     b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
     if not len(a) or not len(b):
         return np.zeros(len(a), dtype=bool)
-    return ((iou_matrix(a, b) > iou) | (overlap_of_smaller(a, b) > contained)).any(axis=1)
+    near = (iou_matrix(a, b) > iou) | (overlap_of_smaller(a, b) > contained)
+    return np.asarray(near.any(axis=1), dtype=bool)
 
 
 def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
