@@ -19,7 +19,7 @@ import numpy as np
 
 from vigil.models.inference import ImagePixels
 from vigil.models.runtime import session
-from vigil.models.types import Detection, iou_matrix, nms, touching
+from vigil.models.types import Detection, iou_matrix, nms, weak_apart
 from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "blazeface_full_192"
@@ -262,7 +262,8 @@ class FaceDetector:
         if not weak:
             return faces
         below = [part.where(part.scores < self.score_threshold) for part in parts]
-        return faces + self._apart(self._merge(below), sure)
+        sure_boxes = np.concatenate([part.boxes for part in sure])
+        return faces + weak_apart(self._merge(below), sure_boxes, self.nms_iou, CONTAINED)
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """`detect` for each image (the model takes one window per call, so no fusing)."""
@@ -354,15 +355,6 @@ class FaceDetector:
             return True
         again = self._detect_window(image, window, self.score_threshold)
         return bool(len(again.boxes)) and iou_matrix(face.box, again.boxes).max() >= MATCH_IOU
-
-    def _apart(self, weak: list[Detection], sure: list[_Candidates]) -> list[Detection]:
-        """The weak faces, marked so, that touch no candidate above the threshold, kept or
-        not (`touching`)."""
-        boxes = np.concatenate([part.boxes for part in sure])
-        near = touching(np.array([face.box for face in weak]), boxes, self.nms_iou, CONTAINED)
-        for face in weak:
-            face.weak = True
-        return [face for face, drop in zip(weak, near, strict=True) if not drop]
 
     def _merge(self, parts: list[_Candidates]) -> list[Detection]:
         """One detection per face out of the candidates of every window.

@@ -27,7 +27,7 @@ import numpy as np
 
 from vigil.models.inference import ImagePixels
 from vigil.models.runtime import session
-from vigil.models.types import Detection, iou_matrix, overlap_of_smaller, touching
+from vigil.models.types import Detection, iou_matrix, overlap_of_smaller, weak_apart
 from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "nanodet"
@@ -318,12 +318,7 @@ class ObjectDetector:
         if not weak:
             return detections
         below = self._objects(boxes[~sure], scores[~sure], classes[~sure])
-        near = touching(
-            np.array([d.box for d in below]), boxes[sure], self.nms_iou, self.part_overlap
-        )
-        for detection in below:
-            detection.weak = True
-        return detections + [d for d, drop in zip(below, near, strict=True) if not drop]
+        return detections + weak_apart(below, boxes[sure], self.nms_iou, self.part_overlap)
 
     def _objects(
         self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray

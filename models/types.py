@@ -66,17 +66,22 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
-def touching(a: np.ndarray, b: np.ndarray, iou: float, contained: float) -> np.ndarray:
-    """(N,) bool: which of the (N,4) boxes `a` overlap one of the (M,4) boxes `b` by more
-    than `iou`, or lie inside one (or hold one) by more than `contained` of the smaller
-    box's area. A weak box touching a sure one is that object's other box, or more of a
-    pattern the detector refused: it is dropped."""
-    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    if not len(a) or not len(b):
-        return np.zeros(len(a), dtype=bool)
-    near = (iou_matrix(a, b) > iou) | (overlap_of_smaller(a, b) > contained)
-    return np.asarray(near.any(axis=1), dtype=bool)
+def weak_apart(
+    weak: list[Detection], sure: np.ndarray, iou: float, contained: float
+) -> list[Detection]:
+    """The `weak` detections, marked weak, that touch none of the (M,4) `sure` boxes: that
+    overlap none by more than `iou`, nor lie inside one (or hold one) by more than
+    `contained` of the smaller box's area. A weak box touching a sure one is that
+    object's other box, or more of a pattern the detector refused."""
+    for detection in weak:
+        detection.weak = True
+    boxes = np.asarray([d.box for d in weak], dtype=np.float32).reshape(-1, 4)
+    sure = np.asarray(sure, dtype=np.float32).reshape(-1, 4)
+    if not len(boxes) or not len(sure):
+        return weak
+    touching = (iou_matrix(boxes, sure) > iou) | (overlap_of_smaller(boxes, sure) > contained)
+    near = np.asarray(touching.any(axis=1), dtype=bool)
+    return [d for d, drop in zip(weak, near, strict=True) if not drop]
 
 
 def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
