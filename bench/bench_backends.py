@@ -11,7 +11,7 @@ compare thresholds were calibrated. Each backend's agreement with it comes from
 
 Columns: OpenVINO `auto` (bf16 on a CPU with AMX; on AMD with AVX512-BF16 and VNNI,
 bf16 beside NanoDet's int8 weights; f32 with those int8 weights on other CPUs with
-VNNI; f32 elsewhere: `vigil.models.cpu_features.fastest_precision`), f32 and bf16
+VNNI or AVX2; f32 elsewhere: `vigil.models.cpu_features.fastest_precision`), f32 and bf16
 forced, and the int8 weights (`tools/convert/quantize_nanodet.py`; models without them
 run f32 in those columns; the int8 graphs' own float layers run f32 in every column).
 Also measured, not adopted: the face embedder quantised the same way (static QDQ,

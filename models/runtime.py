@@ -8,8 +8,8 @@ which backend, device and precision it got.
 Precision `auto` is made concrete here where Vigil measured better than a backend's
 own default (`concrete`): OpenVINO on the CPU infers in bf16 where the CPU has AMX;
 on AMD's Zen 4 (AVX512-BF16 and VNNI) in bf16 with the int8 weights of the models
-that ship them (NanoDet); on other CPUs with VNNI in f32 with those int8 weights; in
-f32 elsewhere.
+that ship them (NanoDet); on other CPUs with VNNI or AVX2 in f32 with those int8
+weights; in f32 elsewhere.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def concrete(inference: Inference) -> Inference:
     """`inference` with precision `auto` decided where Vigil knows better than the
     backend. OpenVINO's own default on a CPU with AVX512-BF16 is bf16, which pays with
     AMX and on AMD's Zen 4 but is slower than f32 on an Intel CPU without AMX; int8
-    weights where a model ships them pay with VNNI (`cpu_features.fastest_precision`).
+    weights where a model ships them pay with VNNI, and with AVX2 alone
+    (`cpu_features.fastest_precision`).
     onnxruntime's `auto` stays f32, the reference the thresholds were calibrated on;
     other devices keep their backend's default."""
     if inference.precision != "auto" or inference.backend != OPENVINO:
