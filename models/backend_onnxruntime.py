@@ -46,7 +46,10 @@ class OrtSession:
         options.log_severity_level = 3
         wanted = providers_for(inference, ort.get_available_providers())
         self._session = ort.InferenceSession(model, sess_options=options, providers=wanted)
-        self.input_name: str = self._session.get_inputs()[0].name
+        first = self._session.get_inputs()[0]
+        self.input_name: str = first.name
+        # A dynamic dimension (the batch) as 1: the shape of one call's input.
+        self.input_shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in first.shape)
         ran = self._session.get_providers()
         self.runs_on = f"onnxruntime:{ran[0]}"
         if ran[0] != wanted[0]:

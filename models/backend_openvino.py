@@ -68,6 +68,10 @@ class OpenVinoSession:
         compiled = core().compile_model(core().read_model(str(path)), device, config)
         self._compiled = (compiled, list(compiled.outputs))
         self.input_name: str = compiled.inputs[0].get_any_name()
+        # A dynamic dimension (the batch) as 1: the shape of one call's input.
+        self.input_shape = tuple(
+            d.get_length() if d.is_static else 1 for d in compiled.inputs[0].get_partial_shape()
+        )
         precision = compiled.get_property("INFERENCE_PRECISION_HINT")
         self.runs_on = f"openvino:{device}:{precision.to_string()}"
         self._local = threading.local()

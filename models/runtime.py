@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 class Session(Protocol):
     input_name: str
+    input_shape: tuple[int, ...]  # of one call; a dynamic batch as 1
     runs_on: str
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...

@@ -15,6 +15,7 @@ from vigil.cli import (
     enroll,
     groups,
     history,
+    inference,
     keys,
     pipeline,
     schema,
@@ -40,6 +41,7 @@ COMMANDS = (
     serve,
     keys,
     worker,
+    inference,
 )
 
 

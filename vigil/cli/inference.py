@@ -1,0 +1,122 @@
+"""`vigil inference`: what this host's models run on, and how fast, before sizing it.
+
+Why: what a camera costs depends on the CPU far more than on anything else (bf16
+with AMX, int8 with VNNI or AVX2, f32 otherwise: docs/deployment.md's columns), and a
+virtual machine may hide the flags the hardware has. This opens every model the way
+a worker would (`VIGIL_INFERENCE`, `VIGIL_INFERENCE_PRECISION`, `VIGIL_MODEL_THREADS`,
+or the options), says what each runs on, and with `--speed` times one call of each,
+so an operator reads the column that applies instead of grepping /proc/cpuinfo and
+the workers' logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "inference",
+        help="which backend and precision each model runs on here; --speed times them",
+        description="Open every model as a worker would and say what it runs on: the CPU's"
+        " inference flags, the precision `auto` chooses, each model's backend, device and"
+        " weights. Settings come from VIGIL_INFERENCE, VIGIL_INFERENCE_PRECISION and"
+        " VIGIL_MODEL_THREADS unless given here.",
+    )
+    parser.add_argument(
+        "--backend", help="a VIGIL_INFERENCE value (onnxruntime, openvino, onnxruntime:cuda,cpu)"
+    )
+    parser.add_argument(
+        "--precision", help="a VIGIL_INFERENCE_PRECISION value (auto, f32, bf16, int8, ...)"
+    )
+    parser.add_argument(
+        "--speed",
+        type=int,
+        nargs="?",
+        const=15,
+        default=0,
+        metavar="CALLS",
+        help="time each model: the median of CALLS calls (default 15) after a warm-up",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object for machines")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from vigil.models import cpu_features, runtime
+    from vigil.models.inference import ONNXRUNTIME, OPENVINO, intra_op_threads, parse
+    from vigil.models.registry import model_names
+
+    if not args.verbose:  # the report says what the "runs on" log lines would
+        logging.getLogger(runtime.__name__).setLevel(logging.WARNING)
+
+    inference = parse(
+        args.backend or os.environ.get("VIGIL_INFERENCE", ONNXRUNTIME),
+        args.precision or os.environ.get("VIGIL_INFERENCE_PRECISION", "auto"),
+    )
+    info = cpu_features.cpuinfo()
+    report: dict[str, Any] = {
+        "cpu": info.model,
+        "vendor": info.vendor,
+        "cpus": os.cpu_count(),
+        "inference_flags": cpu_features.inference_flags(),
+        "setting": f"{inference.backend}:{','.join(inference.targets)}",
+        "precision": inference.precision,
+        # what `auto` becomes on this CPU (a backend's own default stays "auto")
+        "auto_precision": runtime.concrete(replace(inference, precision="auto")).precision,
+        "openvino_installed": runtime.openvino_installed(),
+        "openvino_auto_precision": runtime.concrete(parse(OPENVINO, "auto")).precision,
+        "model_threads": intra_op_threads(),
+        "models": {},
+    }
+    for name in model_names():
+        session = runtime.open_session(name, inference)
+        row: dict[str, Any] = {"runs_on": session.runs_on}
+        if args.speed > 0:
+            row["ms_per_call"] = round(one_call_ms(session, args.speed), 2)
+        report["models"][name] = row
+    print(json.dumps(report, indent=2) if args.json else text(report))
+    return 0
+
+
+def one_call_ms(session: Any, calls: int) -> float:
+    """Median milliseconds of one call on a random input of the model's shape."""
+    feed = {session.input_name: np.random.default_rng(0).random(session.input_shape, np.float32)}
+    session.run(feed)
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        session.run(feed)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def text(report: dict[str, Any]) -> str:
+    flags = " ".join(report["inference_flags"]) or "none of avx2, avx512, vnni, bf16, amx"
+    auto = report["auto_precision"]
+    lines = [
+        f"host: {report['cpu']} ({report['vendor']}), {report['cpus']} CPUs;"
+        f" inference flags: {flags}",
+        f"setting: {report['setting']}, precision {report['precision']} (auto here: "
+        f"{'the backend default' if auto == 'auto' else auto});"
+        f" {report['model_threads']} thread(s) a call",
+    ]
+    if not report["setting"].startswith("openvino"):
+        installed = "" if report["openvino_installed"] else ", not installed: vigil[openvino]"
+        lines.append(f"OpenVINO would run auto as: {report['openvino_auto_precision']}{installed}")
+    name_width = max(len(name) for name in report["models"])
+    runs_width = max(len(row["runs_on"]) for row in report["models"].values())
+    for name, row in report["models"].items():
+        speed = f"  {row['ms_per_call']:8.2f} ms" if "ms_per_call" in row else ""
+        lines.append(f"  {name:<{name_width}}  {row['runs_on']:<{runs_width}}{speed}".rstrip())
+    return "\n".join(lines)
