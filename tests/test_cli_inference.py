@@ -70,3 +70,10 @@ def test_speed_times_every_model(capsys):
 def test_a_bad_setting_is_a_coded_error(capsys, options):
     assert main(["inference", *options]) == 2
     assert "invalid_options" in capsys.readouterr().err
+
+
+def test_speed_needs_at_least_one_call(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["inference", "--speed", "0"])
+    assert exited.value.code == 2
+    assert "at least 1 call" in capsys.readouterr().err

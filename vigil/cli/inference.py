@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=int,
+        type=positive_calls,
         nargs="?",
         const=15,
         default=0,
@@ -48,6 +48,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object for machines")
     parser.set_defaults(run=run)
+
+
+def positive_calls(text: str) -> int:
+    calls = int(text)
+    if calls < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 call, got {calls}")
+    return calls
 
 
 def run(args: argparse.Namespace) -> int:
