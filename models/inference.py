@@ -93,10 +93,12 @@ def parse(text: str, precision: str = "auto") -> Inference:
     return Inference(backend, targets, precision)
 
 
-def from_env() -> Inference:
+def from_env(setting: str | None = None, precision: str | None = None) -> Inference:
+    """This process's choice (VIGIL_INFERENCE, VIGIL_INFERENCE_PRECISION); `setting` or
+    `precision`, where given, stand in for their variable (`vigil inference`'s options)."""
     return parse(
-        os.environ.get("VIGIL_INFERENCE", ONNXRUNTIME),
-        os.environ.get("VIGIL_INFERENCE_PRECISION", "auto"),
+        setting or os.environ.get("VIGIL_INFERENCE", ONNXRUNTIME),
+        precision or os.environ.get("VIGIL_INFERENCE_PRECISION", "auto"),
     )
 
 

@@ -58,19 +58,29 @@ def positive_calls(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vigil.models import runtime
+
+    runtime_log = logging.getLogger(runtime.__name__)
+    level = runtime_log.level
+    if not args.verbose:  # the report says what the "runs on" log lines would
+        runtime_log.setLevel(logging.WARNING)
+    try:
+        report = inference_report(args.backend, args.precision, args.speed)
+    finally:
+        runtime_log.setLevel(level)  # run in-process (tests), the logger is left as it was
+    print(json.dumps(report, indent=2) if args.json else text(report))
+    return 0
+
+
+def inference_report(backend: str | None, precision: str | None, calls: int) -> dict[str, Any]:
+    """The host, the setting and each model's backend; `calls` > 0 times each model."""
     from dataclasses import replace
 
     from vigil.models import cpu_features, runtime
-    from vigil.models.inference import ONNXRUNTIME, OPENVINO, intra_op_threads, parse
+    from vigil.models.inference import OPENVINO, from_env, intra_op_threads, parse
     from vigil.models.registry import model_names
 
-    if not args.verbose:  # the report says what the "runs on" log lines would
-        logging.getLogger(runtime.__name__).setLevel(logging.WARNING)
-
-    inference = parse(
-        args.backend or os.environ.get("VIGIL_INFERENCE", ONNXRUNTIME),
-        args.precision or os.environ.get("VIGIL_INFERENCE_PRECISION", "auto"),
-    )
+    inference = from_env(backend, precision)
     info = cpu_features.cpuinfo()
     report: dict[str, Any] = {
         "cpu": info.model,
@@ -89,11 +99,10 @@ def run(args: argparse.Namespace) -> int:
     for name in model_names():
         session = runtime.open_session(name, inference)
         row: dict[str, Any] = {"runs_on": session.runs_on}
-        if args.speed > 0:
-            row["ms_per_call"] = round(one_call_ms(session, args.speed), 2)
+        if calls > 0:
+            row["ms_per_call"] = round(one_call_ms(session, calls), 2)
         report["models"][name] = row
-    print(json.dumps(report, indent=2) if args.json else text(report))
-    return 0
+    return report
 
 
 def one_call_ms(session: Any, calls: int) -> float:
