@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from vigil.compare.enroll_analysis import analyze_file
+from vigil.infra.blobs import BlobStore, store_for
 from vigil.schemas.compare import EnrollOptions, FileAnalysis
 
 ANALYZE_TASK = "vigil.enroll.analyze"
@@ -43,13 +44,20 @@ class Done:
 
 
 class CeleryPending:
-    """A `vigil.enroll.analyze` task; its JSON result becomes a FileAnalysis again."""
+    """A `vigil.enroll.analyze` task; its JSON result becomes a FileAnalysis again, and
+    the blob its picture was sent in (if any) is dropped once the result is in."""
 
-    def __init__(self, result: Any) -> None:
-        self.result = result
+    def __init__(
+        self, result: Any, blobs: BlobStore | None = None, blob: dict[str, str] | None = None
+    ) -> None:
+        self.result, self.blobs, self.blob = result, blobs, blob
 
     def get(self, timeout: float | None = CELERY_TIMEOUT_S) -> FileAnalysis:
-        return FileAnalysis.model_validate(self.result.get(timeout=timeout))
+        try:
+            return FileAnalysis.model_validate(self.result.get(timeout=timeout))
+        finally:
+            if self.blobs is not None and self.blob is not None:
+                self.blobs.drop(self.blob)
 
 
 def one_thread_per_worker() -> None:
@@ -61,11 +69,20 @@ def one_thread_per_worker() -> None:
 
 
 def celery_submit(app: Any, options: EnrollOptions) -> Submit:
-    """Send to `vigil.enroll.analyze`; an eager app (no broker configured) runs it here."""
+    """Send to `vigil.enroll.analyze`; an eager app (no broker configured) runs it here.
+    Picture bytes go beside the message when the broker or backend is Redis (`infra.blobs`)."""
     payload = options.model_dump(mode="json")
     if app.conf.task_always_eager:  # what the task does, here: the bytes are in hand
         return lambda data: Done(analyze_file(data, options))
-    return lambda data: CeleryPending(app.send_task(ANALYZE_TASK, args=[data, payload]))
+    blobs = store_for(app.conf)
+
+    def submit(data: bytes | str) -> Pending:
+        if blobs is None or not isinstance(data, bytes):
+            return CeleryPending(app.send_task(ANALYZE_TASK, args=[data, payload]))
+        blob = blobs.put(data)
+        return CeleryPending(app.send_task(ANALYZE_TASK, args=[blob, payload]), blobs, blob)
+
+    return submit
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from vigil.compare.enroll_inputs import list_inputs
 from vigil.compare.enroll_report import read_records
 from vigil.errors import ErrorCode, VigilError
 from vigil.groups.service import GroupService
+from vigil.infra import blobs
 from vigil.infra.celery_app import create_app
 from vigil.infra.settings import Settings
 from vigil.schemas.compare import EnrollOptions, EnrollSummary, RejectReason
@@ -212,17 +213,57 @@ def test_celery_workers_analyse_for_enrolment_and_compare(
     for name in ("obama/obama.jpg", "obama/obama2.jpg", "broken.jpg", "two_people.jpg"):
         (small / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(portraits / name, small / name)
-    summary = enroll(
-        small, "celery", service=service, report=tmp_path / "c.jsonl", create=True, celery=client
-    )
+    sent: list[object] = []
+    send = client.send_task
+
+    def recorded(name, args=None, **kwargs):  # what goes into the broker's messages
+        sent.append(args[0])
+        return send(name, args=args, **kwargs)
+
+    client.send_task = recorded
+    try:
+        report = tmp_path / "c.jsonl"
+        summary = enroll(
+            small, "celery", service=service, report=report, create=True, celery=client
+        )
+    finally:
+        del client.send_task
     assert verdicts(summary.report, small) == {
         name: EXPECTED[name]
         for name in ("obama/obama.jpg", "obama/obama2.jpg", "broken.jpg", "two_people.jpg")
     }
     assert feature_counts(service, "celery") == {"obama": 2}
+    # the pictures went beside the messages (a Redis broker), and none is left there
+    assert len(sent) == 4 and all(blobs.is_reference(argument) for argument in sent)
+    store = blobs.store_for(client.conf)
+    assert store is not None and not store.client.keys(blobs.PREFIX + "*")
     pictures = [(small / "obama" / name).read_bytes() for name in ("obama.jpg", "obama2.jpg")]
     compared = client.send_task("vigil.compare", args=pictures).get(timeout=120)
     assert compared["match"] is True and compared["a"]["kind"] == "picture"
+
+
+@pytest.mark.integration
+def test_a_blob_that_is_gone_or_foreign_rejects_the_portrait_and_nothing_else(celery_client):
+    store = blobs.store_for(celery_client.conf)
+    assert store is not None
+    store.client.set("vigil:elsewhere", b"not a blob")  # another key of the same Redis
+    try:
+        answers = [
+            celery_client.send_task("vigil.enroll.analyze", args=[reference, {}]).get(timeout=60)
+            for reference in ({"blob": blobs.PREFIX + "0" * 32}, {"blob": "vigil:elsewhere"})
+        ]
+    finally:
+        store.client.delete("vigil:elsewhere")
+    assert [answer["reason"] for answer in answers] == ["unreadable", "unreadable"]
+    assert "empty_input" in answers[0]["detail"] and "is gone" in answers[0]["detail"]
+    assert "invalid_options" in answers[1]["detail"]
+    good = (Path(__file__).parent / "media" / "images" / "obama.jpg").read_bytes()
+    reference = store.put(good)  # the worker still serves the next portrait
+    try:
+        answer = celery_client.send_task("vigil.enroll.analyze", args=[reference, {}]).get(60)
+    finally:
+        store.drop(reference)
+    assert answer.get("reason") is None and answer["feature"]
 
 
 @pytest.mark.integration

@@ -23,6 +23,7 @@ from vigil.compare.compare import compare as compare_faces
 from vigil.compare.enroll import enroll as enroll_portraits
 from vigil.compare.enroll_analysis import analyze_file, rejected
 from vigil.compare.verify import verify as verify_identity
+from vigil.infra import blobs
 from vigil.infra.safe_read import allowed_path, is_local, shown, task_input, task_roots
 from vigil.schemas.compare import EnrollOptions, RejectReason
 from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
@@ -107,10 +108,14 @@ def verify(
 
 
 @coded_task("vigil.enroll.analyze", answer=unreadable)
-def analyze(image: bytes | str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides."""
-    image = task_input(image, local=is_local(analyze))
-    return dump(analyze_file(image, enroll_options(options)))
+def analyze(
+    image: bytes | str | dict[str, str], options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides.
+    `image`: bytes, a served path, or {"blob": key} of bytes put beside the message
+    (`vigil.infra.blobs`, how `vigil enroll --celery` sends them over a Redis broker)."""
+    picture = task_input(blobs.picture(image, analyze.app.conf), local=is_local(analyze))
+    return dump(analyze_file(picture, enroll_options(options)))
 
 
 @coded_task("vigil.enroll")
