@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vigil.compare.enroll_fanout import WINDOW_PER_WORKER, analyzer, ordered
+from vigil.compare.enroll_fanout import analyzer, ordered, window
 from vigil.compare.enroll_inputs import EnrollItem, list_inputs
 from vigil.compare.enroll_report import Journal, summarise
 from vigil.compare.enroll_store import Placement, Placer
@@ -217,13 +217,12 @@ def enroll(
                 disable=not progress,
                 desc=f"enrol {group}",
             )
-            window = WINDOW_PER_WORKER * max(1, workers)
             try:
                 with analyzer(options, workers, celery) as submit:
                     read: Callable[[Job], bytes | str] = partial(read_or_empty, roots=roots)
                     if celery is not None and shared_files and not celery.conf.task_always_eager:
                         read = real_path
-                    for job, analysis in ordered(submit, batch, read, window):
+                    for job, analysis in ordered(submit, batch, read, window(workers, celery)):
                         run.decide(job, analysis)
                         bar.update()
             except KeyboardInterrupt:

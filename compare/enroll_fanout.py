@@ -19,8 +19,10 @@ from typing import Any, Protocol, TypeVar
 from vigil.compare.enroll_analysis import analyze_file
 from vigil.infra.blobs import BlobStore, store_for
 from vigil.schemas.compare import EnrollOptions, FileAnalysis
+from vigil.schemas.errors import ErrorCode, VigilError
 
-ANALYZE_TASK = "vigil.enroll.analyze"
+ANALYZE_MANY_TASK = "vigil.enroll.analyze_many"
+PORTRAITS_PER_TASK = 4  # the per-task cost (broker, prefork parent, result) shared by 4
 CELERY_TIMEOUT_S = 300.0
 WINDOW_PER_WORKER = 4
 T = TypeVar("T")
@@ -43,21 +45,62 @@ class Done:
         return self.value
 
 
-class CeleryPending:
-    """A `vigil.enroll.analyze` task; its JSON result becomes a FileAnalysis again, and
-    the blob its picture was sent in (if any) is dropped once the result is in."""
+class CeleryBatch:
+    """Up to PORTRAITS_PER_TASK portraits for one `vigil.enroll.analyze_many` task: filled
+    by the submitter, sent when full or when one of its answers is wanted first. Picture
+    bytes go beside the message when the broker or backend is Redis (`infra.blobs`) and
+    are dropped once the answers are in."""
 
-    def __init__(
-        self, result: Any, blobs: BlobStore | None = None, blob: dict[str, str] | None = None
-    ) -> None:
-        self.result, self.blobs, self.blob = result, blobs, blob
+    def __init__(self, app: Any, payload: dict[str, Any], blobs: BlobStore | None) -> None:
+        self.app, self.payload, self.blobs = app, payload, blobs
+        self.pictures: list[bytes | str | dict[str, str]] = []
+        self.references: list[dict[str, str]] = []
+        self.result: Any = None
+        self.answers: list[FileAnalysis] | None = None
+
+    @property
+    def full(self) -> bool:
+        return len(self.pictures) >= PORTRAITS_PER_TASK
+
+    def add(self, data: bytes | str) -> int:
+        """Add one picture (sending the task once full); its index in the batch."""
+        picture: bytes | str | dict[str, str] = data
+        if self.blobs is not None and isinstance(data, bytes):
+            picture = self.blobs.put(data)
+            self.references.append(picture)
+        self.pictures.append(picture)
+        if self.full:
+            self.send()
+        return len(self.pictures) - 1
+
+    def send(self) -> None:
+        if self.result is None:
+            self.result = self.app.send_task(ANALYZE_MANY_TASK, args=[self.pictures, self.payload])
+
+    def answer(self, index: int, timeout: float | None) -> FileAnalysis:
+        if self.answers is None:
+            self.send()
+            try:
+                answers = self.result.get(timeout=timeout)
+            finally:
+                if self.blobs is not None:
+                    self.blobs.drop(*self.references)
+            if not isinstance(answers, list) or not answers:
+                raise VigilError(ErrorCode.INTERNAL, f"{ANALYZE_MANY_TASK} answered {answers!r}")
+            if len(answers) != len(self.pictures):  # the whole task refused: each portrait
+                answers = answers[:1] * len(self.pictures)
+            self.answers = [FileAnalysis.model_validate(answer) for answer in answers]
+        return self.answers[index]
+
+
+class BatchSlot:
+    """One portrait's place in a CeleryBatch."""
+
+    def __init__(self, batch: CeleryBatch, index: int) -> None:
+        self.batch, self.index = batch, index
 
     def get(self, timeout: float | None = CELERY_TIMEOUT_S) -> FileAnalysis:
-        try:
-            return FileAnalysis.model_validate(self.result.get(timeout=timeout))
-        finally:
-            if self.blobs is not None and self.blob is not None:
-                self.blobs.drop(self.blob)
+        return self.batch.answer(self.index, timeout)
 
 
 def one_thread_per_worker() -> None:
@@ -69,20 +112,30 @@ def one_thread_per_worker() -> None:
 
 
 def celery_submit(app: Any, options: EnrollOptions) -> Submit:
-    """Send to `vigil.enroll.analyze`; an eager app (no broker configured) runs it here.
-    Picture bytes go beside the message when the broker or backend is Redis (`infra.blobs`)."""
+    """Send to `vigil.enroll.analyze_many`, PORTRAITS_PER_TASK a task; an eager app (no
+    broker configured) analyses here."""
     payload = options.model_dump(mode="json")
     if app.conf.task_always_eager:  # what the task does, here: the bytes are in hand
         return lambda data: Done(analyze_file(data, options))
     blobs = store_for(app.conf)
+    batch = CeleryBatch(app, payload, blobs)
 
     def submit(data: bytes | str) -> Pending:
-        if blobs is None or not isinstance(data, bytes):
-            return CeleryPending(app.send_task(ANALYZE_TASK, args=[data, payload]))
-        blob = blobs.put(data)
-        return CeleryPending(app.send_task(ANALYZE_TASK, args=[blob, payload]), blobs, blob)
+        nonlocal batch
+        if batch.full:
+            batch = CeleryBatch(app, payload, blobs)
+        return BatchSlot(batch, batch.add(data))
 
     return submit
+
+
+def window(workers: int, celery: Any = None) -> int:
+    """Analyses in flight: enough that no worker waits for the enrolling process (with
+    Celery, two tasks' worth a worker: one running, one queued behind it)."""
+    per_worker = WINDOW_PER_WORKER
+    if celery is not None and not celery.conf.task_always_eager:
+        per_worker = 2 * PORTRAITS_PER_TASK
+    return per_worker * max(1, workers)
 
 
 @contextmanager

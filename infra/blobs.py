@@ -72,9 +72,10 @@ class BlobStore:
             )
         return bytes(data)
 
-    def drop(self, reference: dict[str, str]) -> None:
-        """Delete the blob (the sender, once its task's result is in)."""
-        self.client.delete(_key(reference))
+    def drop(self, *references: dict[str, str]) -> None:
+        """Delete blobs (the sender, once their task's result is in)."""
+        if references:
+            self.client.delete(*(_key(reference) for reference in references))
 
 
 def _key(reference: dict[str, str]) -> str:

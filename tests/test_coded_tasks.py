@@ -64,3 +64,13 @@ def test_enroll_analyze_answers_a_rejected_portrait():
     answer = app.tasks["vigil.enroll.analyze"].apply(args=[b"", {"min_size": "big"}]).get()
     assert answer["reason"] == "unreadable", answer
     assert answer["detail"].startswith("invalid_options: "), answer
+
+
+def test_enroll_analyze_many_answers_each_portrait_in_order():
+    task = app.tasks["vigil.enroll.analyze_many"]
+    answers = task.apply(args=[[b"", b"\xff\xd8 not a jpeg"], {"min_size": 40}]).get()
+    assert [answer["reason"] for answer in answers] == ["unreadable", "unreadable"]
+    assert answers[0]["detail"].startswith("empty_input: ")
+    assert answers[1]["detail"].split(":")[0] in {"not_an_image", "corrupt_image"}
+    refused = task.apply(args=[[b""], {"min_size": "big"}]).get()
+    assert refused[0]["detail"].startswith("invalid_options: ")

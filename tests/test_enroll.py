@@ -217,7 +217,7 @@ def test_celery_workers_analyse_for_enrolment_and_compare(
     send = client.send_task
 
     def recorded(name, args=None, **kwargs):  # what goes into the broker's messages
-        sent.append(args[0])
+        sent.append((name, args[0]))
         return send(name, args=args, **kwargs)
 
     client.send_task = recorded
@@ -233,8 +233,10 @@ def test_celery_workers_analyse_for_enrolment_and_compare(
         for name in ("obama/obama.jpg", "obama/obama2.jpg", "broken.jpg", "two_people.jpg")
     }
     assert feature_counts(service, "celery") == {"obama": 2}
-    # the pictures went beside the messages (a Redis broker), and none is left there
-    assert len(sent) == 4 and all(blobs.is_reference(argument) for argument in sent)
+    # four portraits, one task; the pictures went beside the message (a Redis broker),
+    # and none is left there
+    assert [(name, len(pictures)) for name, pictures in sent] == [("vigil.enroll.analyze_many", 4)]
+    assert all(blobs.is_reference(picture) for picture in sent[0][1])
     store = blobs.store_for(client.conf)
     assert store is not None and not store.client.keys(blobs.PREFIX + "*")
     pictures = [(small / "obama" / name).read_bytes() for name in ("obama.jpg", "obama2.jpg")]
@@ -261,9 +263,16 @@ def test_a_blob_that_is_gone_or_foreign_rejects_the_portrait_and_nothing_else(ce
     reference = store.put(good)  # the worker still serves the next portrait
     try:
         answer = celery_client.send_task("vigil.enroll.analyze", args=[reference, {}]).get(60)
+        many = celery_client.send_task(  # in a batch, a gone blob rejects only itself
+            "vigil.enroll.analyze_many", args=[[{"blob": blobs.PREFIX + "1" * 32}, reference]]
+        ).get(timeout=60)
+        refused = celery_client.send_task("vigil.enroll.analyze_many", args=[good]).get(60)
     finally:
         store.drop(reference)
     assert answer.get("reason") is None and answer["feature"]
+    assert [entry.get("reason") for entry in many] == ["unreadable", None]
+    assert many[1]["feature"] == answer["feature"]
+    assert len(refused) == 1 and "images: a list of pictures" in refused[0]["detail"]
 
 
 @pytest.mark.integration

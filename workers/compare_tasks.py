@@ -27,7 +27,7 @@ from vigil.infra import blobs
 from vigil.infra.safe_read import allowed_path, is_local, shown, task_input, task_roots
 from vigil.schemas.compare import EnrollOptions, RejectReason
 from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
-from vigil.workers.coded import coded_task, dump
+from vigil.workers.coded import coded, coded_task, dump
 
 Side = bytes | str | dict[str, Any]
 
@@ -114,7 +114,28 @@ def analyze(
     """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides.
     `image`: bytes, a served path, or {"blob": key} of bytes put beside the message
     (`vigil.infra.blobs`, how `vigil enroll --celery` sends them over a Redis broker)."""
-    picture = task_input(blobs.picture(image, analyze.app.conf), local=is_local(analyze))
+    return analysis(image, options, analyze)
+
+
+@coded_task("vigil.enroll.analyze_many", answer=lambda error: [unreadable(error)])
+def analyze_many(
+    images: list[bytes | str | dict[str, str]], options: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Several portraits' analyses in one task, in order, each as `vigil.enroll.analyze`
+    answers it (one unreadable portrait rejects only itself). `vigil enroll --celery`
+    sends a few per task: the broker, the prefork parent and the result backend then
+    cost once per task, not once per portrait."""
+    if not isinstance(images, list):
+        raise VigilError(ErrorCode.INVALID_OPTIONS, "images: a list of pictures")
+    one = coded(analysis, unreadable)
+    return [one(image, options, analyze_many) for image in images]
+
+
+def analysis(
+    image: bytes | str | dict[str, str], options: dict[str, Any] | None, task: Any
+) -> dict[str, Any]:
+    """One portrait's FileAnalysis for `task`, a picture in any form a task accepts."""
+    picture = task_input(blobs.picture(image, task.app.conf), local=is_local(task))
     return dump(analyze_file(picture, enroll_options(options)))
 
 
