@@ -19,7 +19,7 @@ import numpy as np
 
 from vigil.models.inference import ImagePixels
 from vigil.models.runtime import session
-from vigil.models.types import Detection, iou_matrix, nms, weak_apart
+from vigil.models.types import Detection, iou_matrix, nms, overlap_of_smaller, weak_apart
 from vigil.schemas.errors import ErrorCode, VigilError
 
 MODEL = "blazeface_full_192"
@@ -402,9 +402,7 @@ def _drop_contained(boxes: np.ndarray, keep: list[int]) -> list[int]:
     """Drop each kept box that lies mostly inside a larger kept box; order is preserved."""
     kept = boxes[keep]
     area = (kept[:, 2] - kept[:, 0]) * (kept[:, 3] - kept[:, 1])
-    iou = iou_matrix(kept, kept)
-    inter = iou * (area[:, None] + area[None, :]) / (1 + iou)  # from iou = i / (a + b - i)
-    inside = inter / np.maximum(area[:, None], 1e-6) > CONTAINED
+    inside = overlap_of_smaller(kept, kept) > CONTAINED
     smaller = area[:, None] < area[None, :]
     dropped = (inside & smaller).any(axis=1)
     return [index for index, drop in zip(keep, dropped, strict=True) if not drop]
