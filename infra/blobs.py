@@ -24,6 +24,7 @@ import threading
 import uuid
 from typing import Any
 
+from vigil.infra.safe_read import IMAGE_LIMIT
 from vigil.schemas.errors import ErrorCode, VigilError
 
 PREFIX = "vigil:blob:"
@@ -48,7 +49,7 @@ def is_reference(value: object) -> bool:
 
 
 class BlobStore:
-    """Bytes under random keys in one Redis, each read at most once."""
+    """Bytes under random keys in one Redis, kept until their sender drops them or TTL_S."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -60,10 +61,16 @@ class BlobStore:
         self.client.set(key, data, ex=TTL_S)
         return {"blob": key}
 
-    def get(self, reference: dict[str, str]) -> bytes:
-        """The bytes of `reference`; a coded error when they are gone."""
+    def get(self, reference: dict[str, str], limit: int = IMAGE_LIMIT) -> bytes:
+        """The bytes of `reference`; a coded error when they are gone or over `limit`
+        (checked before they are read: anyone who can write the broker can write a blob)."""
         key = _key(reference)
-        data = self.client.get(key)
+        size = self.client.strlen(key)
+        if size > limit:
+            raise VigilError(
+                ErrorCode.IMAGE_TOO_LARGE, f"blob of {size:,} bytes, over the limit of {limit:,}"
+            )
+        data = self.client.get(key) if size else None
         if data is None:
             raise VigilError(
                 ErrorCode.EMPTY_INPUT,

@@ -249,16 +249,23 @@ def test_a_blob_that_is_gone_or_foreign_rejects_the_portrait_and_nothing_else(ce
     store = blobs.store_for(celery_client.conf)
     assert store is not None
     store.client.set("vigil:elsewhere", b"not a blob")  # another key of the same Redis
+    huge = blobs.PREFIX + "2" * 32  # written by anyone who can write the broker
+    store.client.setrange(huge, 51 * 1024 * 1024, b"x")
     try:
         answers = [
             celery_client.send_task("vigil.enroll.analyze", args=[reference, {}]).get(timeout=60)
-            for reference in ({"blob": blobs.PREFIX + "0" * 32}, {"blob": "vigil:elsewhere"})
+            for reference in (
+                {"blob": blobs.PREFIX + "0" * 32},
+                {"blob": "vigil:elsewhere"},
+                {"blob": huge},
+            )
         ]
     finally:
-        store.client.delete("vigil:elsewhere")
-    assert [answer["reason"] for answer in answers] == ["unreadable", "unreadable"]
+        store.client.delete("vigil:elsewhere", huge)
+    assert [answer["reason"] for answer in answers] == ["unreadable"] * 3
     assert "empty_input" in answers[0]["detail"] and "is gone" in answers[0]["detail"]
     assert "invalid_options" in answers[1]["detail"]
+    assert answers[2]["detail"].startswith("image_too_large: blob of 53,477,377 bytes")
     good = (Path(__file__).parent / "media" / "images" / "obama.jpg").read_bytes()
     reference = store.put(good)  # the worker still serves the next portrait
     try:
@@ -272,7 +279,7 @@ def test_a_blob_that_is_gone_or_foreign_rejects_the_portrait_and_nothing_else(ce
     assert answer.get("reason") is None and answer["feature"]
     assert [entry.get("reason") for entry in many] == ["unreadable", None]
     assert many[1]["feature"] == answer["feature"]
-    assert len(refused) == 1 and "images: a list of pictures" in refused[0]["detail"]
+    assert len(refused) == 1 and "images: a list of at most 64" in refused[0]["detail"]
 
 
 @pytest.mark.integration

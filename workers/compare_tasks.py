@@ -30,6 +30,7 @@ from vigil.schemas.errors import ErrorCode, ErrorInfo, VigilError
 from vigil.workers.coded import coded, coded_task, dump
 
 Side = bytes | str | dict[str, Any]
+MAX_PICTURES_PER_TASK = 64  # vigil.enroll.analyze_many: one task's work stays bounded
 
 
 def enroll_options(options: dict[str, Any] | None) -> EnrollOptions:
@@ -113,7 +114,7 @@ def analyze(
 ) -> dict[str, Any]:
     """One portrait's enrolment analysis (FileAnalysis); the enrolling process decides.
     `image`: bytes, a served path, or {"blob": key} of bytes put beside the message
-    (`vigil.infra.blobs`, how `vigil enroll --celery` sends them over a Redis broker)."""
+    (`vigil.infra.blobs`, as `vigil enroll --celery` sends them over a Redis broker)."""
     return analysis(image, options, analyze)
 
 
@@ -125,8 +126,10 @@ def analyze_many(
     answers it (one unreadable portrait rejects only itself). `vigil enroll --celery`
     sends a few per task: the broker, the prefork parent and the result backend then
     cost once per task, not once per portrait."""
-    if not isinstance(images, list):
-        raise VigilError(ErrorCode.INVALID_OPTIONS, "images: a list of pictures")
+    if not isinstance(images, list) or len(images) > MAX_PICTURES_PER_TASK:
+        raise VigilError(
+            ErrorCode.INVALID_OPTIONS, f"images: a list of at most {MAX_PICTURES_PER_TASK} pictures"
+        )
     one = coded(analysis, unreadable)
     return [one(image, options, analyze_many) for image in images]
 
