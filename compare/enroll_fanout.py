@@ -111,22 +111,29 @@ def one_thread_per_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def celery_submit(app: Any, options: EnrollOptions) -> Submit:
-    """Send to `vigil.enroll.analyze_many`, PORTRAITS_PER_TASK a task; an eager app (no
-    broker configured) analyses here."""
-    payload = options.model_dump(mode="json")
-    if app.conf.task_always_eager:  # what the task does, here: the bytes are in hand
-        return lambda data: Done(analyze_file(data, options))
-    blobs = store_for(app.conf)
-    batch = CeleryBatch(app, payload, blobs)
+class CelerySubmitter:
+    """Sends to `vigil.enroll.analyze_many`, PORTRAITS_PER_TASK a task. `close` drops the
+    blobs of batches whose answers were never read (Ctrl-C, an error): they would
+    otherwise sit in the broker's Redis until they expire."""
 
-    def submit(data: bytes | str) -> Pending:
-        nonlocal batch
-        if batch.full:
-            batch = CeleryBatch(app, payload, blobs)
+    def __init__(self, app: Any, options: EnrollOptions) -> None:
+        self.app, self.payload = app, options.model_dump(mode="json")
+        self.blobs = store_for(app.conf)
+        self.batches: deque[CeleryBatch] = deque()
+
+    def __call__(self, data: bytes | str) -> Pending:
+        if not self.batches or self.batches[-1].full:
+            self.batches.append(CeleryBatch(self.app, self.payload, self.blobs))
+            while self.batches[0].answers is not None:  # answered: nothing left to drop
+                self.batches.popleft()
+        batch = self.batches[-1]
         return BatchSlot(batch, batch.add(data))
 
-    return submit
+    def close(self) -> None:
+        unread = [batch for batch in self.batches if batch.answers is None]
+        if self.blobs is not None:
+            self.blobs.drop(*(reference for batch in unread for reference in batch.references))
+        self.batches.clear()
 
 
 def window(workers: int, celery: Any = None) -> int:
@@ -141,8 +148,14 @@ def window(workers: int, celery: Any = None) -> int:
 @contextmanager
 def analyzer(options: EnrollOptions, workers: int = 1, celery: Any = None) -> Iterator[Submit]:
     """A function that starts one file's analysis; `celery` is a Celery app to send tasks to."""
-    if celery is not None:
-        yield celery_submit(celery, options)
+    if celery is not None and celery.conf.task_always_eager:  # no broker: analysed here
+        yield lambda data: Done(analyze_file(data, options))
+    elif celery is not None:
+        submitter = CelerySubmitter(celery, options)
+        try:
+            yield submitter
+        finally:
+            submitter.close()
     elif workers > 1:
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers, initializer=one_thread_per_worker) as pool:

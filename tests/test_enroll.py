@@ -15,6 +15,7 @@ import pytest
 from vigil.cli.main import main
 from vigil.compare.enroll import enroll
 from vigil.compare.enroll_analysis import choose_face
+from vigil.compare.enroll_fanout import analyzer
 from vigil.compare.enroll_inputs import list_inputs
 from vigil.compare.enroll_report import read_records
 from vigil.errors import ErrorCode, VigilError
@@ -280,6 +281,19 @@ def test_a_blob_that_is_gone_or_foreign_rejects_the_portrait_and_nothing_else(ce
     assert [entry.get("reason") for entry in many] == ["unreadable", None]
     assert many[1]["feature"] == answer["feature"]
     assert len(refused) == 1 and "images: a list of at most 64" in refused[0]["detail"]
+
+
+@pytest.mark.integration
+def test_an_enrolment_that_stops_early_leaves_no_blob_behind(celery_client):
+    store = blobs.store_for(celery_client.conf)
+    assert store is not None
+    picture = (Path(__file__).parent / "media" / "images" / "obama.jpg").read_bytes()
+    with analyzer(EnrollOptions(), workers=1, celery=celery_client) as submit:
+        slots = [submit(picture) for _ in range(6)]  # one task of four sent, two waiting
+        assert slots[0].get(timeout=60).feature is not None  # that task's answers are in
+        slots += [submit(picture) for _ in range(3)]  # a second task sent, one waiting
+        assert len(store.client.keys(blobs.PREFIX + "*")) == 5
+    assert store.client.keys(blobs.PREFIX + "*") == []  # as after Ctrl-C
 
 
 @pytest.mark.integration
