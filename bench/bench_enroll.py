@@ -17,7 +17,8 @@ and the first backend's 1-worker run is the baseline of all.
 With `--celery`, the analysis runs on Celery instead of a process pool, as `vigil
 enroll --celery` does it: a private Redis and, per worker count N, a fresh `vigil
 worker -c N` (prefork) that loads its models on its first files; the enrolling
-process reads the files, sends their bytes (`vigil.enroll.analyze`), searches and
+process reads the files, puts their bytes beside the messages in that Redis
+(`infra/blobs.py`), sends four a task (`vigil.enroll.analyze_many`), searches and
 writes Milvus Lite. The 1-worker run is again the baseline. With `--shared-files` the
 workers read the files themselves (VIGIL_TASK_FILE_ROOTS) and are sent paths.
 """
