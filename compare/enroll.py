@@ -185,13 +185,13 @@ def enroll(
 ) -> EnrollSummary:
     """Enrol every portrait of a folder or CSV into `group`; see the module doc.
 
-    `workers` > 1 analyses in that many processes; `celery` (a Celery app) sends
-    each file to `vigil.enroll.analyze` on its workers instead, keeping about
-    4 x `workers` files in flight (so set `workers` to the Celery concurrency); with
-    `shared_files`, workers that see the same files at the same paths (a shared disk,
-    listed in their VIGIL_TASK_FILE_ROOTS) are sent each file's path, not its bytes: a
-    message of a few bytes instead of the picture, which on a 2-core box took the
-    enrolling process and the worker's parent as much CPU as a third model. `max_files`
+    `workers` > 1 analyses in that many processes; `celery` (a Celery app) sends the
+    files to `vigil.enroll.analyze_many` on its workers instead, four a task, keeping
+    two tasks per worker in flight (so set `workers` to the Celery concurrency); their
+    bytes go beside the messages when the broker or backend is Redis (`infra.blobs`).
+    With `shared_files`, workers that see the same files at the same paths (a shared
+    disk, listed in their VIGIL_TASK_FILE_ROOTS) are sent each file's path, not its
+    bytes. `max_files`
     stops after that many new files (the rest is left for a later run). Ctrl-C
     stops cleanly: the summary says `interrupted` and a re-run carries on. `roots`
     (real folder paths, as a Celery worker passes): files outside them are not read,

@@ -1,7 +1,7 @@
 """One file's enrolment analysis: the face to enrol, or the reason there is none.
 
 It touches no store, so it runs anywhere: in the enrolling process, in a
-process pool or on a Celery worker (`vigil.enroll.analyze`). Decisions that
+process pool or on a Celery worker (`vigil.enroll.analyze[_many]`). Decisions that
 need the group (duplicate, conflict) are taken by the enrolling process alone.
 """
 

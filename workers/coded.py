@@ -7,7 +7,7 @@ other exception is a bug, logged here with its traceback and answered as
 `internal_error`, so a caller always gets a value it can branch on instead of a
 task failure it has to parse. The answer's shape is `{"error": {"code", "message"}}`
 unless the task names another (`vigil.enroll.analyze` answers a rejected FileAnalysis,
-which the enrolling process expects).
+which the enrolling process expects, and `vigil.enroll.analyze_many` a list of one).
 
 The video pipeline's own tasks (`vigil.frame.detect`, `vigil.capture.describe`) are
 not coded: a failure there must reach the capture step, which resubmits or gives up

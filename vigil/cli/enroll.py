@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--celery",
         action="store_true",
-        help="analyse on Celery workers (vigil.enroll.analyze; VIGIL_CELERY_BROKER)",
+        help="analyse on Celery workers (vigil.enroll.analyze_many; VIGIL_CELERY_BROKER)",
     )
     parser.add_argument(
         "--shared-files",
