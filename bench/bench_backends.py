@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ["VIGIL_MODEL_THREADS"] = "1"
@@ -37,6 +35,7 @@ import numpy as np
 
 from bench import backend_agreement as agreement
 from bench.procs import host
+from vigil.cli.inference import median_ms
 from vigil.models import runtime
 from vigil.models.registry import spec
 
@@ -57,16 +56,6 @@ MODELS = {  # name -> (input shape without the batch, takes a batch)
     "age_v1": ((3, 64, 64), True),
     "gender_v1": ((3, 32, 32), True),
 }
-
-
-def median_ms(run, repeats: int) -> float:
-    run()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def blob(shape: tuple[int, ...], batch: int) -> np.ndarray:

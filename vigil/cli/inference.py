@@ -17,6 +17,7 @@ import logging
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -108,11 +109,16 @@ def inference_report(backend: str | None, precision: str | None, calls: int) -> 
 def one_call_ms(session: Any, calls: int) -> float:
     """Median milliseconds of one call on a random input of the model's shape."""
     feed = {session.input_name: np.random.default_rng(0).random(session.input_shape, np.float32)}
-    session.run(feed)
+    return median_ms(lambda: session.run(feed), calls)
+
+
+def median_ms(call: Callable[[], object], calls: int) -> float:
+    """Median milliseconds of `calls` calls after one warm-up call (also bench_backends')."""
+    call()
     samples = []
     for _ in range(calls):
         started = time.perf_counter()
-        session.run(feed)
+        call()
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
 
