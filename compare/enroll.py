@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vigil.compare.enroll_fanout import analyzer, ordered, window
+from vigil.compare.enroll_fanout import analyzer, ordered, sends_tasks, window
 from vigil.compare.enroll_inputs import EnrollItem, list_inputs
 from vigil.compare.enroll_report import Journal, summarise
 from vigil.compare.enroll_store import Placement, Placer
@@ -220,7 +220,7 @@ def enroll(
             try:
                 with analyzer(options, workers, celery) as submit:
                     read: Callable[[Job], bytes | str] = partial(read_or_empty, roots=roots)
-                    if celery is not None and shared_files and not celery.conf.task_always_eager:
+                    if shared_files and sends_tasks(celery):
                         read = real_path
                     for job, analysis in ordered(submit, batch, read, window(workers, celery)):
                         run.decide(job, analysis)

@@ -54,7 +54,6 @@ class CeleryBatch:
     def __init__(self, app: Any, payload: dict[str, Any], blobs: BlobStore | None) -> None:
         self.app, self.payload, self.blobs = app, payload, blobs
         self.pictures: list[bytes | str | dict[str, str]] = []
-        self.references: list[dict[str, str]] = []
         self.result: Any = None
         self.answers: list[FileAnalysis] | None = None
 
@@ -62,12 +61,16 @@ class CeleryBatch:
     def full(self) -> bool:
         return len(self.pictures) >= PORTRAITS_PER_TASK
 
+    @property
+    def references(self) -> list[dict[str, str]]:
+        """The blobs this batch put (pictures sent as paths have none)."""
+        return [picture for picture in self.pictures if isinstance(picture, dict)]
+
     def add(self, data: bytes | str) -> int:
         """Add one picture (sending the task once full); its index in the batch."""
         picture: bytes | str | dict[str, str] = data
         if self.blobs is not None and isinstance(data, bytes):
             picture = self.blobs.put(data)
-            self.references.append(picture)
         self.pictures.append(picture)
         if self.full:
             self.send()
@@ -136,27 +139,30 @@ class CelerySubmitter:
         self.batches.clear()
 
 
+def sends_tasks(celery: Any) -> bool:
+    """Whether `celery` (a Celery app or None) sends to workers; an eager app (no broker
+    configured, `vigil demo`) runs what it is given in this process."""
+    return celery is not None and not celery.conf.task_always_eager
+
+
 def window(workers: int, celery: Any = None) -> int:
     """Analyses in flight: enough that no worker waits for the enrolling process (with
     Celery, two tasks' worth a worker: one running, one queued behind it)."""
-    per_worker = WINDOW_PER_WORKER
-    if celery is not None and not celery.conf.task_always_eager:
-        per_worker = 2 * PORTRAITS_PER_TASK
+    per_worker = 2 * PORTRAITS_PER_TASK if sends_tasks(celery) else WINDOW_PER_WORKER
     return per_worker * max(1, workers)
 
 
 @contextmanager
 def analyzer(options: EnrollOptions, workers: int = 1, celery: Any = None) -> Iterator[Submit]:
-    """A function that starts one file's analysis; `celery` is a Celery app to send tasks to."""
-    if celery is not None and celery.conf.task_always_eager:  # no broker: analysed here
-        yield lambda data: Done(analyze_file(data, options))
-    elif celery is not None:
+    """A function that starts one file's analysis; `celery` is a Celery app to send tasks
+    to (an eager one, like `workers` 1, analyses in this process)."""
+    if sends_tasks(celery):
         submitter = CelerySubmitter(celery, options)
         try:
             yield submitter
         finally:
             submitter.close()
-    elif workers > 1:
+    elif celery is None and workers > 1:
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers, initializer=one_thread_per_worker) as pool:
             yield lambda data: pool.apply_async(partial(analyze_file, options=options), (data,))

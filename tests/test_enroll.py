@@ -207,7 +207,7 @@ def test_cli_enrols_with_json_summary_and_refuses_a_missing_group(
 
 @pytest.mark.integration
 def test_celery_workers_analyse_for_enrolment_and_compare(
-    portraits, service, celery_client, tmp_path
+    portraits, service, celery_client, tmp_path, monkeypatch
 ):
     client = celery_client
     small = tmp_path / "small"
@@ -221,14 +221,10 @@ def test_celery_workers_analyse_for_enrolment_and_compare(
         sent.append((name, args[0]))
         return send(name, args=args, **kwargs)
 
-    client.send_task = recorded
-    try:
-        report = tmp_path / "c.jsonl"
-        summary = enroll(
-            small, "celery", service=service, report=report, create=True, celery=client
-        )
-    finally:
-        del client.send_task
+    monkeypatch.setattr(client, "send_task", recorded)
+    report = tmp_path / "c.jsonl"
+    summary = enroll(small, "celery", service=service, report=report, create=True, celery=client)
+    monkeypatch.undo()  # the compare below sends as usual
     assert verdicts(summary.report, small) == {
         name: EXPECTED[name]
         for name in ("obama/obama.jpg", "obama/obama2.jpg", "broken.jpg", "two_people.jpg")
